@@ -1,0 +1,92 @@
+"""Errors are data: every failure Guard reports has a stable code, a message and details."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class GuardError(Exception):
+    """Base of every error Guard reports to a caller."""
+
+    code = "guard_error"
+
+    def __init__(self, message: str, details: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details if details is not None else {}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The one error shape: {"code", "message", "details"}."""
+        return {"code": self.code, "message": self.message, "details": self.details}
+
+
+class MalformedRequest(GuardError):
+    """The body could not be parsed at all."""
+
+    code = "malformed_json"
+
+
+class UnsupportedMediaType(GuardError):
+    """The body is not JSON."""
+
+    code = "unsupported_media_type"
+
+
+class PayloadTooLarge(GuardError):
+    """The body exceeds the configured limit."""
+
+    code = "payload_too_large"
+
+
+class ValidationFailed(GuardError):
+    """The input is well-formed but wrong; details maps fields to messages."""
+
+    code = "validation_failed"
+
+
+class RulesInvalid(ValidationFailed):
+    """A rule file does not compile; details carry every located error."""
+
+    code = "rules_invalid"
+
+
+class Unauthenticated(GuardError):
+    """No key, or a key Guard does not know."""
+
+    code = "unauthenticated"
+
+
+class Forbidden(GuardError):
+    """The key is valid but lacks the scope."""
+
+    code = "forbidden"
+
+
+class NotFound(GuardError):
+    """The thing asked for does not exist."""
+
+    code = "not_found"
+
+
+class Conflict(GuardError):
+    """The request contradicts something already recorded."""
+
+    code = "conflict"
+
+
+class IdempotencyConflict(Conflict):
+    """The idempotency key was used before with a different body."""
+
+    code = "idempotency_conflict"
+
+
+class EventConflict(Conflict):
+    """The event id was used before with different content."""
+
+    code = "event_conflict"
+
+
+class ServiceUnavailable(GuardError):
+    """A dependency (the database) cannot be reached right now."""
+
+    code = "service_unavailable"

@@ -1,0 +1,1 @@
+"""The rule language: model, loader (YAML with locations), compiler (to durable-rules JSON)."""

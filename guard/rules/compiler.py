@@ -1,0 +1,137 @@
+"""Compiles the rule model into a durable-rules ruleset (JSON) plus the history probes that feed it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from guard.rules import fields as F
+from guard.rules.model import (
+    AnyClause,
+    Case,
+    Clause,
+    FieldClause,
+    Rule,
+    RuleSet,
+    SetClause,
+    Test,
+)
+
+# Every compiled rule requires this field, which only request facts carry: the engine keeps a hidden
+# state document per session and a rule it could satisfy would fire on it forever.
+GUARD_FACT = "guard_request"
+_COMPARE = {"gt": "$gt", "gte": "$gte", "lt": "$lt", "lte": "$lte"}
+
+
+@dataclass(frozen=True)
+class CompiledCase:
+    """A rule case as the engine knows it: its engine name and where it came from."""
+
+    name: str
+    rule: Rule
+    case: Case
+    order: int  # position of the case in its rule; the first matching case wins
+
+
+@dataclass(frozen=True)
+class CompiledRuleSet:
+    """Everything evaluation needs: the engine JSON, the history probes and the case table."""
+
+    ruleset: RuleSet
+    definition: dict[str, Any]
+    probes: tuple[SetClause, ...]
+    cases: dict[str, CompiledCase]
+    uses_history: bool
+    uses_decisions: bool
+
+    @property
+    def version(self) -> str:
+        """The content version of the compiled rules."""
+        return self.ruleset.version
+
+
+def compile_ruleset(ruleset: RuleSet) -> CompiledRuleSet:
+    """Translate every rule case into one durable-rules rule over the flat fact document."""
+    probes: dict[tuple[Any, ...], tuple[int, SetClause]] = {}
+    definition: dict[str, Any] = {}
+    cases: dict[str, CompiledCase] = {}
+    for rule in ruleset.rules:
+        for order, case in enumerate(rule.cases):
+            name = f"{rule.id}#{order}"
+            conditions = [_clause(c, probes) for c in (*rule.when, *case.when)]
+            definition[name] = {"all": [{"m": {"$and": [{GUARD_FACT: 1}, *conditions]}}]}
+            cases[name] = CompiledCase(name, rule, case, order)
+    probe_list = tuple(clause for _, clause in sorted(probes.values(), key=lambda item: item[0]))
+    return CompiledRuleSet(
+        ruleset=ruleset,
+        definition=definition,
+        probes=probe_list,
+        cases=cases,
+        uses_history=bool(probe_list),
+        uses_decisions=any(p.source == "decisions" for p in probe_list),
+    )
+
+
+def _clause(clause: Clause, probes: dict[tuple[Any, ...], tuple[int, SetClause]]) -> dict[str, Any]:
+    if isinstance(clause, AnyClause):
+        return {"$or": [_clause(c, probes) for c in clause.clauses]}
+    if isinstance(clause, SetClause):
+        index, _ = probes.setdefault(clause.probe_key(), (len(probes), clause))
+        return _compare(F.probe_fact(index), clause.count)
+    return _field(clause)
+
+
+def _field(clause: FieldClause) -> dict[str, Any]:
+    attribute = F.attribute_name(clause.field)
+    test = clause.test
+    if attribute is not None:
+        return _attribute(attribute, test)
+    spec = F.FIELDS[clause.field]
+    if test.op == "between":
+        start, end = test.value
+        low, high = {"$gte": {spec.fact: start}}, {"$lt": {spec.fact: end}}
+        # A window like 21:00-08:00 wraps past midnight.
+        return {"$and": [low, high]} if start <= end else {"$or": [low, high]}
+    if test.op == "contains":
+        return {"$iany": {spec.fact: {"$i": test.value}}}
+    if test.op == "exists" and spec.type == "list":
+        # An empty list counts as absent: "has products" means at least one.
+        return {"$gt": {f"{spec.fact}_count": 0}} if test.value else {f"{spec.fact}_count": 0}
+    return _compare(spec.fact, test)
+
+
+def _attribute(name: str, test: Test) -> dict[str, Any]:
+    if test.op == "exists":
+        typed = F.attribute_facts(name)
+        if test.value:
+            return {"$or": [{"$ex": {fact: 1}} for fact in typed]}
+        return {"$and": [{"$nex": {fact: 1}} for fact in typed]}
+    if test.op in ("in", "not_in"):
+        equalities = [_compare(F.attribute_fact(name, v), Test("eq", v)) for v in test.value]
+        if test.op == "in":
+            return {"$or": equalities}
+        return {"$and": [_compare(F.attribute_fact(name, v), Test("ne", v)) for v in test.value]}
+    return _compare(F.attribute_fact(name, test.value), test)
+
+
+def _compare(fact: str, test: Test) -> dict[str, Any]:
+    """One comparison on one flat fact; booleans are compared as the text the fact builder writes."""
+    value = _engine_value(test.value)
+    if test.op == "eq":
+        return {fact: value}
+    if test.op == "ne":
+        # $neq does not match a missing field, but "not X" should.
+        return {"$or": [{"$nex": {fact: 1}}, {"$neq": {fact: value}}]}
+    if test.op == "in":
+        return {"$or": [{fact: _engine_value(v)} for v in test.value]}
+    if test.op == "not_in":
+        return {"$or": [{"$nex": {fact: 1}}, {"$and": [{"$neq": {fact: _engine_value(v)}} for v in test.value]}]}
+    if test.op == "exists":
+        return {"$ex": {fact: 1}} if test.value else {"$nex": {fact: 1}}
+    return {_COMPARE[test.op]: {fact: value}}
+
+
+def _engine_value(value: Any) -> Any:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value

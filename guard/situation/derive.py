@@ -1,0 +1,98 @@
+"""Folds a customer's events, in occurred_at order, into the situation at an instant."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+CASE_EVENTS = {
+    "complaint.opened": ("complaint", "open"),
+    "complaint.reopened": ("complaint", "open"),
+    "complaint.resolved": ("complaint", "close"),
+    "refund.requested": ("refund", "open"),
+    "refund.completed": ("refund", "close"),
+    "refund.rejected": ("refund", "close"),
+}
+CASE_ID_FIELD = {"complaint": "case_id", "refund": "refund_id"}
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """One received event, as the situation sees it."""
+
+    event_id: str
+    type: str
+    occurred_at: datetime
+    data: dict[str, Any]
+
+
+@dataclass
+class OpenCase:
+    """A complaint or refund that is open at the instant of the situation."""
+
+    kind: str
+    id: str
+    opened_at: datetime
+    data: dict[str, Any]
+    reopened_at: datetime | None = None
+
+
+@dataclass
+class Situation:
+    """What Guard knows of a customer at one instant."""
+
+    at: datetime
+    events: list[EventRecord] = field(default_factory=list)
+    open_cases: dict[str, list[OpenCase]] = field(default_factory=dict)
+    consent: dict[tuple[str, str], tuple[str, datetime]] = field(default_factory=dict)
+    customer_since: date | None = None
+    timezone: str | None = None
+
+    def cases(self, kind: str) -> list[OpenCase]:
+        """Open cases of a kind, oldest first."""
+        return self.open_cases.get(kind, [])
+
+    def consent_status(self, channel: str, purpose: str) -> str:
+        """`withdrawn`, `given` or `unknown` for a channel and purpose."""
+        entry = self.consent.get((channel, purpose))
+        return entry[0] if entry else "unknown"
+
+
+def derive(events: Iterable[EventRecord], at: datetime) -> Situation:
+    """The situation at `at`: events after it are ignored, the rest applied in occurred_at order."""
+    ordered = sorted((e for e in events if e.occurred_at <= at), key=lambda e: (e.occurred_at, e.event_id))
+    situation = Situation(at=at, events=ordered)
+    cases: dict[tuple[str, str], OpenCase] = {}
+    for event in ordered:
+        _apply(situation, cases, event)
+    for case in sorted(cases.values(), key=lambda c: (c.opened_at, c.id)):
+        situation.open_cases.setdefault(case.kind, []).append(case)
+    return situation
+
+
+def _apply(situation: Situation, cases: dict[tuple[str, str], OpenCase], event: EventRecord) -> None:
+    if event.type in CASE_EVENTS:
+        _apply_case(cases, event)
+    elif event.type in ("consent.withdrawn", "consent.given"):
+        status = "withdrawn" if event.type == "consent.withdrawn" else "given"
+        key = (str(event.data.get("channel")), str(event.data.get("purpose") or "marketing"))
+        situation.consent[key] = (status, event.occurred_at)
+    elif event.type == "profile.updated":
+        if event.data.get("customer_since"):
+            situation.customer_since = date.fromisoformat(str(event.data["customer_since"])[:10])
+        if event.data.get("timezone"):
+            situation.timezone = str(event.data["timezone"])
+
+
+def _apply_case(cases: dict[tuple[str, str], OpenCase], event: EventRecord) -> None:
+    kind, action = CASE_EVENTS[event.type]
+    case_id = str(event.data.get(CASE_ID_FIELD[kind]))
+    key = (kind, case_id)
+    if action == "close":
+        cases.pop(key, None)
+    elif key not in cases:
+        # A case reopened keeps no age from before its resolution: the open period restarts.
+        reopened = event.occurred_at if event.type == "complaint.reopened" else None
+        cases[key] = OpenCase(kind, case_id, event.occurred_at, dict(event.data), reopened)

@@ -1,0 +1,22 @@
+"""Time helpers: Guard stores and compares aware UTC datetimes only."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+def utcnow() -> datetime:
+    """The current time, aware, in UTC."""
+    return datetime.now(UTC)
+
+
+def as_utc(value: datetime) -> datetime:
+    """An aware UTC datetime; naive values (as SQLite returns them) are taken to be UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def iso(value: datetime | None) -> str | None:
+    """ISO-8601 in UTC with a Z, as every Guard response writes times."""
+    if value is None:
+        return None
+    return as_utc(value).isoformat().replace("+00:00", "Z")
