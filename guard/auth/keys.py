@@ -1,0 +1,72 @@
+"""Creating, checking and revoking API keys; keys are stored as SHA-256 hashes only."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Iterable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from guard.auth.models import ApiKey
+from guard.errors import Forbidden, NotFound, Unauthenticated, ValidationFailed
+from guard.timeutil import utcnow
+
+SCOPES = ("decide", "events", "read", "admin")
+KEY_PREFIX = "gk_"
+
+
+def hash_key(token: str) -> str:
+    """The stored form of a key."""
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def create_key(session: Session, name: str, scopes: Iterable[str]) -> tuple[ApiKey, str]:
+    """A new key; the plaintext is returned once and never stored."""
+    wanted = sorted(set(scopes))
+    unknown = [s for s in wanted if s not in SCOPES]
+    if not name.strip() or len(name) > 200:
+        raise ValidationFailed("A key needs a name of 1-200 characters.", {"name": ["1-200 characters."]})
+    if not wanted or unknown:
+        raise ValidationFailed("Unknown or missing scope.", {"scope": [f"One or more of {', '.join(SCOPES)}."]})
+    token = KEY_PREFIX + secrets.token_urlsafe(32)
+    key = ApiKey(name=name, prefix=token[:10], key_hash=hash_key(token), scopes=",".join(wanted),
+                 created_at=utcnow())
+    session.add(key)
+    session.flush()
+    return key, token
+
+
+def authenticate(session: Session, token: str | None) -> ApiKey:
+    """The live key for a bearer token, or Unauthenticated."""
+    if not token:
+        raise Unauthenticated("Send an API key: Authorization: Bearer <key>.")
+    digest = hash_key(token)
+    key = session.scalars(select(ApiKey).where(ApiKey.key_hash == digest)).first()
+    # The lookup is by hash, so timing reveals nothing of the key; compare again in constant time anyway.
+    if key is None or not hmac.compare_digest(key.key_hash, digest) or key.revoked_at is not None:
+        raise Unauthenticated("This API key is not valid.")
+    return key
+
+
+def require_scope(scopes: frozenset[str], scope: str) -> None:
+    """Forbidden unless the scopes include `scope` (admin implies every scope)."""
+    if scope not in scopes and "admin" not in scopes:
+        raise Forbidden(f"This key lacks the {scope!r} scope.", {"required_scope": scope})
+
+
+def list_keys(session: Session) -> list[ApiKey]:
+    """Every key, newest first (hashes only)."""
+    return list(session.scalars(select(ApiKey).order_by(ApiKey.id.desc())))
+
+
+def revoke_key(session: Session, key_id: int) -> ApiKey:
+    """Revoke a key by id; it stops working at once."""
+    key = session.get(ApiKey, key_id)
+    if key is None:
+        raise NotFound(f"No API key {key_id}.")
+    if key.revoked_at is None:
+        key.revoked_at = utcnow()
+    return key

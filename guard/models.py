@@ -1,0 +1,8 @@
+"""Every table, imported in one place so metadata (and Alembic) sees them all."""
+
+from guard.auth.models import ApiKey
+from guard.db import Base
+from guard.decisions.models import Decision, DecisionReason
+from guard.situation.models import Event
+
+__all__ = ["ApiKey", "Base", "Decision", "DecisionReason", "Event"]

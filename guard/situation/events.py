@@ -1,0 +1,121 @@
+"""Receiving events: validated, deduplicated by event_id, stored atomically."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from marshmallow import ValidationError
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from guard.canonical import content_hash
+from guard.db import Database
+from guard.errors import EventConflict, ValidationFailed
+from guard.situation.models import Event
+from guard.situation.schemas import EventSchema
+from guard.timeutil import utcnow
+
+_schema = EventSchema()
+
+
+@dataclass(frozen=True)
+class EventResult:
+    """What happened to one event of a batch."""
+
+    index: int
+    event_id: str | None
+    status: str  # created | duplicate | error
+    error: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form of a batch item result."""
+        out: dict[str, Any] = {"index": self.index, "event_id": self.event_id, "status": self.status}
+        if self.error:
+            out["error"] = self.error
+        return out
+
+
+def validate_event(raw: Any) -> dict[str, Any]:
+    """A validated event, or ValidationFailed with field details."""
+    if not isinstance(raw, dict):
+        raise ValidationFailed("An event is a JSON object.", {"_schema": ["An event is a JSON object."]})
+    try:
+        return _schema.load(raw)
+    except ValidationError as exc:
+        raise ValidationFailed("The event is not valid.", exc.messages) from None
+
+
+def _hash(event: dict[str, Any]) -> str:
+    return content_hash({k: event[k] for k in ("customer_id", "type", "occurred_at", "data")})
+
+
+def ingest_one(db: Database, raw: Any) -> str:
+    """Store one event: `created`, or `duplicate` for an identical repeat; EventConflict otherwise."""
+    result = ingest_batch(db, [raw], single=True)[0]
+    return result.status
+
+
+def ingest_batch(db: Database, raws: list[Any], single: bool = False) -> list[EventResult]:
+    """Store every valid event of a batch in one transaction; bad or conflicting items get their own error."""
+    results: list[EventResult | None] = [None] * len(raws)
+    valid: list[tuple[int, dict[str, Any], str]] = []
+    for index, raw in enumerate(raws):
+        try:
+            event = validate_event(raw)
+        except ValidationFailed as exc:
+            if single:
+                raise
+            event_id = raw.get("event_id") if isinstance(raw, dict) and isinstance(raw.get("event_id"), str) else None
+            results[index] = EventResult(index, event_id, "error", exc.to_dict())
+            continue
+        valid.append((index, event, _hash(event)))
+    for attempt in range(3):
+        try:
+            with db.transaction() as session:
+                stored = _store(session, valid, single)
+            break
+        except IntegrityError:
+            # Another request stored one of these event ids meanwhile: look again.
+            if attempt == 2:
+                raise
+    for index, result in stored.items():
+        results[index] = result
+    return [r for r in results if r is not None]
+
+
+def _store(session: Session, valid: list[tuple[int, dict[str, Any], str]], single: bool) -> dict[int, EventResult]:
+    ids = [event["event_id"] for _, event, _ in valid]
+    existing = _existing_hashes(session, ids)
+    out: dict[int, EventResult] = {}
+    now = utcnow()
+    for index, event, digest in valid:
+        event_id = event["event_id"]
+        known = existing.get(event_id)
+        if known is not None:
+            if known == digest:
+                out[index] = EventResult(index, event_id, "duplicate")
+                continue
+            conflict = EventConflict(f"Event {event_id!r} was already received with different content.",
+                                     {"event_id": event_id})
+            if single:
+                raise conflict
+            out[index] = EventResult(index, event_id, "error", conflict.to_dict())
+            continue
+        session.add(Event(event_id=event_id, customer_id=event["customer_id"], type=event["type"],
+                          occurred_at=event["occurred_at"], data=event["data"], content_hash=digest,
+                          received_at=now))
+        existing[event_id] = digest
+        out[index] = EventResult(index, event_id, "created")
+    session.flush()
+    return out
+
+
+def _existing_hashes(session: Session, ids: list[str]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        rows = session.execute(select(Event.event_id, Event.content_hash).where(Event.event_id.in_(chunk)))
+        found.update({event_id: digest for event_id, digest in rows})
+    return found
