@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import DateTime, MetaData, create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -76,10 +76,15 @@ def _sqlite_transactions(engine: Engine) -> None:
 class Database:
     """An engine and its session factory; tests bind sessions to a connection they roll back."""
 
-    def __init__(self, url: str, engine: Engine | None = None) -> None:
+    def __init__(self, url: str, engine: Engine | None = None, bind: Connection | None = None) -> None:
         self.url = url
         self.engine = engine or make_engine(url)
-        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        if bind is None:
+            self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        else:
+            # Tests: every session joins the test's outer transaction through savepoints.
+            self.sessions = sessionmaker(bind=bind, expire_on_commit=False,
+                                         join_transaction_mode="create_savepoint")
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:

@@ -1,0 +1,102 @@
+"""Shared fixtures: a real database (SQLite by default, PostgreSQL with GUARD_TEST_DATABASE_URL) rolled back
+per test, the starter rules compiled once, and factories for keys, events and decisions."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, create_engine, make_url
+
+from guard.config import Settings
+from guard.db import Database, make_engine
+from guard.decisions.evaluate import Evaluator
+from guard.models import Base
+from guard.rules.ruleset import load_directory
+from guard.service import Guard, RulesHolder
+
+ROOT = Path(__file__).resolve().parent.parent
+RULES_DIR = ROOT / "rules"
+
+
+def database_url(tmp_dir: Path) -> str:
+    """The database the suite runs on: GUARD_TEST_DATABASE_URL, else a SQLite file."""
+    return os.environ.get("GUARD_TEST_DATABASE_URL") or f"sqlite:///{tmp_dir / 'guard-test.db'}"
+
+
+@pytest.fixture(scope="session")
+def db_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A database of this run's own: on PostgreSQL a fresh database, so parallel runs never collide."""
+    url = database_url(tmp_path_factory.mktemp("db"))
+    if not url.startswith("postgresql"):
+        yield url
+        return
+    with fresh_postgres_database(url) as fresh:
+        yield fresh
+
+
+@contextmanager
+def fresh_postgres_database(url: str) -> Iterator[str]:
+    """Create an empty database next to `url` and drop it afterwards."""
+    name = f"guard_t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def engine(db_url: str) -> Iterator[Engine]:
+    """The schema, created once per run on a clean database."""
+    engine = make_engine(db_url)
+    Base.metadata.drop_all(engine)
+    Base.metadata.create_all(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def db(engine: Engine, db_url: str) -> Iterator[Database]:
+    """A Database whose every transaction is rolled back at the end of the test."""
+    connection = engine.connect()
+    outer = connection.begin()
+    try:
+        yield Database(db_url, engine=engine, bind=connection)
+    finally:
+        outer.rollback()
+        connection.close()
+
+
+@pytest.fixture(scope="session")
+def starter_evaluator() -> Iterator[Evaluator]:
+    """The shipped rules, compiled once."""
+    evaluator = load_directory(RULES_DIR)
+    yield evaluator
+    evaluator.close()
+
+
+@pytest.fixture
+def guard(db: Database, starter_evaluator: Evaluator, db_url: str) -> Guard:
+    """The application service on the test database with the starter rules."""
+    return Guard(Settings(database_url=db_url), db=db, rules=RulesHolder(starter_evaluator, RULES_DIR))
+
+
+def event(customer_id: str, type_: str, occurred_at: str, event_id: str | None = None, **data: Any) -> dict[str, Any]:
+    """An event payload as systems post it."""
+    return {
+        "event_id": event_id or f"{customer_id}-{type_}-{occurred_at}",
+        "customer_id": customer_id,
+        "type": type_,
+        "occurred_at": occurred_at,
+        "data": data,
+    }
