@@ -90,3 +90,9 @@ class ServiceUnavailable(GuardError):
     """A dependency (the database) cannot be reached right now."""
 
     code = "service_unavailable"
+
+
+class RuleTestsFailed(ValidationFailed):
+    """The rule files compile but their own test cases fail, so they cannot become active."""
+
+    code = "rule_tests_failed"

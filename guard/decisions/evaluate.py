@@ -48,14 +48,11 @@ class Verdict:
 class Evaluator:
     """A compiled rule set bound to its engine: the unit that is swapped on rule activation."""
 
-    def __init__(self, compiled: CompiledRuleSet) -> None:
+    def __init__(self, compiled: CompiledRuleSet, version: int | str | None = None) -> None:
         self.compiled = compiled
         self.engine = CompiledEngine(compiled.definition, compiled.version)
-
-    @property
-    def version(self) -> str:
-        """The rules version that decides."""
-        return self.compiled.version
+        # A stored version is named by its number; rule files not stored yet by their content hash.
+        self.version: int | str = version if version is not None else compiled.version
 
     def evaluate(self, message: Message, situation: Situation, history: list[PriorDecision]) -> Verdict:
         """Facts → engine → the first matching case per rule → combined verdict."""

@@ -105,13 +105,14 @@ def _history(session: Session, evaluator: Evaluator, message: Message) -> list[P
 
 
 def _record(session: Session, decision_id: str, data: dict[str, Any], raw: dict[str, Any], request_hash: str,
-            message: Message, verdict: Verdict, version: str, now: datetime, key_name: str | None) -> None:
+            message: Message, verdict: Verdict, version: int | str, now: datetime, key_name: str | None
+            ) -> None:
     request = {k: v for k, v in raw.items() if k != "dry_run"}
     request.setdefault("send_at", iso(message.send_at))
     decision = Decision(
         decision_id=decision_id, customer_id=message.customer_id, campaign_id=message.campaign_id,
         channel=message.channel, purpose=message.purpose, send_at=message.send_at, outcome=verdict.outcome,
-        route=verdict.route, defer_until=verdict.defer_until, rules_version=version, evaluated_at=now,
+        route=verdict.route, defer_until=verdict.defer_until, rules_version=str(version), evaluated_at=now,
         idempotency_key=data.get("idempotency_key"), request_hash=request_hash, request=request,
         facts=verdict.facts, api_key_name=key_name,
     )
@@ -123,7 +124,7 @@ def _record(session: Session, decision_id: str, data: dict[str, Any], raw: dict[
     session.flush()
 
 
-def _response(decision_id: str, verdict: Verdict, version: str, now: datetime, dry_run: bool = False
+def _response(decision_id: str, verdict: Verdict, version: int | str, now: datetime, dry_run: bool = False
               ) -> dict[str, Any]:
     out = {
         "decision_id": decision_id,
@@ -148,6 +149,11 @@ def decision_response(decision: Decision) -> dict[str, Any]:
         "defer_until": iso(decision.defer_until),
         "reasons": [{"rule_id": r.rule_id, "outcome": r.outcome, "explanation": r.explanation}
                     for r in decision.reasons],
-        "rules_version": decision.rules_version,
+        "rules_version": stored_version(decision.rules_version),
         "evaluated_at": iso(decision.evaluated_at),
     }
+
+
+def stored_version(text: str) -> int | str:
+    """A stored rules version as the API shows it: the version number, or a content hash."""
+    return int(text) if text.isdigit() else text

@@ -1,0 +1,96 @@
+"""The active rules of one process, kept in step with the database's activation log."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+
+from sqlalchemy import select
+
+from guard.db import Database
+from guard.decisions.evaluate import Evaluator
+from guard.errors import NotFound, ServiceUnavailable
+from guard.lifecycle.models import RuleActivation, RuleVersion
+from guard.lifecycle.versions import sources_of
+from guard.rules.ruleset import build_evaluator
+
+# Every process looks at the activation log at most this often, so an activation is served everywhere
+# within about a second, with one indexed one-row query per second per process.
+CHECK_INTERVAL = 0.5
+# A swapped-out evaluator stays usable this long for requests that already hold it.
+RETIRE_AFTER = 30.0
+CACHE_SIZE = 4
+
+
+class ActiveRules:
+    """Serves the evaluator of the newest activation; also compiles other versions for dry runs."""
+
+    def __init__(self, db: Database, check_interval: float = CHECK_INTERVAL) -> None:
+        self._db = db
+        self._interval = check_interval
+        self._lock = threading.Lock()
+        self._activation_id: int | None = None
+        self._evaluator: Evaluator | None = None
+        self._checked_at = 0.0
+        self._cache: OrderedDict[int, Evaluator] = OrderedDict()
+        self._retired: list[tuple[float, Evaluator]] = []
+
+    @property
+    def current(self) -> Evaluator:
+        """The evaluator of the active version, refreshed when the activation log moved."""
+        if self._evaluator is None or time.monotonic() - self._checked_at >= self._interval:
+            self.refresh()
+        assert self._evaluator is not None
+        return self._evaluator
+
+    def refresh(self) -> None:
+        """Look at the activation log now and swap in the active version if it changed."""
+        with self._lock:
+            with self._db.sessions() as session:
+                row = session.execute(
+                    select(RuleActivation.id, RuleActivation.version).order_by(RuleActivation.id.desc()).limit(1)
+                ).first()
+            self._checked_at = time.monotonic()
+            if row is None:
+                if self._evaluator is None:
+                    raise ServiceUnavailable("No rules version is active yet: run `guard serve` or activate one.")
+                return
+            activation_id, number = row
+            if activation_id != self._activation_id:
+                self._evaluator = self._compiled(number)
+                self._activation_id = activation_id
+            self._close_retired()
+
+    def version(self, number: int) -> Evaluator:
+        """The evaluator of any stored version (for dry runs against a candidate)."""
+        with self._lock:
+            return self._compiled(number)
+
+    def _compiled(self, number: int) -> Evaluator:
+        if number in self._cache:
+            self._cache.move_to_end(number)
+            return self._cache[number]
+        with self._db.sessions() as session:
+            version = session.get(RuleVersion, number)
+            if version is None:
+                raise NotFound(f"No rules version {number}.", {"version": number})
+            sources = sources_of(version)
+        evaluator = build_evaluator(sources)
+        evaluator.version = number
+        self._cache[number] = evaluator
+        while len(self._cache) > CACHE_SIZE:
+            _, old = self._cache.popitem(last=False)
+            if old is not self._evaluator:
+                self._retired.append((time.monotonic(), old))
+        return evaluator
+
+    def _close_retired(self) -> None:
+        now = time.monotonic()
+        keep = []
+        for retired_at, evaluator in self._retired:
+            if now - retired_at >= RETIRE_AFTER and evaluator is not self._evaluator:
+                evaluator.close()
+            else:
+                keep.append((retired_at, evaluator))
+        self._retired = keep
