@@ -16,6 +16,7 @@ from sqlalchemy import Engine, create_engine, make_url
 from guard.config import Settings
 from guard.db import Database, make_engine
 from guard.decisions.evaluate import Evaluator
+from guard.migrations import upgrade
 from guard.models import Base
 from guard.rules.ruleset import load_directory
 from guard.service import Guard, RulesHolder
@@ -57,10 +58,12 @@ def fresh_postgres_database(url: str) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def engine(db_url: str) -> Iterator[Engine]:
-    """The schema, created once per run on a clean database."""
+    """The schema, built once per run on a clean database by the migrations, as production builds it."""
     engine = make_engine(db_url)
     Base.metadata.drop_all(engine)
-    Base.metadata.create_all(engine)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+    upgrade(db_url)
     yield engine
     engine.dispose()
 
