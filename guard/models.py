@@ -3,6 +3,7 @@
 from guard.auth.models import ApiKey
 from guard.db import Base
 from guard.decisions.models import Decision, DecisionReason
+from guard.lifecycle.models import BacktestJob, RuleActivation, RuleVersion
 from guard.situation.models import Event
 
-__all__ = ["ApiKey", "Base", "Decision", "DecisionReason", "Event"]
+__all__ = ["ApiKey", "BacktestJob", "Base", "Decision", "DecisionReason", "Event", "RuleActivation", "RuleVersion"]
