@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from alembic import context
 from alembic.autogenerate.api import AutogenContext
@@ -20,7 +20,7 @@ def _url() -> str:
     return str(config.attributes.get("database_url") or config.get_main_option("sqlalchemy.url"))
 
 
-def _render_item(kind: str, item: Any, _autogen: AutogenContext) -> str | bool:
+def _render_item(kind: str, item: Any, _autogen: AutogenContext) -> str | Literal[False]:
     """Autogenerate writes UTCDateTime as the plain type it stores into: migrations never import models."""
     if kind == "type" and isinstance(item, UTCDateTime):
         return "sa.DateTime(timezone=True)"
