@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
+from typing import Protocol
 
 from guard.config import Settings
 from guard.db import Database
 from guard.decisions.evaluate import Evaluator
-from guard.rules.ruleset import load_directory, rules_directory
+from guard.lifecycle.active import ActiveRules
+from guard.lifecycle.versions import seed_from_directory
+from guard.rules.ruleset import rules_directory
+
+
+class RulesSource(Protocol):
+    """Where the evaluator that decides comes from."""
+
+    @property
+    def current(self) -> Evaluator:
+        """The evaluator that decides now."""
+        ...
 
 
 class RulesHolder:
-    """The active evaluator; swapped atomically when rules change, the old one closed afterwards."""
+    """A fixed evaluator, for rule files evaluated without the database's version log."""
 
     def __init__(self, evaluator: Evaluator, directory: Path | None = None) -> None:
         self._evaluator = evaluator
-        self._lock = threading.Lock()
         self.directory = directory
 
     @property
@@ -24,26 +34,25 @@ class RulesHolder:
         """The evaluator that decides now."""
         return self._evaluator
 
-    def swap(self, evaluator: Evaluator) -> None:
-        """Make `evaluator` current; the previous one is released."""
-        with self._lock:
-            old, self._evaluator = self._evaluator, evaluator
-        if old is not evaluator:
-            old.close()
-
 
 class Guard:
     """Everything a request or a CLI command needs."""
 
-    def __init__(self, settings: Settings, db: Database | None = None, rules: RulesHolder | None = None) -> None:
+    def __init__(self, settings: Settings, db: Database | None = None, rules: RulesSource | None = None) -> None:
         self.settings = settings
         self.db = db or Database(settings.database_url)
-        if rules is None:
-            directory = rules_directory(settings.rules_dir)
-            rules = RulesHolder(load_directory(directory), directory)
-        self.rules = rules
+        self.rules: RulesSource = rules if rules is not None else ActiveRules(self.db)
 
     @property
     def evaluator(self) -> Evaluator:
         """The active rules."""
         return self.rules.current
+
+    @property
+    def rules_dir(self) -> Path:
+        """The configured rule files directory (GUARD_RULES_DIR, ./rules, or the starter pack)."""
+        return rules_directory(self.settings.rules_dir)
+
+    def seed_rules(self) -> int:
+        """Store and activate the rules directory unless its content is already a stored version."""
+        return seed_from_directory(self.db, self.rules_dir)

@@ -1,0 +1,72 @@
+"""Long backtests run in a background thread; their progress lives in the database so any worker can report it."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import update
+
+from guard.db import Database
+from guard.decisions.evaluate import Evaluator
+from guard.errors import NotFound
+from guard.lifecycle.backtest import count_decisions, run_backtest
+from guard.lifecycle.models import BacktestJob
+from guard.timeutil import iso, utcnow
+
+log = logging.getLogger(__name__)
+
+
+def start_job(db: Database, candidate: Evaluator, since: datetime | None, until: datetime | None,
+              params: dict[str, Any], close_candidate: bool = False) -> dict[str, Any]:
+    """Record a job and run the backtest in a daemon thread; returns the job as first seen."""
+    job_id = str(uuid.uuid4())
+    total = count_decisions(db, since, until)
+    with db.transaction() as session:
+        session.add(BacktestJob(id=job_id, status="running", total=total, done=0, params=params,
+                                created_at=utcnow()))
+    thread = threading.Thread(target=_run, args=(db, job_id, candidate, since, until, close_candidate),
+                              name=f"backtest-{job_id[:8]}", daemon=True)
+    thread.start()
+    return {"job_id": job_id, "status": "running", "total": total, "done": 0}
+
+
+def _run(db: Database, job_id: str, candidate: Evaluator, since: datetime | None, until: datetime | None,
+         close_candidate: bool) -> None:
+    def progress(done: int, total: int) -> None:
+        with db.transaction() as session:
+            session.execute(update(BacktestJob).where(BacktestJob.id == job_id).values(done=done, total=total))
+
+    try:
+        report = run_backtest(db, candidate, since, until, progress=progress)
+        values: dict[str, Any] = {"status": "done", "report": report, "done": report["total"] + report["skipped"]}
+    except Exception as exc:  # a job must always end in a state people can read
+        log.exception("backtest %s failed", job_id)
+        values = {"status": "failed", "error": str(exc)}
+    finally:
+        if close_candidate:
+            candidate.close()
+    with db.transaction() as session:
+        session.execute(update(BacktestJob).where(BacktestJob.id == job_id).values(finished_at=utcnow(), **values))
+
+
+def get_job(db: Database, job_id: str) -> dict[str, Any]:
+    """A job's status, progress and, when done, its report."""
+    with db.sessions() as session:
+        job = session.get(BacktestJob, job_id)
+        if job is None:
+            raise NotFound(f"No backtest job {job_id!r}.", {"job_id": job_id})
+        return {
+            "job_id": job.id,
+            "status": job.status,
+            "total": job.total,
+            "done": job.done,
+            "progress": round(job.done / job.total, 3) if job.total else 1.0,
+            "created_at": iso(job.created_at),
+            "finished_at": iso(job.finished_at),
+            "report": job.report,
+            "error": job.error,
+        }
