@@ -1,0 +1,28 @@
+"""The Flask application factory."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from guard.config import Settings
+from guard.http.errors import register_error_handlers
+from guard.http.views import customers, decisions, events, health, rules
+from guard.service import Guard
+
+BLUEPRINTS = (decisions.bp, events.bp, customers.bp, rules.bp, health.bp)
+
+
+def create_app(guard: Guard | None = None, settings: Settings | None = None) -> Flask:
+    """A Flask app serving `guard` (built from GUARD_* settings when not given)."""
+    if settings is None:
+        settings = guard.settings if guard is not None else Settings.from_env()
+    if guard is None:
+        guard = Guard(settings)
+    app = Flask("guard", static_folder=None)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions["guard"] = guard
+    register_error_handlers(app)
+    for blueprint in BLUEPRINTS:
+        app.register_blueprint(blueprint)
+    return app

@@ -1,0 +1,105 @@
+"""Reading request bodies: JSON only where JSON is expected, strictly parsed, within the size limit."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from flask import request
+
+from guard.errors import MalformedRequest, UnsupportedMediaType, ValidationFailed
+
+JSON_TYPES = ("application/json",)
+YAML_TYPES = ("text/yaml", "application/yaml", "application/x-yaml", "text/plain")
+
+
+class MalformedText(MalformedRequest):
+    """A text body that is not valid UTF-8."""
+
+    code = "malformed_body"
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is too large")
+    return value
+
+
+def parse_json(raw: bytes) -> Any:
+    """Strict JSON: no NaN or Infinity, no numbers that overflow, text that a database can store."""
+    try:
+        value = json.loads(raw.decode("utf-8"), parse_constant=_no_constant, parse_float=_finite)
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise MalformedRequest("The body is not valid JSON.", {"reason": _reason(exc)}) from None
+    if not storable(value):
+        raise ValidationFailed("Text must not contain NUL characters or unpaired surrogates.",
+                               {"_schema": ["Text must not contain NUL characters or unpaired surrogates."]})
+    return value
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, json.JSONDecodeError):
+        return f"{exc.msg} at line {exc.lineno} column {exc.colno}"
+    if isinstance(exc, UnicodeDecodeError):
+        return "the body is not UTF-8"
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    return str(exc)
+
+
+def storable(value: Any) -> bool:
+    """Whether every text in a parsed JSON value can be stored by every supported database."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if not _clean(item):
+                return False
+        elif isinstance(item, dict):
+            if not all(_clean(k) for k in item):
+                return False
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return True
+
+
+def _clean(text: str) -> bool:
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def json_body() -> Any:
+    """The JSON body: 415 unless declared as JSON, 400 unless it parses, 413 when too large."""
+    if request.mimetype not in JSON_TYPES:
+        raise UnsupportedMediaType("Send the body as JSON with Content-Type: application/json.",
+                                   {"content_type": request.content_type})
+    return parse_json(request.get_data(cache=True))
+
+
+def is_yaml() -> bool:
+    """Whether the request declares a YAML (or plain text) body."""
+    return request.mimetype in YAML_TYPES
+
+
+def text_body() -> str:
+    """The request's body as UTF-8 text."""
+    raw = request.get_data(cache=True)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise MalformedText("The body is not UTF-8 text.", {"reason": "the body is not UTF-8"}) from None
+    if "\x00" in text:
+        raise MalformedText("The body contains a NUL character.", {"reason": "NUL character"})
+    return text

@@ -1,0 +1,35 @@
+"""Liveness and readiness probes (no key needed)."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Response, jsonify
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from guard.http.context import current_guard
+from guard.http.errors import RETRY_AFTER_SECONDS, error_response
+
+bp = Blueprint("health", __name__)
+log = logging.getLogger("guard.http")
+
+
+@bp.get("/healthz")
+def healthz() -> Response:
+    """The process answers."""
+    return jsonify({"status": "ok"})
+
+
+@bp.get("/readyz")
+def readyz() -> Response:
+    """The database answers and rules are loaded: ready to decide."""
+    guard = current_guard()
+    try:
+        with guard.db.sessions() as session:
+            session.execute(text("SELECT 1"))
+    except SQLAlchemyError as exc:
+        log.warning("not ready: %s", type(exc).__name__)
+        return error_response(503, "not_ready", "The database cannot be reached.", {},
+                              {"Retry-After": RETRY_AFTER_SECONDS})
+    return jsonify({"status": "ready", "rules_version": guard.evaluator.version})
