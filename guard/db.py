@@ -23,6 +23,9 @@ NAMING = {
 }
 
 
+WRITE_OPTION = "guard_write"
+
+
 class Base(DeclarativeBase):
     """Base of every Guard table."""
 
@@ -69,8 +72,10 @@ def _sqlite_transactions(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _begin(connection: Any) -> None:
-        # IMMEDIATE takes the write lock up front: two writers never deadlock upgrading read locks.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Writers take the lock up front (IMMEDIATE), so two of them never deadlock upgrading read locks;
+        # readers stay DEFERRED and, with WAL, never wait for a writer.
+        write = connection.get_execution_options().get(WRITE_OPTION)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
 class Database:
@@ -81,15 +86,18 @@ class Database:
         self.engine = engine or make_engine(url)
         if bind is None:
             self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+            self._writers = sessionmaker(self.engine.execution_options(**{WRITE_OPTION: True}),
+                                         expire_on_commit=False)
         else:
             # Tests: every session joins the test's outer transaction through savepoints.
             self.sessions = sessionmaker(bind=bind, expire_on_commit=False,
                                          join_transaction_mode="create_savepoint")
+            self._writers = self.sessions
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
-        """A session in one transaction, committed on success and rolled back on any error."""
-        with self.sessions() as session, session.begin():
+        """A writing session in one transaction, committed on success and rolled back on any error."""
+        with self._writers() as session, session.begin():
             yield session
 
     def dispose(self) -> None:

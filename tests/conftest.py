@@ -80,6 +80,23 @@ def db(engine: Engine, db_url: str) -> Iterator[Database]:
         connection.close()
 
 
+@pytest.fixture
+def committed_db(tmp_path: Path) -> Iterator[Database]:
+    """A migrated database of the test's own whose transactions really commit (for threads and processes)."""
+    url = database_url(tmp_path)
+    if url.startswith("postgresql"):
+        with fresh_postgres_database(url) as fresh:
+            upgrade(fresh)
+            database = Database(fresh)
+            yield database
+            database.dispose()
+        return
+    upgrade(url)
+    database = Database(url)
+    yield database
+    database.dispose()
+
+
 @pytest.fixture(scope="session")
 def starter_evaluator() -> Iterator[Evaluator]:
     """The shipped rules, compiled once."""
