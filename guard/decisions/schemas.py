@@ -29,6 +29,8 @@ class DecisionRequestSchema(MessageSchema):
     customer_id = fields.String(required=True, validate=validate.Length(min=1, max=MAX_ID))
     idempotency_key = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=MAX_ID))
     dry_run = fields.Boolean(load_default=False)
+    rules_version = fields.Integer(load_default=None, allow_none=True, strict=True,
+                                   validate=validate.Range(min=1))
 
 
 def to_message(data: dict[str, Any], customer_id: str, default_send_at: Any) -> Message:

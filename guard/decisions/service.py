@@ -1,8 +1,17 @@
-"""The decide use case: validate, look at the situation, evaluate, and record the audit in one transaction."""
+"""The decide use case: validate, look at the situation, evaluate, and record the audit in one transaction.
+
+Single and batch requests share one path: situations and histories are loaded set-wise for all customers of
+a batch, a customer with no history at all reuses the verdict of an identical message, and the audit
+records are inserted in bulk in the same transaction that produces the answers.
+"""
 
 from __future__ import annotations
 
+import json
 import uuid
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,11 +26,27 @@ from guard.decisions.evaluate import Evaluator, Verdict
 from guard.decisions.message import Message, PriorDecision
 from guard.decisions.models import Decision, DecisionReason
 from guard.decisions.schemas import DecisionRequestSchema, to_message
-from guard.errors import IdempotencyConflict, ValidationFailed
-from guard.situation.queries import situation_at
+from guard.errors import GuardError, IdempotencyConflict, ValidationFailed
+from guard.situation.derive import EventRecord, derive
+from guard.situation.models import Event
 from guard.timeutil import iso, utcnow
 
 _schema = DecisionRequestSchema()
+MAX_BATCH = 10_000
+VersionLookup = Callable[[int], Evaluator]
+
+
+@dataclass
+class _Item:
+    """One request of a batch on its way to an answer."""
+
+    index: int
+    raw: Any
+    data: dict[str, Any] = field(default_factory=dict)
+    message: Message | None = None
+    request_hash: str = ""
+    result: dict[str, Any] | None = None
+    error: GuardError | None = None
 
 
 def validate_request(raw: Any) -> dict[str, Any]:
@@ -29,99 +54,255 @@ def validate_request(raw: Any) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise ValidationFailed("A decision request is a JSON object.", {"_schema": ["A JSON object."]})
     try:
-        return _schema.load(raw)
+        data = _schema.load(raw)
     except ValidationError as exc:
         raise ValidationFailed("The decision request is not valid.", exc.messages) from None
+    if data.get("rules_version") is not None and not data["dry_run"]:
+        raise ValidationFailed("rules_version names a candidate for a dry run only.",
+                               {"rules_version": ["Only with dry_run: true."]})
+    return data
 
 
-def decide(db: Database, evaluator: Evaluator, raw: Any, key_name: str | None = None) -> dict[str, Any]:
+def decide(db: Database, evaluator: Evaluator, raw: Any, key_name: str | None = None,
+           versions: VersionLookup | None = None) -> dict[str, Any]:
     """Answer one planned send; unless dry_run, the answer and its audit record are committed together."""
-    data = validate_request(raw)
-    request_hash = content_hash({k: v for k, v in raw.items() if k != "dry_run"})
-    now = utcnow()
-    message = to_message(data, data["customer_id"], now)
-    key = data.get("idempotency_key")
-    if data["dry_run"]:
-        with db.sessions() as session:
-            verdict = _evaluate(session, evaluator, message)
-        return _response(str(uuid.uuid4()), verdict, evaluator.version, now, dry_run=True)
-    for attempt in range(3):
-        try:
-            with db.transaction() as session:
-                if key:
-                    previous = _previous(session, key, request_hash)
-                    if previous is not None:
-                        return previous
-                _lock_customer(session, message.customer_id)
-                verdict = _evaluate(session, evaluator, message)
-                decision_id = str(uuid.uuid4())
-                _record(session, decision_id, data, raw, request_hash, message, verdict, evaluator.version, now,
-                        key_name)
-            return _response(decision_id, verdict, evaluator.version, now)
-        except IntegrityError:
-            # A concurrent request with the same idempotency key won: answer with its decision.
-            if not key or attempt == 2:
-                raise
-    raise AssertionError("unreachable")
+    item = decide_many(db, evaluator, [raw], key_name, versions)[0]
+    if item.error is not None:
+        raise item.error
+    assert item.result is not None
+    return item.result
 
 
-def _previous(session: Session, key: str, request_hash: str) -> dict[str, Any] | None:
-    decision = session.scalars(select(Decision).where(Decision.idempotency_key == key)).first()
-    if decision is None:
-        return None
-    if decision.request_hash != request_hash:
-        raise IdempotencyConflict("This idempotency_key was used with a different request.",
-                                  {"idempotency_key": key, "decision_id": decision.decision_id})
-    return decision_response(decision)
-
-
-def _lock_customer(session: Session, customer_id: str) -> None:
-    """Serialise decisions per customer so frequency caps count every earlier decision."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:c))"), {"c": customer_id})
-    # SQLite: the transaction began IMMEDIATE, which already serialises writers.
-
-
-def _evaluate(session: Session, evaluator: Evaluator, message: Message) -> Verdict:
-    situation = situation_at(session, message.customer_id, message.send_at)
-    history = _history(session, evaluator, message)
-    return evaluator.evaluate(message, situation, history)
-
-
-def _history(session: Session, evaluator: Evaluator, message: Message) -> list[PriorDecision]:
-    windows = [p.within or 0 for p in evaluator.compiled.probes if p.source == "decisions"]
-    if not windows:
-        return []
-    start = message.send_at - timedelta(seconds=max(windows))
-    rows = session.scalars(
-        select(Decision).where(Decision.customer_id == message.customer_id, Decision.send_at > start,
-                               Decision.send_at <= message.send_at)
-    )
+def decide_batch(db: Database, evaluator: Evaluator, raws: list[Any], key_name: str | None = None
+                 ) -> list[dict[str, Any]]:
+    """Answer many planned sends in input order; a bad item gets its own error and sinks no other."""
     return [
-        PriorDecision(d.send_at, d.purpose, d.channel, d.outcome, d.campaign_id,
-                      tuple(r.rule_id for r in d.reasons))
-        for d in rows
+        {"index": item.index, **item.result} if item.result is not None
+        else {"index": item.index, "error": item.error.to_dict() if item.error else None}
+        for item in decide_many(db, evaluator, raws, key_name)
     ]
 
 
-def _record(session: Session, decision_id: str, data: dict[str, Any], raw: dict[str, Any], request_hash: str,
-            message: Message, verdict: Verdict, version: int | str, now: datetime, key_name: str | None
-            ) -> None:
-    request = {k: v for k, v in raw.items() if k != "dry_run"}
+def decide_many(db: Database, evaluator: Evaluator, raws: list[Any], key_name: str | None = None,
+                versions: VersionLookup | None = None) -> list[_Item]:
+    """The shared path: validate all, answer dry runs, then decide and record the rest in one transaction."""
+    now = utcnow()
+    items = [_validated(i, raw, now) for i, raw in enumerate(raws)]
+    for item in items:
+        if item.error is None and item.data["dry_run"]:
+            _dry_run(db, evaluator, item, now, versions)
+    live = [i for i in items if i.error is None and i.result is None]
+    if live:
+        _decide_live(db, evaluator, live, now, key_name)
+    return items
+
+
+def _validated(index: int, raw: Any, now: datetime) -> _Item:
+    item = _Item(index, raw)
+    try:
+        item.data = validate_request(raw)
+    except ValidationFailed as exc:
+        item.error = exc
+        return item
+    item.request_hash = content_hash({k: v for k, v in raw.items() if k not in ("dry_run", "rules_version")})
+    item.message = to_message(item.data, item.data["customer_id"], now)
+    return item
+
+
+def _dry_run(db: Database, evaluator: Evaluator, item: _Item, now: datetime, versions: VersionLookup | None
+             ) -> None:
+    number = item.data.get("rules_version")
+    try:
+        chosen = versions(number) if number is not None and versions else evaluator
+    except GuardError as exc:
+        item.error = exc
+        return
+    assert item.message is not None
+    with db.sessions() as session:
+        verdict = _Context.load(session, chosen, [item.message]).evaluate(chosen, item.message)
+    item.result = _response(str(uuid.uuid4()), verdict, chosen.version, now, dry_run=True)
+
+
+def _decide_live(db: Database, evaluator: Evaluator, items: list[_Item], now: datetime, key_name: str | None
+                 ) -> None:
+    for attempt in range(3):
+        try:
+            with db.transaction() as session:
+                fresh, repeats = _resolve_idempotency(session, items)
+                if fresh:
+                    messages = [i.message for i in fresh if i.message is not None]
+                    _lock_customers(session, {m.customer_id for m in messages})
+                    context = _Context.load(session, evaluator, messages)
+                    _decide_and_record(session, evaluator, context, fresh, now, key_name)
+            for repeat, first in repeats:
+                repeat.result = first.result
+            return
+        except IntegrityError:
+            # A concurrent request with the same idempotency key won: the retry answers with its decision.
+            for item in items:
+                item.result = item.error = None
+            if attempt == 2:
+                raise
+
+
+def _resolve_idempotency(session: Session, items: list[_Item]) -> tuple[list[_Item], list[tuple[_Item, _Item]]]:
+    """Answer repeats from the log (or 409 them); return the items needing a decision and in-batch repeats."""
+    keys = {i.data["idempotency_key"] for i in items if i.data.get("idempotency_key")}
+    known = {d.idempotency_key: d for d in _by_keys(session, keys)}
+    first_in_batch: dict[str, _Item] = {}
+    fresh: list[_Item] = []
+    repeats: list[tuple[_Item, _Item]] = []
+    for item in items:
+        key = item.data.get("idempotency_key")
+        if not key:
+            fresh.append(item)
+        elif key in known:
+            if _same_request(item, known[key].request_hash, known[key].decision_id):
+                item.result = decision_response(known[key])
+        elif key in first_in_batch:
+            if _same_request(item, first_in_batch[key].request_hash, None):
+                repeats.append((item, first_in_batch[key]))
+        else:
+            first_in_batch[key] = item
+            fresh.append(item)
+    return fresh, repeats
+
+
+def _same_request(item: _Item, first_hash: str, first_id: str | None) -> bool:
+    """True for a true repeat; otherwise the item gets an idempotency conflict naming the first decision."""
+    if first_hash == item.request_hash:
+        return True
+    details = {"idempotency_key": item.data["idempotency_key"]}
+    if first_id:
+        details["decision_id"] = first_id
+    item.error = IdempotencyConflict("This idempotency_key was used with a different request.", details)
+    return False
+
+
+def _by_keys(session: Session, keys: set[str]) -> list[Decision]:
+    found: list[Decision] = []
+    ordered = sorted(keys)
+    for start in range(0, len(ordered), 500):
+        chunk = ordered[start:start + 500]
+        found.extend(session.scalars(select(Decision).where(Decision.idempotency_key.in_(chunk))))
+    return found
+
+
+def _lock_customers(session: Session, customers: set[str]) -> None:
+    """Serialise decisions per customer so frequency caps count every earlier decision."""
+    if session.get_bind().dialect.name != "postgresql" or not customers:
+        return  # SQLite: the write transaction began IMMEDIATE, which already serialises writers.
+    # Locks are taken in one fixed order, so two batches never wait on each other in a cycle.
+    session.execute(
+        text("SELECT pg_advisory_xact_lock(k) FROM "
+             "(SELECT DISTINCT hashtext(c) AS k FROM unnest(CAST(:cs AS text[])) AS c) s ORDER BY k"),
+        {"cs": sorted(customers)},
+    )
+
+
+@dataclass
+class _Context:
+    """Everything known of a set of customers, loaded with a few set-wise queries."""
+
+    events: dict[str, list[EventRecord]]
+    history: dict[str, list[PriorDecision]]
+    window: timedelta
+    cache: dict[str, Verdict] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, session: Session, evaluator: Evaluator, messages: list[Message]) -> _Context:
+        customers = sorted({m.customer_id for m in messages})
+        latest = max(m.send_at for m in messages)
+        windows = [p.within or 0 for p in evaluator.compiled.probes if p.source == "decisions"]
+        window = timedelta(seconds=max(windows, default=0))
+        events = _events(session, customers, latest)
+        history = _history(session, customers, min(m.send_at for m in messages) - window, latest) if windows else {}
+        return cls(events, history, window)
+
+    def evaluate(self, evaluator: Evaluator, message: Message) -> Verdict:
+        """The verdict for one message; identical messages to customers with no history share one."""
+        events = self.events.get(message.customer_id, [])
+        history = [p for p in self.history.get(message.customer_id, [])
+                   if message.send_at - self.window < p.send_at <= message.send_at]
+        if events or history:
+            return evaluator.evaluate(message, derive(events, message.send_at), history)
+        key = _message_key(message)
+        if key not in self.cache:
+            self.cache[key] = evaluator.evaluate(message, derive([], message.send_at), [])
+        return self.cache[key]
+
+    def remember(self, message: Message, verdict: Verdict, reasons: tuple[str, ...]) -> None:
+        """Later items of the same batch see this decision, as they would have in sequence."""
+        if self.window:
+            self.history.setdefault(message.customer_id, []).append(
+                PriorDecision(message.send_at, message.purpose, message.channel, verdict.outcome,
+                              message.campaign_id, reasons))
+
+
+def _message_key(message: Message) -> str:
+    """Everything of a message but the customer: what a verdict without history depends on."""
+    return json.dumps([message.channel, message.purpose, message.campaign_id, list(message.product_ids),
+                       iso(message.send_at), sorted(message.attributes.items())], default=str)
+
+
+def _events(session: Session, customers: list[str], until: datetime) -> dict[str, list[EventRecord]]:
+    out: dict[str, list[EventRecord]] = defaultdict(list)
+    for start in range(0, len(customers), 1000):
+        rows = session.execute(
+            select(Event.customer_id, Event.event_id, Event.type, Event.occurred_at, Event.data)
+            .where(Event.customer_id.in_(customers[start:start + 1000]), Event.occurred_at <= until)
+        )
+        for customer_id, event_id, type_, occurred_at, data in rows:
+            out[customer_id].append(EventRecord(event_id, type_, occurred_at, data or {}))
+    return out
+
+
+def _history(session: Session, customers: list[str], start: datetime, end: datetime
+             ) -> dict[str, list[PriorDecision]]:
+    out: dict[str, list[PriorDecision]] = defaultdict(list)
+    for offset in range(0, len(customers), 1000):
+        rows = session.scalars(
+            select(Decision).where(Decision.customer_id.in_(customers[offset:offset + 1000]),
+                                   Decision.send_at > start, Decision.send_at <= end)
+        )
+        for d in rows:
+            out[d.customer_id].append(PriorDecision(d.send_at, d.purpose, d.channel, d.outcome, d.campaign_id,
+                                                    tuple(r.rule_id for r in d.reasons)))
+    return out
+
+
+def _decide_and_record(session: Session, evaluator: Evaluator, context: _Context, items: list[_Item],
+                       now: datetime, key_name: str | None) -> None:
+    records = []
+    for item in items:
+        assert item.message is not None
+        verdict = context.evaluate(evaluator, item.message)
+        decision_id = str(uuid.uuid4())
+        records.append(_record(decision_id, item, verdict, evaluator.version, now, key_name))
+        context.remember(item.message, verdict, tuple(r.rule_id for r in verdict.reasons))
+        item.result = _response(decision_id, verdict, evaluator.version, now)
+    session.add_all(records)
+    session.flush()
+
+
+def _record(decision_id: str, item: _Item, verdict: Verdict, version: int | str, now: datetime,
+            key_name: str | None) -> Decision:
+    message = item.message
+    assert message is not None
+    request = {k: v for k, v in item.raw.items() if k != "dry_run"}
     request.setdefault("send_at", iso(message.send_at))
     decision = Decision(
         decision_id=decision_id, customer_id=message.customer_id, campaign_id=message.campaign_id,
         channel=message.channel, purpose=message.purpose, send_at=message.send_at, outcome=verdict.outcome,
         route=verdict.route, defer_until=verdict.defer_until, rules_version=str(version), evaluated_at=now,
-        idempotency_key=data.get("idempotency_key"), request_hash=request_hash, request=request,
+        idempotency_key=item.data.get("idempotency_key"), request_hash=item.request_hash, request=request,
         facts=verdict.facts, api_key_name=key_name,
     )
     decision.reasons = [
         DecisionReason(position=i, rule_id=r.rule_id, outcome=r.outcome, explanation=r.explanation)
         for i, r in enumerate(verdict.reasons)
     ]
-    session.add(decision)
-    session.flush()
+    return decision
 
 
 def _response(decision_id: str, verdict: Verdict, version: int | str, now: datetime, dry_run: bool = False
