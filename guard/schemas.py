@@ -33,12 +33,12 @@ class AwareDateTime(fields.DateTime):
         return result
 
 
-def Id(**kwargs: Any) -> fields.String:  # noqa: N802 - reads like a field class
+def Id(**kwargs: Any) -> fields.String:
     """A non-empty identifier of at most 200 characters."""
     return fields.String(validate=validate.Length(min=1, max=MAX_ID), **kwargs)
 
 
-def IdList(**kwargs: Any) -> fields.List:  # noqa: N802
+def IdList(**kwargs: Any) -> fields.List:
     """A bounded list of identifiers."""
     return fields.List(Id(), validate=validate.Length(max=MAX_LIST), **kwargs)
 

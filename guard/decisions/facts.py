@@ -144,7 +144,7 @@ def _where_one(test: Test, value: Any, present: bool, message: Message) -> bool:
 
 
 def _same(a: Any, b: Any) -> bool:
-    return type(a) is type(b) and a == b or (_number(a) and _number(b) and a == b)
+    return (type(a) is type(b) and a == b) or (_number(a) and _number(b) and a == b)
 
 
 def _number(value: Any) -> bool:

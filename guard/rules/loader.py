@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import hashlib
 import re
@@ -204,10 +205,8 @@ class _FileParser:
         except _Invalid:
             return
         for item in items:
-            try:
+            with contextlib.suppress(_Invalid):
                 parse_one(item)
-            except _Invalid:
-                pass
 
     # -- rules -------------------------------------------------------------------------------------
     def rule(self, node: yaml.Node) -> None:
@@ -253,11 +252,8 @@ class _FileParser:
                 self.c.error(node, "write either cases or outcome/route/defer_until/explanation, not both")
             cases = []
             for item in self.sequence(m["cases"], "cases"):
-                try:
-                    cm = self.mapping(item, "a case", CASE_KEYS)
-                    cases.append(self.case(item, cm, exempt))
-                except _Invalid:
-                    pass
+                with contextlib.suppress(_Invalid):
+                    cases.append(self.case(item, self.mapping(item, "a case", CASE_KEYS), exempt))
             if not cases:
                 self.c.error(m["cases"], "cases must list at least one case")
             return tuple(cases)
@@ -311,10 +307,8 @@ class _FileParser:
     def clauses(self, node: yaml.Node) -> tuple[Clause, ...]:
         out = []
         for item in self.sequence(node, "when"):
-            try:
+            with contextlib.suppress(_Invalid):
                 out.append(self.clause(item))
-            except _Invalid:
-                pass
         return tuple(out)
 
     def clause(self, node: yaml.Node) -> Clause:
@@ -469,10 +463,8 @@ class _FileParser:
                 self.c.error(value, f"earlier decisions can be filtered on {', '.join(F.DECISION_FIELDS)}, "
                                     f"not {name!r}{_suggest(name, F.DECISION_FIELDS)}")
                 continue
-            try:
+            with contextlib.suppress(_Invalid):
                 out.append(WhereTest(name, self.where_test(value, F.DECISION_FIELDS.get(name, ()))))
-            except _Invalid:
-                pass
         return tuple(out)
 
     def where_test(self, node: yaml.Node, values: tuple[str, ...]) -> Test:

@@ -10,6 +10,15 @@ from guard.lifecycle.versions import activate, create_version, diff_versions, li
 from guard.rules.model import RuleSource
 from tests.lifecycle.conftest import replace_in
 
+BROKEN = """\
+rules:
+  - id: x
+    description: d
+    when:
+      - mesage.purpose: marketing
+    outcome: reroute
+    explanation: e
+"""
 MARKETING = {"customer_id": "c-1", "channel": "email", "purpose": "marketing", "send_at": "2026-03-10T12:00:00Z"}
 
 
@@ -25,8 +34,7 @@ def test_seeding_stores_and_activates_the_directory_once(live_guard):
 
 
 def test_a_broken_file_is_refused_with_exact_locations(live_guard):
-    broken = RuleSource("broken.yaml", "rules:\n  - id: x\n    description: d\n    when:\n      - mesage.purpose: marketing\n"
-                                       "    outcome: reroute\n    explanation: e\n")
+    broken = RuleSource("broken.yaml", BROKEN)
     with pytest.raises(RulesInvalid) as caught:
         create_version(live_guard.db, [broken], "alice", "try")
     errors = caught.value.details["errors"]
