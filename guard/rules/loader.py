@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from guard.rules import fields as F
+from guard.rules.analysis import never_matching
 from guard.rules.durations import parse_clock, parse_duration
 from guard.rules.model import (
     CASE_KINDS,
@@ -645,6 +646,7 @@ def parse_sources(sources: Iterable[RuleSource]) -> tuple[RuleSet, list[RuleErro
         tests.extend(parser.tests)
         problems.extend(parser.c.errors)
     problems.extend(_duplicate_ids(rules))
+    problems.extend(never_matching(tuple(rules)))
     if len(rules) > MAX_RULES:
         problems.append(RuleError("", 1, 1, None, f"more than {MAX_RULES} rules"))
     ruleset = RuleSet(tuple(rules), tuple(tests), sources, version_of(sources),
