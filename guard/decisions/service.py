@@ -16,13 +16,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from marshmallow import ValidationError
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from guard.canonical import content_hash
 from guard.db import Database
-from guard.decisions.evaluate import Evaluator, Verdict
+from guard.decisions.evaluate import Evaluator, Reason, Verdict
 from guard.decisions.message import Message, PriorDecision
 from guard.decisions.models import Decision, DecisionReason
 from guard.decisions.schemas import DecisionRequestSchema, to_message
@@ -32,6 +32,7 @@ from guard.situation.models import Event
 from guard.timeutil import iso, utcnow
 
 _schema = DecisionRequestSchema()
+_PER_ITEM = ("customer_id", "idempotency_key")
 MAX_BATCH = 10_000
 VersionLookup = Callable[[int], Evaluator]
 
@@ -87,7 +88,8 @@ def decide_many(db: Database, evaluator: Evaluator, raws: list[Any], key_name: s
                 versions: VersionLookup | None = None) -> list[_Item]:
     """The shared path: validate all, answer dry runs, then decide and record the rest in one transaction."""
     now = utcnow()
-    items = [_validated(i, raw, now) for i, raw in enumerate(raws)]
+    shapes: dict[str, dict[str, Any]] = {}
+    items = [_validated(i, raw, now, shapes) for i, raw in enumerate(raws)]
     for item in items:
         if item.error is None and item.data["dry_run"]:
             _dry_run(db, evaluator, item, now, versions)
@@ -97,16 +99,41 @@ def decide_many(db: Database, evaluator: Evaluator, raws: list[Any], key_name: s
     return items
 
 
-def _validated(index: int, raw: Any, now: datetime) -> _Item:
+def _validated(index: int, raw: Any, now: datetime, shapes: dict[str, dict[str, Any]]) -> _Item:
     item = _Item(index, raw)
     try:
-        item.data = validate_request(raw)
+        item.data = _validate_with_shapes(raw, shapes)
     except ValidationFailed as exc:
         item.error = exc
         return item
     item.request_hash = content_hash({k: v for k, v in raw.items() if k not in ("dry_run", "rules_version")})
     item.message = to_message(item.data, item.data["customer_id"], now)
     return item
+
+
+def _validate_with_shapes(raw: Any, shapes: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Validate; a campaign's requests differ only in customer and key, so the rest is validated once."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("customer_id"), str):
+        return validate_request(raw)
+    try:
+        shape = json.dumps({k: v for k, v in raw.items() if k not in _PER_ITEM}, sort_keys=True)
+    except (TypeError, ValueError):
+        return validate_request(raw)
+    known = shapes.get(shape)
+    if known is None:
+        data = validate_request(raw)
+        shapes[shape] = {k: v for k, v in data.items() if k not in _PER_ITEM}
+        return data
+    errors = {}
+    data = dict(known)
+    for name in _PER_ITEM:
+        try:
+            data[name] = _schema.fields[name].deserialize(raw.get(name), name, raw) if name in raw else None
+        except ValidationError as exc:
+            errors[name] = exc.messages
+    if errors or data["customer_id"] is None:
+        return validate_request(raw)  # the full message lists every problem
+    return data
 
 
 def _dry_run(db: Database, evaluator: Evaluator, item: _Item, now: datetime, versions: VersionLookup | None
@@ -273,36 +300,55 @@ def _history(session: Session, customers: list[str], start: datetime, end: datet
 
 def _decide_and_record(session: Session, evaluator: Evaluator, context: _Context, items: list[_Item],
                        now: datetime, key_name: str | None) -> None:
-    records = []
+    rows, reasons = [], []
     for item in items:
         assert item.message is not None
         verdict = context.evaluate(evaluator, item.message)
         decision_id = str(uuid.uuid4())
-        records.append(_record(decision_id, item, verdict, evaluator.version, now, key_name))
+        rows.append(_row(decision_id, item, verdict, evaluator.version, now, key_name))
+        reasons.append(verdict.reasons)
         context.remember(item.message, verdict, tuple(r.rule_id for r in verdict.reasons))
         item.result = _response(decision_id, verdict, evaluator.version, now)
-    session.add_all(records)
-    session.flush()
+    _insert(session, rows, reasons)
 
 
-def _record(decision_id: str, item: _Item, verdict: Verdict, version: int | str, now: datetime,
-            key_name: str | None) -> Decision:
+def _insert(session: Session, rows: list[dict[str, Any]], reasons: list[tuple[Reason, ...]]) -> None:
+    """Bulk insert decisions and their reasons with plain executemany (ids allocated up front)."""
+    ids = _allocate_ids(session, len(rows))
+    for pk, row in zip(ids, rows, strict=True):
+        row["id"] = pk
+    reason_rows = [
+        {"decision_pk": pk, "position": i, "rule_id": r.rule_id, "outcome": r.outcome, "explanation": r.explanation}
+        for pk, matched in zip(ids, reasons, strict=True)
+        for i, r in enumerate(matched)
+    ]
+    session.execute(Decision.__table__.insert(), rows)
+    if reason_rows:
+        session.execute(DecisionReason.__table__.insert(), reason_rows)
+
+
+def _allocate_ids(session: Session, count: int) -> list[int]:
+    """Primary keys for new decisions: from the sequence on PostgreSQL; on SQLite the write lock is held."""
+    if session.get_bind().dialect.name == "postgresql":
+        query = text("SELECT nextval(pg_get_serial_sequence('decisions', 'id')) FROM generate_series(1, :n)")
+        return list(session.scalars(query, {"n": count}))
+    start = session.scalar(select(func.max(Decision.id))) or 0
+    return list(range(start + 1, start + 1 + count))
+
+
+def _row(decision_id: str, item: _Item, verdict: Verdict, version: int | str, now: datetime,
+         key_name: str | None) -> dict[str, Any]:
     message = item.message
     assert message is not None
     request = {k: v for k, v in item.raw.items() if k != "dry_run"}
     request.setdefault("send_at", iso(message.send_at))
-    decision = Decision(
-        decision_id=decision_id, customer_id=message.customer_id, campaign_id=message.campaign_id,
-        channel=message.channel, purpose=message.purpose, send_at=message.send_at, outcome=verdict.outcome,
-        route=verdict.route, defer_until=verdict.defer_until, rules_version=str(version), evaluated_at=now,
-        idempotency_key=item.data.get("idempotency_key"), request_hash=item.request_hash, request=request,
-        facts=verdict.facts, api_key_name=key_name,
-    )
-    decision.reasons = [
-        DecisionReason(position=i, rule_id=r.rule_id, outcome=r.outcome, explanation=r.explanation)
-        for i, r in enumerate(verdict.reasons)
-    ]
-    return decision
+    return {
+        "decision_id": decision_id, "customer_id": message.customer_id, "campaign_id": message.campaign_id,
+        "channel": message.channel, "purpose": message.purpose, "send_at": message.send_at,
+        "outcome": verdict.outcome, "route": verdict.route, "defer_until": verdict.defer_until,
+        "rules_version": str(version), "evaluated_at": now, "idempotency_key": item.data.get("idempotency_key"),
+        "request_hash": item.request_hash, "request": request, "facts": verdict.facts, "api_key_name": key_name,
+    }
 
 
 def _response(decision_id: str, verdict: Verdict, version: int | str, now: datetime, dry_run: bool = False
