@@ -8,6 +8,7 @@ from typing import Protocol
 from guard.config import Settings
 from guard.db import Database
 from guard.decisions.evaluate import Evaluator
+from guard.errors import NotFound
 from guard.lifecycle.active import ActiveRules
 from guard.lifecycle.versions import seed_from_directory
 from guard.rules.ruleset import rules_directory
@@ -19,6 +20,10 @@ class RulesSource(Protocol):
     @property
     def current(self) -> Evaluator:
         """The evaluator that decides now."""
+        ...
+
+    def version(self, number: int) -> Evaluator:
+        """The evaluator of a stored version."""
         ...
 
 
@@ -33,6 +38,12 @@ class RulesHolder:
     def current(self) -> Evaluator:
         """The evaluator that decides now."""
         return self._evaluator
+
+    def version(self, number: int) -> Evaluator:
+        """Only the current evaluator is known here."""
+        if number == self._evaluator.version:
+            return self._evaluator
+        raise NotFound(f"No rules version {number}.", {"version": number})
 
 
 class Guard:

@@ -20,7 +20,7 @@ bp = Blueprint("decisions", __name__)
 def create_decision() -> Response:
     """Decide on one planned send; the answer is in the audit log before it is returned."""
     guard = current_guard()
-    return jsonify(decide(guard.db, guard.evaluator, json_body(), key_name()))
+    return jsonify(decide(guard.db, guard.evaluator, json_body(), key_name(), guard.rules.version))
 
 
 @bp.get("/v1/decisions")
