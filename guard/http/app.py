@@ -6,10 +6,10 @@ from flask import Flask
 
 from guard.config import Settings
 from guard.http.errors import register_error_handlers
-from guard.http.views import customers, decisions, events, health, rules, versions
+from guard.http.views import campaigns, customers, decisions, events, health, rules, versions
 from guard.service import Guard
 
-BLUEPRINTS = (decisions.bp, events.bp, customers.bp, rules.bp, versions.bp, health.bp)
+BLUEPRINTS = (campaigns.bp, decisions.bp, events.bp, customers.bp, rules.bp, versions.bp, health.bp)
 
 
 def create_app(guard: Guard | None = None, settings: Settings | None = None) -> Flask:

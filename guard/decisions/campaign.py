@@ -1,0 +1,130 @@
+"""Screening whole campaigns: batches of requests, or an unbounded stream decided chunk by chunk."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from marshmallow import ValidationError, fields, validate
+
+from guard.db import Database
+from guard.decisions.evaluate import Evaluator
+from guard.decisions.service import MAX_BATCH, decide_batch
+from guard.errors import MalformedRequest, ValidationFailed
+from guard.schemas import StrictSchema
+
+CHUNK = 2000
+
+
+class BatchSchema(StrictSchema):
+    """`POST /v1/decisions/batch`: full requests, or one message for many customers."""
+
+    requests = fields.List(fields.Raw(), validate=validate.Length(min=1, max=MAX_BATCH))
+    message = fields.Dict()
+    customer_ids = fields.List(fields.Raw(), validate=validate.Length(min=1, max=MAX_BATCH))
+
+
+def batch_requests(raw: Any) -> list[Any]:
+    """The individual decision requests of a batch body; ValidationFailed when its shape is wrong."""
+    if not isinstance(raw, dict):
+        raise ValidationFailed("The body is a JSON object.", {"_schema": ["A JSON object."]})
+    try:
+        data = BatchSchema().load(raw)
+    except ValidationError as exc:
+        raise ValidationFailed("The batch is not valid.", exc.messages) from None
+    if ("requests" in data) == ("message" in data or "customer_ids" in data):
+        raise ValidationFailed("Give either requests, or message with customer_ids.",
+                               {"_schema": ["Either requests, or message with customer_ids."]})
+    if "requests" in data:
+        return list(data["requests"])
+    if "message" not in data or "customer_ids" not in data:
+        missing = "message" if "message" not in data else "customer_ids"
+        raise ValidationFailed(f"{missing} is required with the other.",
+                               {missing: ["Missing data for required field."]})
+    if "customer_id" in data["message"]:
+        raise ValidationFailed("The shared message has no customer_id.",
+                               {"message": {"customer_id": ["Unknown field."]}})
+    return [{**data["message"], "customer_id": c} for c in data["customer_ids"]]
+
+
+def decide_requests(db: Database, evaluator: Evaluator, raw: Any, key_name: str | None) -> dict[str, Any]:
+    """Answer a batch body: results in input order, each a decision or its own error."""
+    results = decide_batch(db, evaluator, batch_requests(raw), key_name)
+    return {"results": results, "summary": summarize(results)}
+
+
+def summarize(results: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """Counts of outcomes, errors and winning rules."""
+    tally = Tally()
+    for result in results:
+        tally.add(result)
+    return tally.to_dict()
+
+
+@dataclass
+class Tally:
+    """Running summary of a screening."""
+
+    outcomes: Counter[str] = field(default_factory=Counter)
+    rules: Counter[str] = field(default_factory=Counter)
+    errors: int = 0
+
+    def add(self, result: dict[str, Any]) -> None:
+        """Count one result."""
+        if "error" in result:
+            self.errors += 1
+            return
+        self.outcomes[result["outcome"]] += 1
+        if result["reasons"]:
+            self.rules[result["reasons"][0]["rule_id"]] += 1
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {"total": sum(self.outcomes.values()) + self.errors, "errors": self.errors,
+                "outcomes": dict(self.outcomes), "top_rules": dict(self.rules.most_common(10))}
+
+
+def parse_line(line: bytes | str, number: int) -> Any:
+    """One NDJSON line as a request; a malformed line becomes an error marker, not a failure."""
+    try:
+        return json.loads(line)
+    except ValueError as exc:
+        return _LineError(MalformedRequest(f"Line {number} is not valid JSON.", {"line": number, "reason": str(exc)}))
+
+
+class _LineError:
+    """A line that could not be parsed; it answers with its own error."""
+
+    def __init__(self, error: MalformedRequest) -> None:
+        self.error = error
+
+
+def screen_stream(db: Database, evaluator_of: Callable[[], Evaluator], lines: Iterable[bytes | str],
+                  key_name: str | None, chunk_size: int = CHUNK) -> Iterator[dict[str, Any]]:
+    """Decide an unbounded stream of NDJSON requests chunk by chunk; yields one result per line, in order."""
+    chunk: list[Any] = []
+    index = 0
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        chunk.append(parse_line(line, number))
+        if len(chunk) >= chunk_size:
+            yield from _screen_chunk(db, evaluator_of(), chunk, index, key_name)
+            index += len(chunk)
+            chunk = []
+    if chunk:
+        yield from _screen_chunk(db, evaluator_of(), chunk, index, key_name)
+
+
+def _screen_chunk(db: Database, evaluator: Evaluator, chunk: list[Any], offset: int, key_name: str | None
+                  ) -> Iterator[dict[str, Any]]:
+    requests = [c for c in chunk if not isinstance(c, _LineError)]
+    answers = iter(decide_batch(db, evaluator, requests, key_name))
+    for position, item in enumerate(chunk):
+        if isinstance(item, _LineError):
+            yield {"index": offset + position, "error": item.error.to_dict()}
+        else:
+            yield {**next(answers), "index": offset + position}

@@ -1,0 +1,57 @@
+"""`/v1/decisions/batch` and `/v1/decisions/stream`: screening many sends in one call."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Iterator
+
+from flask import Blueprint, Response, jsonify, request
+from werkzeug.wsgi import get_input_stream
+
+from guard.decisions.campaign import decide_requests, screen_stream
+from guard.errors import UnsupportedMediaType
+from guard.http.auth import key_name, require
+from guard.http.body import json_body
+from guard.http.context import current_guard
+
+bp = Blueprint("campaigns", __name__)
+
+NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl", "application/x-jsonlines")
+SPOOL_BYTES = 8 * 1024 * 1024
+READ_BYTES = 64 * 1024
+
+
+@bp.post("/v1/decisions/batch")
+@require("decide")
+def batch() -> Response:
+    """Up to 10,000 decisions in input order, each audited; a bad item gets its own error."""
+    guard = current_guard()
+    return jsonify(decide_requests(guard.db, guard.evaluator, json_body(), key_name()))
+
+
+@bp.post("/v1/decisions/stream")
+@require("decide")
+def stream() -> Response:
+    """An NDJSON stream of requests of any length in, one NDJSON result per line out, in order."""
+    if request.mimetype not in NDJSON_TYPES:
+        raise UnsupportedMediaType("Send NDJSON with Content-Type: application/x-ndjson.",
+                                   {"content_type": request.content_type})
+    guard = current_guard()
+    # The whole input is read before any output is written: a client that sends everything before it
+    # reads would otherwise deadlock against full socket buffers. Results wait in a spooled file, so
+    # memory stays bounded whatever the campaign's size.
+    lines = get_input_stream(request.environ, max_content_length=None)
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 - closed by _drain
+    for result in screen_stream(guard.db, lambda: guard.evaluator, lines, key_name()):
+        spool.write(json.dumps(result, separators=(",", ":")).encode() + b"\n")
+    spool.seek(0)
+    return Response(_drain(spool), mimetype="application/x-ndjson")
+
+
+def _drain(spool: tempfile.SpooledTemporaryFile[bytes]) -> Iterator[bytes]:
+    try:
+        while block := spool.read(READ_BYTES):
+            yield block
+    finally:
+        spool.close()
