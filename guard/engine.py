@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import threading
 from typing import Any
 
@@ -24,6 +25,48 @@ class EngineError(Exception):
     """The engine refused a ruleset or a fact."""
 
 
+_INT64 = 2**63
+
+
+def encode(value: Any) -> str:
+    """JSON text the C engine reads as Python means it; rulesets and facts must both be written by it.
+
+    The engine compares strings as their escaped JSON text, refuses a number with an exponent but no
+    decimal point (`1e-05`, Python's repr of 0.00001) and saturates integers beyond 64 bits. So: strings
+    are ASCII-escaped (one spelling per string; a lone surrogate cannot break the UTF-8 conversion),
+    floats always carry a decimal point, integers beyond 64 bits are sent as floats, and a non-finite
+    number is refused.
+    """
+    if isinstance(value, str):
+        return json.dumps(value)
+    if value is None or isinstance(value, bool):
+        return json.dumps(value)
+    if isinstance(value, int):
+        if -_INT64 <= value < _INT64:
+            return str(value)
+        try:
+            return _float_text(float(value))
+        except OverflowError:
+            raise EngineError("the engine cannot take an integer this large") from None
+    if isinstance(value, float):
+        return _float_text(value)
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{json.dumps(str(k))}:{encode(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(encode(v) for v in value) + "]"
+    raise EngineError(f"the engine cannot take a {type(value).__name__}")
+
+
+def _float_text(value: float) -> str:
+    if not math.isfinite(value):
+        raise EngineError(f"the engine cannot take the number {value!r}")
+    text = repr(value)
+    mantissa, e, exponent = text.partition("e")
+    if e and "." not in mantissa:
+        text = f"{mantissa}.0e{exponent}"
+    return text
+
+
 class CompiledEngine:
     """A durable-rules ruleset built from compiled JSON, evaluated one fact at a time."""
 
@@ -32,21 +75,24 @@ class CompiledEngine:
         # Ruleset names cannot be registered twice in a process: make each one unique.
         self.name = f"guard-{label}-{next(_names)}"
         try:
-            self._handle = _engine.create_ruleset(self.name, json.dumps(definition, ensure_ascii=False))
+            self._handle = _engine.create_ruleset(self.name, encode(definition))
         except _engine.error as exc:  # type: ignore[attr-defined]
             raise EngineError(f"the engine refused the compiled rules: {exc}") from exc
         self._closed = False
 
     def matches(self, facts: dict[str, Any]) -> list[str]:
-        """Names of every rule whose conditions hold for these facts (each fires once)."""
+        """Names of every rule whose conditions hold for these facts, each named once.
+
+        The engine expands `$or` into alternatives and fires a rule once per alternative that holds.
+        """
         fact = dict(facts, sid=_SID, id=_FACT_ID)
-        payload = json.dumps(fact, ensure_ascii=False)
+        payload = encode(fact)
         with self._lock:
             if self._closed:
                 raise EngineError("this ruleset was closed")
             result = _engine.assert_fact(self._handle, payload)
             try:
-                return self._drain(result)
+                return list(dict.fromkeys(self._drain(result)))
             finally:
                 _engine.retract_fact(self._handle, payload)
 

@@ -29,7 +29,9 @@ def contradiction(clauses: tuple[Clause, ...]) -> str | None:
     by_field: dict[str, list[Test]] = defaultdict(list)
     for clause in clauses:
         if isinstance(clause, FieldClause):
-            by_field[clause.field].append(clause.test)
+            # `message.attributes.x` and `attributes.x` are the same attribute.
+            attribute = F.attribute_name(clause.field)
+            by_field[f"attributes.{attribute}" if attribute is not None else clause.field].append(clause.test)
         elif isinstance(clause, SetClause):
             problem = _impossible_count(clause)
             if problem:
@@ -64,20 +66,28 @@ def _field_contradiction(name: str, tests: list[Test]) -> str | None:
 def _allowed_values(name: str, tests: list[Test]) -> set[Any] | None:
     """The values a field may still take, or None when they are not a finite set."""
     spec = F.FIELDS.get(name)
-    allowed: set[Any] | None = set(spec.values) if spec and spec.values else None
+    allowed: set[Any] | None = {_typed(v) for v in spec.values} if spec and spec.values else None
     for test in tests:
         if test.op == "eq":
-            allowed = {test.value} if allowed is None else allowed & {test.value}
+            allowed = {_typed(test.value)} if allowed is None else allowed & {_typed(test.value)}
         elif test.op == "in":
-            allowed = set(test.value) if allowed is None else allowed & set(test.value)
+            values = {_typed(v) for v in test.value}
+            allowed = values if allowed is None else allowed & values
     if allowed is None:
         return None
     for test in tests:
         if test.op == "ne":
-            allowed = allowed - {test.value}
+            allowed = allowed - {_typed(test.value)}
         elif test.op == "not_in":
-            allowed = allowed - set(test.value)
+            allowed = allowed - {_typed(v) for v in test.value}
     return allowed
+
+
+def _typed(value: Any) -> tuple[str, Any]:
+    """A value with its kind: an attribute `true` is not the number 1 (Python's sets would merge them)."""
+    if isinstance(value, bool):
+        return ("bool", value)
+    return ("number", value) if _number(value) else ("text", value)
 
 
 def _bounds(tests: list[Test]) -> tuple[tuple[Any, bool] | None, tuple[Any, bool] | None]:
