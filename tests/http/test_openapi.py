@@ -55,7 +55,7 @@ def test_every_ref_resolves_and_every_operation_documents_its_auth_errors():
                 assert resolve(response)["description"], (path, method, status)
             if op.get("x-required-scope"):
                 assert {"401", "403"} <= set(op["responses"]), (path, method)
-            if method == "post" and op.get("x-required-scope"):
+            if "application/json" in op.get("requestBody", {}).get("content", {}):
                 assert {"400", "413", "415", "422"} <= set(op["responses"]), (path, method)
 
 

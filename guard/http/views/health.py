@@ -8,6 +8,7 @@ from flask import Blueprint, Response, jsonify
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from guard.errors import GuardError
 from guard.http.context import current_guard
 from guard.http.errors import RETRY_AFTER_SECONDS, error_response
 
@@ -23,13 +24,19 @@ def healthz() -> Response:
 
 @bp.get("/readyz")
 def readyz() -> Response:
-    """The database answers and rules are loaded: ready to decide."""
+    """The database answers and a rules version is active: ready to decide."""
     guard = current_guard()
     try:
         with guard.db.sessions() as session:
             session.execute(text("SELECT 1"))
+        version = guard.evaluator.version
     except SQLAlchemyError as exc:
         log.warning("not ready: %s", type(exc).__name__)
-        return error_response(503, "not_ready", "The database cannot be reached.", {},
-                              {"Retry-After": RETRY_AFTER_SECONDS})
-    return jsonify({"status": "ready", "rules_version": guard.evaluator.version})
+        return _not_ready("The database cannot be reached.")
+    except GuardError as exc:
+        return _not_ready(exc.message)
+    return jsonify({"status": "ready", "rules_version": version})
+
+
+def _not_ready(message: str) -> Response:
+    return error_response(503, "not_ready", message, {}, {"Retry-After": RETRY_AFTER_SECONDS})
