@@ -58,7 +58,7 @@ class Api:
         self.client = app.test_client()
         self.token = token
 
-    def request(self, method: str, path: str, token: str | None | bool = True, **kwargs: Any) -> TestResponse:
+    def request(self, method: str, path: str, token: str | bool | None = True, **kwargs: Any) -> TestResponse:
         """Send a request; token=True uses the default key, None or False sends none."""
         headers = dict(kwargs.pop("headers", {}) or {})
         bearer = self.token if token is True else token
