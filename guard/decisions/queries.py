@@ -53,9 +53,10 @@ def decode_cursor(cursor: str) -> int:
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         prefix, _, pk = text.partition(":")
-        if prefix != "d":
+        position = int(pk)
+        if prefix != "d" or not 0 <= position < 2**63:  # beyond a 64-bit id the database itself fails
             raise ValueError(cursor)
-        return int(pk)
+        return position
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise ValidationFailed("The cursor is not valid.", {"cursor": ["Use next_cursor from a response."]}) from None
 
