@@ -7,6 +7,7 @@ records are inserted in bulk in the same transaction that produces the answers.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from collections import defaultdict
@@ -22,9 +23,10 @@ from sqlalchemy.orm import Session
 
 from guard.canonical import content_hash
 from guard.db import Database
+from guard.decisions.bulk import DECISION_COLUMNS, REASON_COLUMNS, insert_rows
 from guard.decisions.evaluate import Evaluator, Reason, Verdict
 from guard.decisions.message import Message, PriorDecision
-from guard.decisions.models import Decision, DecisionReason
+from guard.decisions.models import Decision
 from guard.decisions.schemas import DecisionRequestSchema, to_message
 from guard.errors import GuardError, IdempotencyConflict, ValidationFailed
 from guard.situation.derive import EventRecord, derive
@@ -106,7 +108,9 @@ def _validated(index: int, raw: Any, now: datetime, shapes: dict[str, dict[str, 
     except ValidationFailed as exc:
         item.error = exc
         return item
-    item.request_hash = content_hash({k: v for k, v in raw.items() if k not in ("dry_run", "rules_version")})
+    if item.data.get("idempotency_key"):
+        # Only a keyed request is ever compared with another: hash it independent of key order and spacing.
+        item.request_hash = content_hash({k: v for k, v in raw.items() if k not in ("dry_run", "rules_version")})
     item.message = to_message(item.data, item.data["customer_id"], now)
     return item
 
@@ -147,7 +151,7 @@ def _dry_run(db: Database, evaluator: Evaluator, item: _Item, now: datetime, ver
     assert item.message is not None
     with db.sessions() as session:
         verdict = _Context.load(session, chosen, [item.message]).evaluate(chosen, item.message)
-    item.result = _response(str(uuid.uuid4()), verdict, chosen.version, now, dry_run=True)
+    item.result = _response(str(uuid.uuid4()), verdict, chosen.version, iso(now) or "", dry_run=True)
 
 
 def _decide_live(db: Database, evaluator: Evaluator, items: list[_Item], now: datetime, key_name: str | None
@@ -301,14 +305,18 @@ def _history(session: Session, customers: list[str], start: datetime, end: datet
 def _decide_and_record(session: Session, evaluator: Evaluator, context: _Context, items: list[_Item],
                        now: datetime, key_name: str | None) -> None:
     rows, reasons = [], []
+    facts_text: dict[int, str] = {}  # verdicts shared by many customers are serialised once
+    stamp = iso(now)
     for item in items:
         assert item.message is not None
         verdict = context.evaluate(evaluator, item.message)
         decision_id = str(uuid.uuid4())
-        rows.append(_row(decision_id, item, verdict, evaluator.version, now, key_name))
+        if id(verdict) not in facts_text:
+            facts_text[id(verdict)] = json.dumps(verdict.facts, separators=(",", ":"))
+        rows.append(_row(decision_id, item, verdict, evaluator.version, now, key_name, facts_text[id(verdict)]))
         reasons.append(verdict.reasons)
         context.remember(item.message, verdict, tuple(r.rule_id for r in verdict.reasons))
-        item.result = _response(decision_id, verdict, evaluator.version, now)
+        item.result = _response(decision_id, verdict, evaluator.version, stamp)
     _insert(session, rows, reasons)
 
 
@@ -322,9 +330,8 @@ def _insert(session: Session, rows: list[dict[str, Any]], reasons: list[tuple[Re
         for pk, matched in zip(ids, reasons, strict=True)
         for i, r in enumerate(matched)
     ]
-    session.execute(Decision.__table__.insert(), rows)
-    if reason_rows:
-        session.execute(DecisionReason.__table__.insert(), reason_rows)
+    insert_rows(session, "decisions", DECISION_COLUMNS, rows)
+    insert_rows(session, "decision_reasons", REASON_COLUMNS, reason_rows)
 
 
 def _allocate_ids(session: Session, count: int) -> list[int]:
@@ -337,21 +344,23 @@ def _allocate_ids(session: Session, count: int) -> list[int]:
 
 
 def _row(decision_id: str, item: _Item, verdict: Verdict, version: int | str, now: datetime,
-         key_name: str | None) -> dict[str, Any]:
+         key_name: str | None, facts: str) -> dict[str, Any]:
     message = item.message
     assert message is not None
     request = {k: v for k, v in item.raw.items() if k != "dry_run"}
     request.setdefault("send_at", iso(message.send_at))
+    request_text = json.dumps(request, separators=(",", ":"))
     return {
         "decision_id": decision_id, "customer_id": message.customer_id, "campaign_id": message.campaign_id,
         "channel": message.channel, "purpose": message.purpose, "send_at": message.send_at,
         "outcome": verdict.outcome, "route": verdict.route, "defer_until": verdict.defer_until,
         "rules_version": str(version), "evaluated_at": now, "idempotency_key": item.data.get("idempotency_key"),
-        "request_hash": item.request_hash, "request": request, "facts": verdict.facts, "api_key_name": key_name,
+        "request_hash": item.request_hash or hashlib.sha256(request_text.encode()).hexdigest(),
+        "request": request_text, "facts": facts, "api_key_name": key_name,
     }
 
 
-def _response(decision_id: str, verdict: Verdict, version: int | str, now: datetime, dry_run: bool = False
+def _response(decision_id: str, verdict: Verdict, version: int | str, evaluated_at: str, dry_run: bool = False
               ) -> dict[str, Any]:
     out = {
         "decision_id": decision_id,
@@ -360,7 +369,7 @@ def _response(decision_id: str, verdict: Verdict, version: int | str, now: datet
         "defer_until": iso(verdict.defer_until),
         "reasons": [r.to_dict() for r in verdict.reasons],
         "rules_version": version,
-        "evaluated_at": iso(now),
+        "evaluated_at": evaluated_at,
     }
     if dry_run:
         out["dry_run"] = True
