@@ -61,7 +61,7 @@ def decode_cursor(cursor: str) -> int:
         raise ValidationFailed("The cursor is not valid.", {"cursor": ["Use next_cursor from a response."]}) from None
 
 
-def filtered(filters: dict[str, Any]) -> Select[tuple[Decision]]:
+def filtered(filters: dict[str, Any]) -> Select[Any]:
     """Decisions matching the filters, newest first."""
     query = select(Decision)
     for name in ("customer_id", "campaign_id", "outcome", "channel", "purpose"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import request
@@ -20,6 +21,26 @@ FILE_NAME = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$",
                             error="A file name of letters, digits, '.', '_' and '-', e.g. rules.yaml.")
 
 
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+
+
+class Instant(AwareDateTime):
+    """An aware time Guard can compute with: in UTC between the years 1900 and 9000."""
+
+    default_error_messages = {"range": "Give a time between 1900-01-01 and 9000-01-01."}
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
+        result = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            utc = result.astimezone(UTC)
+        except OverflowError:
+            raise self.make_error("range") from None
+        if not EARLIEST <= utc < LATEST:
+            raise self.make_error("range")
+        return result
+
+
 class DecisionListQuery(StrictSchema):
     """`GET /v1/decisions` query parameters."""
 
@@ -29,8 +50,8 @@ class DecisionListQuery(StrictSchema):
     rule_id = Id()
     channel = fields.String(validate=validate.OneOf(CHANNELS))
     purpose = fields.String(validate=validate.OneOf(PURPOSES))
-    since = AwareDateTime()
-    until = AwareDateTime()
+    since = Instant()
+    until = Instant()
     cursor = fields.String(validate=validate.Length(min=1, max=200))
     limit = fields.Integer(load_default=DEFAULT_LIMIT, validate=validate.Range(min=1, max=MAX_LIMIT))
 
@@ -38,7 +59,7 @@ class DecisionListQuery(StrictSchema):
 class CustomerQuery(StrictSchema):
     """`GET /v1/customers/<id>`: the situation now, or at `at`."""
 
-    at = AwareDateTime()
+    at = Instant()
 
 
 class TimelineQuery(StrictSchema):

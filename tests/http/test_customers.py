@@ -62,7 +62,8 @@ def test_a_customer_known_only_from_decisions_is_found(api):
     assert len(api.get("/v1/customers/only-decided/timeline").get_json()["items"]) == 1
 
 
-@pytest.mark.parametrize("query", ["at=2026-03-06T12:00:00", "at=soon", "since=2026-03-06T12:00:00Z"])
+@pytest.mark.parametrize("query", ["at=2026-03-06T12:00:00", "at=soon", "since=2026-03-06T12:00:00Z",
+                                   "at=0001-01-01T00:00:00%2B01:00", "at=9999-12-31T23:59:59Z"])
 def test_bad_situation_queries_are_422(api, history, query):
     response = api.get(f"/v1/customers/c1?{query}")
     assert response.status_code == 422

@@ -266,7 +266,9 @@ def test_a_full_last_page_has_no_cursor_and_default_limit_is_50(api):
     ("limit=0", "limit"), ("limit=501", "limit"), ("limit=ten", "limit"), ("limit=", "limit"),
     ("outcome=maybe", "outcome"), ("channel=pigeon", "channel"), ("purpose=spam", "purpose"),
     ("since=2026-03-01T00:00:00", "since"), ("until=tomorrow", "until"),
-    ("cursor=not-a-cursor", "cursor"), ("cursor=ZDp4", "cursor"),
+    ("cursor=not-a-cursor", "cursor"), ("cursor=ZDp4", "cursor"), ("cursor=ZDotMQ", "cursor"),
+    ("cursor=ZDo5OTk5OTk5OTk5OTk5OTk5OTk5OTk5OTk5", "cursor"),
+    ("since=0001-01-01T00:00:00%2B01:00", "since"), ("until=9999-12-31T23:59:59-01:00", "until"),
     ("customer_id=", "customer_id"), ("page=2", "page"), ("outcome=allow&outcome=block", "outcome"),
 ])
 def test_bad_query_parameters_are_422_with_field_details(api, query, field):
