@@ -64,3 +64,42 @@ def test_the_checker_catches_wrong_shapes():
     assert errors({"decision_id": "x"}, decision)
     assert errors({"error": {"code": "x", "message": "m"}}, {"$ref": "#/components/schemas/Error"})
     assert not errors({"error": {"code": "x", "message": "m", "details": {}}}, {"$ref": "#/components/schemas/Error"})
+
+
+def test_path_parameters_match_the_path_templates():
+    import re
+
+    for path, item in spec()["paths"].items():
+        for method, op in item.items():
+            declared = {p["name"] for p in op.get("parameters", []) if p["in"] == "path"}
+            assert declared == set(re.findall(r"{(\w+)}", path)), (path, method)
+            assert all(p.get("required") for p in op.get("parameters", []) if p["in"] == "path")
+
+
+def test_batch_decisions_answer_as_documented(api):
+    body = {"message": {"channel": "email", "purpose": "marketing", "send_at": "2026-03-02T12:00:00Z"},
+            "customer_ids": ["b1", "b2", ""]}
+    response = api.post("/v1/decisions/batch", json=body)  # the Api client checks the documented shape
+    assert response.status_code == 200
+    assert [("error" in r) for r in response.get_json()["results"]] == [False, False, True]
+
+
+def test_rule_lifecycle_answers_as_documented(api):
+    text = ("rules:\n  - id: quiet\n    description: Nothing on Sundays.\n    when:\n"
+            "      - local_weekday: sun\n    outcome: block\n    explanation: Sunday.\n")
+    assert api.get("/v1/rules/versions").status_code == 200
+    first = api.post("/v1/rules/versions", json={"text": text, "message": "first"})
+    assert first.status_code == 201, first.get_json()
+    second = api.post("/v1/rules/versions", json={"text": text + "\n", "message": "second"}).get_json()
+    old, new = first.get_json()["number"], second["number"]
+    assert api.get(f"/v1/rules/versions/{old}").status_code == 200
+    assert api.get(f"/v1/rules/versions/{old}/diff/{new}").status_code == 200
+    assert api.get("/v1/rules/versions/999999").status_code == 404
+    assert api.post("/v1/rules/activate", json={"version": old, "message": "go"}).status_code == 200
+    assert api.post("/v1/rules/activate", json={"version": new}).status_code == 200
+    assert api.post("/v1/rules/rollback", json={}).status_code == 200
+    assert api.get("/v1/rules/versions").status_code == 200
+    report = api.post("/v1/rules/backtest", json={"version": old, "background": False})
+    assert report.status_code in (200, 404), report.get_json()
+    assert api.post("/v1/rules/backtest", json={"text": text, "background": False}).status_code == 200
+    assert api.get("/v1/rules/backtest/no-such-job").status_code == 404
