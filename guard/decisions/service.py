@@ -48,6 +48,7 @@ class _Item:
     data: dict[str, Any] = field(default_factory=dict)
     message: Message | None = None
     request_hash: str = ""
+    shape: str | None = None  # everything but customer and key, when the request is plain JSON
     result: dict[str, Any] | None = None
     error: GuardError | None = None
 
@@ -104,7 +105,7 @@ def decide_many(db: Database, evaluator: Evaluator, raws: list[Any], key_name: s
 def _validated(index: int, raw: Any, now: datetime, shapes: dict[str, dict[str, Any]]) -> _Item:
     item = _Item(index, raw)
     try:
-        item.data = _validate_with_shapes(raw, shapes)
+        item.data, item.shape = _validate_with_shapes(raw, shapes)
     except ValidationFailed as exc:
         item.error = exc
         return item
@@ -115,19 +116,19 @@ def _validated(index: int, raw: Any, now: datetime, shapes: dict[str, dict[str, 
     return item
 
 
-def _validate_with_shapes(raw: Any, shapes: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def _validate_with_shapes(raw: Any, shapes: dict[str, dict[str, Any]]) -> tuple[dict[str, Any], str | None]:
     """Validate; a campaign's requests differ only in customer and key, so the rest is validated once."""
     if not isinstance(raw, dict) or not isinstance(raw.get("customer_id"), str):
-        return validate_request(raw)
+        return validate_request(raw), None
     try:
         shape = json.dumps({k: v for k, v in raw.items() if k not in _PER_ITEM}, sort_keys=True)
     except (TypeError, ValueError):
-        return validate_request(raw)
+        return validate_request(raw), None
     known = shapes.get(shape)
     if known is None:
         data = validate_request(raw)
         shapes[shape] = {k: v for k, v in data.items() if k not in _PER_ITEM}
-        return data
+        return data, shape
     errors = {}
     data = dict(known)
     for name in _PER_ITEM:
@@ -136,8 +137,8 @@ def _validate_with_shapes(raw: Any, shapes: dict[str, dict[str, Any]]) -> dict[s
         except ValidationError as exc:
             errors[name] = exc.messages
     if errors or data["customer_id"] is None:
-        return validate_request(raw)  # the full message lists every problem
-    return data
+        return validate_request(raw), None  # the full message lists every problem
+    return data, shape
 
 
 def _dry_run(db: Database, evaluator: Evaluator, item: _Item, now: datetime, versions: VersionLookup | None
@@ -250,14 +251,15 @@ class _Context:
         history = _history(session, customers, min(m.send_at for m in messages) - window, latest) if windows else {}
         return cls(events, history, window)
 
-    def evaluate(self, evaluator: Evaluator, message: Message) -> Verdict:
+    def evaluate(self, evaluator: Evaluator, message: Message, shape: str | None = None) -> Verdict:
         """The verdict for one message; identical messages to customers with no history share one."""
         events = self.events.get(message.customer_id, [])
         history = [p for p in self.history.get(message.customer_id, [])
                    if message.send_at - self.window < p.send_at <= message.send_at]
         if events or history:
             return evaluator.evaluate(message, derive(events, message.send_at), history)
-        key = _message_key(message)
+        # Within one call `now` is shared, so the request shape identifies the message.
+        key = shape if shape is not None else _message_key(message)
         if key not in self.cache:
             self.cache[key] = evaluator.evaluate(message, derive([], message.send_at), [])
         return self.cache[key]
@@ -309,7 +311,7 @@ def _decide_and_record(session: Session, evaluator: Evaluator, context: _Context
     stamp = iso(now)
     for item in items:
         assert item.message is not None
-        verdict = context.evaluate(evaluator, item.message)
+        verdict = context.evaluate(evaluator, item.message, item.shape)
         decision_id = str(uuid.uuid4())
         if id(verdict) not in facts_text:
             facts_text[id(verdict)] = json.dumps(verdict.facts, separators=(",", ":"))
@@ -348,7 +350,8 @@ def _row(decision_id: str, item: _Item, verdict: Verdict, version: int | str, no
     message = item.message
     assert message is not None
     request = {k: v for k, v in item.raw.items() if k != "dry_run"}
-    request.setdefault("send_at", iso(message.send_at))
+    if "send_at" not in request:
+        request["send_at"] = iso(message.send_at)
     request_text = json.dumps(request, separators=(",", ":"))
     return {
         "decision_id": decision_id, "customer_id": message.customer_id, "campaign_id": message.campaign_id,
