@@ -21,24 +21,19 @@ FILE_NAME = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$",
                             error="A file name of letters, digits, '.', '_' and '-', e.g. rules.yaml.")
 
 
-EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
-LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+EARLIEST = datetime.min.replace(tzinfo=UTC)
+LATEST = datetime.max.replace(tzinfo=UTC)
 
 
 class Instant(AwareDateTime):
-    """An aware time Guard can compute with: in UTC between the years 1900 and 9000."""
-
-    default_error_messages = {"range": "Give a time between 1900-01-01 and 9000-01-01."}
+    """An aware time as a filter: one beyond what UTC can represent is clamped to the first or last instant."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
-        result = super()._deserialize(value, attr, data, **kwargs)
+        result: datetime = super()._deserialize(value, attr, data, **kwargs)
         try:
-            utc = result.astimezone(UTC)
+            return result.astimezone(UTC)
         except OverflowError:
-            raise self.make_error("range") from None
-        if not EARLIEST <= utc < LATEST:
-            raise self.make_error("range")
-        return result
+            return EARLIEST if result.year == 1 else LATEST
 
 
 class DecisionListQuery(StrictSchema):

@@ -268,7 +268,6 @@ def test_a_full_last_page_has_no_cursor_and_default_limit_is_50(api):
     ("since=2026-03-01T00:00:00", "since"), ("until=tomorrow", "until"),
     ("cursor=not-a-cursor", "cursor"), ("cursor=ZDp4", "cursor"), ("cursor=ZDotMQ", "cursor"),
     ("cursor=ZDo5OTk5OTk5OTk5OTk5OTk5OTk5OTk5OTk5", "cursor"),
-    ("since=0001-01-01T00:00:00%2B01:00", "since"), ("until=9999-12-31T23:59:59-01:00", "until"),
     ("customer_id=", "customer_id"), ("page=2", "page"), ("outcome=allow&outcome=block", "outcome"),
 ])
 def test_bad_query_parameters_are_422_with_field_details(api, query, field):
@@ -277,3 +276,15 @@ def test_bad_query_parameters_are_422_with_field_details(api, query, field):
     error = response.get_json()["error"]
     assert error["code"] == "validation_failed"
     assert field in error["details"]
+
+
+@pytest.mark.parametrize(("query", "count"), [
+    ("since=0001-01-01T00:00:00%2B01:00", 1), ("until=9999-12-31T23:59:59-01:00", 1),
+    ("since=9999-12-31T23:59:59-01:00", 0), ("until=0001-01-01T00:00:00%2B01:00", 0),
+    ("since=1136-07-31T19:31:42%2B21:29", 1),
+])
+def test_times_at_the_edges_of_the_calendar_filter_correctly(api, query, count):
+    api.decide(**decision_body())
+    response = api.get(f"/v1/decisions?{query}")
+    assert response.status_code == 200
+    assert len(response.get_json()["items"]) == count

@@ -136,3 +136,9 @@ def test_a_bad_file_name_for_a_yaml_body_is_422(api):
     response = api.post("/v1/rules/validate?file=a/b.yaml", data=GOOD.encode(), content_type="text/yaml")
     assert response.status_code == 422
     assert "file" in response.get_json()["error"]["details"]
+
+
+def test_the_file_parameter_is_checked_for_json_bodies_too(api):
+    response = api.post("/v1/rules/validate?file=", json={"text": GOOD})
+    assert response.status_code == 422
+    assert "file" in response.get_json()["error"]["details"]

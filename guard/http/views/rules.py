@@ -45,8 +45,8 @@ def rules() -> Response:
 
 def _sources() -> list[RuleSource]:
     """The rule files of the request: a YAML body, or JSON with `text` or `files`."""
+    name = query(RulesValidateQuery())["file"]
     if is_yaml():
-        name = query(RulesValidateQuery())["file"]
         return [RuleSource(name, text_body())]
     data = load(RulesValidateSchema(), json_body(), "request")
     if "files" in data:
