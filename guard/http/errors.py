@@ -89,8 +89,7 @@ def handle_http_exception(error: HTTPException) -> Response:
     code = HTTP_CODES.get(status) or (error.name or "error").lower().replace(" ", "_").replace("'", "")
     headers = _headers_for(status)
     if status == 405:
-        allow = error.get_headers().copy()
-        headers.update({k: v for k, v in allow if k.lower() == "allow"})
+        headers.update({k: v for k, v in error.get_headers() if k.lower() == "allow"})
     details: dict[str, Any] = {}
     message = error.description or error.name
     if status == 413:

@@ -192,3 +192,37 @@ def test_readyz_reports_an_outage(down):
 
 def test_healthz_answers_during_an_outage(down):
     assert Api(down, None).get("/healthz").get_json() == {"status": "ok"}
+
+
+def _error_classes():
+    import inspect
+
+    from guard import errors
+
+    return [c for _, c in inspect.getmembers(errors, inspect.isclass)
+            if issubclass(c, errors.GuardError) and c is not errors.GuardError]
+
+
+EXPECTED_STATUS = {"ValidationFailed": 422, "RulesInvalid": 422, "MalformedRequest": 400, "Unauthenticated": 401,
+                   "Forbidden": 403, "NotFound": 404, "Conflict": 409, "IdempotencyConflict": 409,
+                   "EventConflict": 409, "PayloadTooLarge": 413, "UnsupportedMediaType": 415,
+                   "ServiceUnavailable": 503}
+
+
+@pytest.mark.parametrize("cls", _error_classes(), ids=lambda c: c.__name__)
+def test_every_guard_error_has_its_status_and_the_one_shape(guard, cls):
+    app = create_app(guard)
+
+    def fail():
+        raise cls("Something is off.", {"field": ["why"]})
+
+    app.add_url_rule("/fail", "fail", fail)
+    response = app.test_client().get("/fail")
+    assert response.status_code == EXPECTED_STATUS.get(cls.__name__, response.status_code)
+    assert response.status_code != 500
+    assert response.get_json() == {"error": {"code": cls.code, "message": "Something is off.",
+                                             "details": {"field": ["why"]}}}
+    if response.status_code == 401:
+        assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    if response.status_code == 503:
+        assert response.headers["Retry-After"] == "5"
