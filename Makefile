@@ -1,0 +1,49 @@
+# Two commands: `make run` serves Guard on SQLite with the starter rules; `make test` runs every check.
+# Both create .venv (Python 3.11 or 3.12) and install Guard into it the first time, and again only
+# when pyproject.toml changes.
+
+SHELL := /bin/bash
+VENV ?= .venv
+BIN := $(VENV)/bin
+# The install stamp is named after pyproject.toml's content: editing dependencies reinstalls.
+STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-16)
+TEST_PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+# durable-rules 2.0.28 cannot be imported on Python 3.13; 3.11 is the version it was measured on.
+PYTHONS ?= python3.11 python3.12 python3
+SERVE_ARGS ?=
+
+.PHONY: run test install lint clean
+
+run: install
+	exec $(BIN)/guard serve $(SERVE_ARGS)
+
+test: install lint
+	$(BIN)/python -m pytest -q
+	GUARD_TEST_DATABASE_URL=$(TEST_PG_URL) $(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check guard tests
+	$(BIN)/mypy guard
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	@$(BIN)/python -c 'import sys; sys.exit(not (3, 11) <= sys.version_info[:2] <= (3, 12))' || { \
+	  echo "$(VENV) uses Python $$($(BIN)/python -V); Guard needs 3.11 or 3.12: remove $(VENV) and retry" >&2; \
+	  exit 1; }
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+$(BIN)/python:
+	@for python in $(PYTHONS); do \
+	  if $$python -c 'import sys; sys.exit(not (3, 11) <= sys.version_info[:2] <= (3, 12))' 2>/dev/null; then \
+	    echo "Creating $(VENV) with $$($$python -V)"; \
+	    exec $$python -m venv $(VENV); \
+	  fi; \
+	done; \
+	echo "Guard needs Python 3.11 or 3.12 (durable-rules 2.0.28 cannot be imported on 3.13)." >&2; \
+	exit 1
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
