@@ -115,3 +115,11 @@ def test_the_situation_at_the_edges_of_the_calendar(api, at, events):
     response = api.get(f"/v1/customers/c1?at={at}")
     assert response.status_code == 200
     assert response.get_json()["event_count"] == events
+
+
+def test_ids_with_slashes(api):
+    api.events(event("shop/42", "complaint.opened", "2026-03-01T00:00:00Z", case_id="K1"))
+    for path in ("/v1/customers/shop/42", "/v1/customers/shop%2F42"):
+        assert api.get(path).get_json()["customer_id"] == "shop/42"
+        timeline = api.get(f"{path}/timeline").get_json()
+        assert timeline["customer_id"] == "shop/42" and len(timeline["items"]) == 1

@@ -71,9 +71,10 @@ def test_path_parameters_match_the_path_templates():
 
     for path, item in spec()["paths"].items():
         for method, op in item.items():
-            declared = {p["name"] for p in op.get("parameters", []) if p["in"] == "path"}
+            parameters = [resolve(p) for p in op.get("parameters", [])]
+            declared = {p["name"] for p in parameters if p["in"] == "path"}
             assert declared == set(re.findall(r"{(\w+)}", path)), (path, method)
-            assert all(p.get("required") for p in op.get("parameters", []) if p["in"] == "path")
+            assert all(p.get("required") for p in parameters if p["in"] == "path")
 
 
 def test_batch_decisions_answer_as_documented(api):

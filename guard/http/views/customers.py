@@ -22,7 +22,7 @@ def _known(session: Session, customer_id: str) -> None:
         raise NotFound(f"Guard knows nothing of customer {customer_id!r}.", {"customer_id": customer_id})
 
 
-@bp.get("/v1/customers/<customer_id>")
+@bp.get("/v1/customers/<path:customer_id>")
 @require("read")
 def customer(customer_id: str) -> Response:
     """The situation now (or at `?at=`): open complaints and refunds, recent purchases, consent, profile."""
@@ -33,7 +33,7 @@ def customer(customer_id: str) -> Response:
         return jsonify(describe(customer_id, situation_at(session, customer_id, at)))
 
 
-@bp.get("/v1/customers/<customer_id>/timeline")
+@bp.get("/v1/customers/<path:customer_id>/timeline")
 @require("read")
 def customer_timeline(customer_id: str) -> Response:
     """Events and decisions in time order (the latest `limit`)."""
