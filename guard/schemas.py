@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
@@ -12,6 +12,8 @@ from guard.rules.fields import ATTRIBUTE_NAME
 MAX_ID = 200
 MAX_ATTRIBUTES = 50
 MAX_LIST = 100
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 
 
 class StrictSchema(Schema):
@@ -24,12 +26,25 @@ class StrictSchema(Schema):
 class AwareDateTime(fields.DateTime):
     """ISO-8601 with an explicit offset; naive times are refused because their instant is unknown."""
 
-    default_error_messages = {"naive": "Give a time zone offset, e.g. 2026-03-01T10:00:00Z or +01:00."}
+    bounded = True  # a filter (see guard.http.schemas.Instant) clamps instead
+    default_error_messages = {
+        "naive": "Give a time zone offset, e.g. 2026-03-01T10:00:00Z or +01:00.",
+        "range": "A time between 1900 and 9000 (UTC).",
+    }
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
         result = super()._deserialize(value, attr, data, **kwargs)
         if result.tzinfo is None:
             raise self.make_error("naive")
+        if not self.bounded:
+            return result
+        # Times far from now are typos, and at the calendar's edges UTC conversion and windows overflow.
+        try:
+            utc = result.astimezone(UTC)
+        except OverflowError:
+            raise self.make_error("range") from None
+        if not EARLIEST <= utc <= LATEST:
+            raise self.make_error("range")
         return result
 
 

@@ -12,7 +12,7 @@ from marshmallow import ValidationError, fields, validate
 
 from guard.db import Database
 from guard.decisions.evaluate import Evaluator
-from guard.decisions.service import MAX_BATCH, decide_batch
+from guard.decisions.service import MAX_BATCH, VersionLookup, decide_batch
 from guard.errors import MalformedRequest, ValidationFailed
 from guard.schemas import StrictSchema
 
@@ -22,9 +22,9 @@ CHUNK = 2000
 class BatchSchema(StrictSchema):
     """`POST /v1/decisions/batch`: full requests, or one message for many customers."""
 
-    requests = fields.List(fields.Raw(), validate=validate.Length(min=1, max=MAX_BATCH))
+    requests = fields.List(fields.Raw(allow_none=True), validate=validate.Length(min=1, max=MAX_BATCH))
     message = fields.Dict()
-    customer_ids = fields.List(fields.Raw(), validate=validate.Length(min=1, max=MAX_BATCH))
+    customer_ids = fields.List(fields.Raw(allow_none=True), validate=validate.Length(min=1, max=MAX_BATCH))
 
 
 def batch_requests(raw: Any) -> list[Any]:
@@ -50,9 +50,10 @@ def batch_requests(raw: Any) -> list[Any]:
     return [{**data["message"], "customer_id": c} for c in data["customer_ids"]]
 
 
-def decide_requests(db: Database, evaluator: Evaluator, raw: Any, key_name: str | None) -> dict[str, Any]:
+def decide_requests(db: Database, evaluator: Evaluator, raw: Any, key_name: str | None,
+                    versions: VersionLookup | None = None) -> dict[str, Any]:
     """Answer a batch body: results in input order, each a decision or its own error."""
-    results = decide_batch(db, evaluator, batch_requests(raw), key_name)
+    results = decide_batch(db, evaluator, batch_requests(raw), key_name, versions)
     return {"results": results, "summary": summarize(results)}
 
 

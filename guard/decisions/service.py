@@ -77,13 +77,13 @@ def decide(db: Database, evaluator: Evaluator, raw: Any, key_name: str | None = 
     return item.result
 
 
-def decide_batch(db: Database, evaluator: Evaluator, raws: list[Any], key_name: str | None = None
-                 ) -> list[dict[str, Any]]:
+def decide_batch(db: Database, evaluator: Evaluator, raws: list[Any], key_name: str | None = None,
+                 versions: VersionLookup | None = None) -> list[dict[str, Any]]:
     """Answer many planned sends in input order; a bad item gets its own error and sinks no other."""
     return [
         {"index": item.index, **item.result} if item.result is not None
         else {"index": item.index, "error": item.error.to_dict() if item.error else None}
-        for item in decide_many(db, evaluator, raws, key_name)
+        for item in decide_many(db, evaluator, raws, key_name, versions)
     ]
 
 

@@ -28,6 +28,8 @@ LATEST = datetime.max.replace(tzinfo=UTC)
 class Instant(AwareDateTime):
     """An aware time as a filter: one beyond what UTC can represent is clamped to the first or last instant."""
 
+    bounded = False
+
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
         result: datetime = super()._deserialize(value, attr, data, **kwargs)
         try:

@@ -86,4 +86,4 @@ def _profile_errors(data: dict[str, Any]) -> dict[str, list[str]]:
 class EventBatchSchema(StrictSchema):
     """`{"events": [...]}`: items are validated one by one so one bad event does not sink the batch."""
 
-    events = fields.List(fields.Raw(), required=True, validate=validate.Length(min=1, max=MAX_BATCH))
+    events = fields.List(fields.Raw(allow_none=True), required=True, validate=validate.Length(min=1, max=MAX_BATCH))

@@ -97,3 +97,17 @@ def test_stream_answers_every_line_in_order_and_audits_each(api, guard):
 def test_stream_needs_ndjson(api):
     response = api.post("/v1/decisions/stream", data="{}", content_type="application/json")
     assert response.status_code == 415
+
+
+def test_null_items_get_their_own_errors(api):
+    results = api.post("/v1/decisions/batch", json={"message": MESSAGE, "customer_ids": ["a", None]}).get_json()
+    assert "error" not in results["results"][0] and results["results"][1]["error"]["code"] == "validation_failed"
+
+
+@pytest.mark.parametrize("send_at", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "1899-12-31T23:59:59Z"])
+def test_times_at_the_calendars_edges_are_field_errors(api, send_at):
+    response = api.post("/v1/decisions", json={**MESSAGE, "customer_id": "a", "send_at": send_at})
+    assert response.status_code == 422 and "send_at" in response.get_json()["error"]["details"]
+    results = api.post("/v1/decisions/batch", json={"message": {**MESSAGE, "send_at": send_at},
+                                                    "customer_ids": ["a"]}).get_json()["results"]
+    assert "send_at" in results[0]["error"]["details"]

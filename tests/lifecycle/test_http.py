@@ -162,3 +162,11 @@ def test_long_backtests_run_as_jobs(committed_guard):
     while (state := admin.get(job["href"]).get_json())["status"] == "running" and time.monotonic() < deadline:
         time.sleep(0.05)
     assert state["status"] == "done" and state["report"]["changed"] == 1
+
+
+def test_batch_dry_runs_use_the_named_version(admin, reader):
+    admin.post("/v1/rules/versions", json={"files": _files(EXTRA), "message": "candidate"})
+    body = {"requests": [{**VIP, "dry_run": True, "rules_version": 2}, {**VIP, "dry_run": True}]}
+    first, second = reader.post("/v1/decisions/batch", json=body).get_json()["results"]
+    assert (first["outcome"], first["rules_version"]) == ("block", 2)
+    assert (second["outcome"], second["rules_version"]) == ("allow", 1)

@@ -27,7 +27,7 @@ READ_BYTES = 64 * 1024
 def batch() -> Response:
     """Up to 10,000 decisions in input order, each audited; a bad item gets its own error."""
     guard = current_guard()
-    return jsonify(decide_requests(guard.db, guard.evaluator, json_body(), key_name()))
+    return jsonify(decide_requests(guard.db, guard.evaluator, json_body(), key_name(), guard.rules.version))
 
 
 @bp.post("/v1/decisions/stream")
