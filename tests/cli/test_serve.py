@@ -142,3 +142,23 @@ def test_real_server_with_two_workers(server_db_url: str, tmp_path: Path):
         assert proc.wait(timeout=30) == 0
         assert proc.stdout is not None
         assert f"Guard is listening on {base}" in proc.stdout.read()
+
+
+def test_serve_uses_the_installed_starter_pack_when_there_is_no_rules_directory(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from guard.config import Settings
+    from guard.rules.ruleset import STARTER_RULES
+    from guard.serve import resolved
+
+    monkeypatch.chdir(tmp_path)
+    assert Path(str(resolved(Settings()).rules_dir)) == STARTER_RULES.resolve()
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "own.yaml").write_text(GOOD)
+    assert Path(str(resolved(Settings()).rules_dir)) == (tmp_path / "rules").resolve()
+
+
+def test_bind_address_brackets_ipv6():
+    from guard.serve import bind_address
+
+    assert bind_address("0.0.0.0", 8080) == "0.0.0.0:8080"
+    assert bind_address("::1", 8080) == "[::1]:8080"
