@@ -308,7 +308,7 @@ def _decide_and_record(session: Session, evaluator: Evaluator, context: _Context
                        now: datetime, key_name: str | None) -> None:
     rows, reasons = [], []
     facts_text: dict[int, str] = {}  # verdicts shared by many customers are serialised once
-    stamp = iso(now)
+    stamp = iso(now) or ""
     for item in items:
         assert item.message is not None
         verdict = context.evaluate(evaluator, item.message, item.shape)
