@@ -10,6 +10,8 @@ from collections.abc import Iterable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from guard.audit.chain import Entry, append
+from guard.audit.digests import values_digest
 from guard.auth.models import ApiKey
 from guard.errors import Forbidden, NotFound, Unauthenticated, ValidationFailed
 from guard.timeutil import utcnow
@@ -36,6 +38,7 @@ def create_key(session: Session, name: str, scopes: Iterable[str]) -> tuple[ApiK
                  created_at=utcnow())
     session.add(key)
     session.flush()
+    append(session, [Entry("key", f"{key.id}:created", key.created_at, key_digest(key, "created"))])
     return key, token
 
 
@@ -69,4 +72,12 @@ def revoke_key(session: Session, key_id: int) -> ApiKey:
         raise NotFound(f"No API key {key_id}.")
     if key.revoked_at is None:
         key.revoked_at = utcnow()
+        session.flush()
+        append(session, [Entry("key", f"{key.id}:revoked", key.revoked_at, key_digest(key, "revoked"))])
     return key
+
+
+def key_digest(key: ApiKey, action: str) -> str:
+    """What the audit chain records of a key's creation or revocation (never the key itself)."""
+    when = key.created_at if action == "created" else key.revoked_at
+    return values_digest([key.id, action, key.name, key.prefix, key.key_hash, key.scopes, when])

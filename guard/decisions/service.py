@@ -23,7 +23,9 @@ from sqlalchemy.orm import Session
 
 from guard.canonical import content_hash
 from guard.db import Database
-from guard.decisions.bulk import DECISION_COLUMNS, REASON_COLUMNS, insert_rows
+from guard.audit.chain import Entry, append
+from guard.audit.digests import decision_digest, facts_digest, facts_text, request_digest
+from guard.bulk import DECISION_COLUMNS, REASON_COLUMNS, insert_rows
 from guard.decisions.evaluate import Evaluator, Reason, Verdict
 from guard.decisions.message import Message, PriorDecision
 from guard.decisions.models import Decision
@@ -306,20 +308,47 @@ def _history(session: Session, customers: list[str], start: datetime, end: datet
 
 def _decide_and_record(session: Session, evaluator: Evaluator, context: _Context, items: list[_Item],
                        now: datetime, key_name: str | None) -> None:
-    rows, reasons = [], []
-    facts_text: dict[int, str] = {}  # verdicts shared by many customers are serialised once
+    rows, reasons, entries = [], [], []
+    digests = _Digests()
     stamp = iso(now) or ""
     for item in items:
         assert item.message is not None
         verdict = context.evaluate(evaluator, item.message, item.shape)
         decision_id = str(uuid.uuid4())
-        if id(verdict) not in facts_text:
-            facts_text[id(verdict)] = json.dumps(verdict.facts, separators=(",", ":"))
-        rows.append(_row(decision_id, item, verdict, evaluator.version, now, key_name, facts_text[id(verdict)]))
+        facts, facts_dig = digests.facts(verdict)
+        row, request = _row(decision_id, item, verdict, evaluator.version, now, key_name, facts)
+        rows.append(row)
         reasons.append(verdict.reasons)
+        matched = [(r.rule_id, r.outcome, r.explanation) for r in verdict.reasons]
+        entries.append(Entry("decision", decision_id, now,
+                             decision_digest(row, matched, digests.request(item, request), facts_dig)))
         context.remember(item.message, verdict, tuple(r.rule_id for r in verdict.reasons))
         item.result = _response(decision_id, verdict, evaluator.version, stamp)
     _insert(session, rows, reasons)
+    append(session, entries)
+
+
+class _Digests:
+    """Serialisations and digests shared by many decisions of one call, computed once each."""
+
+    def __init__(self) -> None:
+        self._facts: dict[int, tuple[str, str]] = {}
+        self._requests: dict[str, str] = {}
+
+    def facts(self, verdict: Verdict) -> tuple[str, str]:
+        """The stored facts text of a verdict and its digest."""
+        if id(verdict) not in self._facts:
+            text = facts_text(verdict.facts)
+            self._facts[id(verdict)] = (text, facts_digest(text))
+        return self._facts[id(verdict)]
+
+    def request(self, item: _Item, request: dict[str, Any]) -> str:
+        """The request digest; requests of one shape without a key differ only in the customer."""
+        if item.shape is None or "idempotency_key" in request:
+            return request_digest(request)
+        if item.shape not in self._requests:
+            self._requests[item.shape] = request_digest(request)
+        return self._requests[item.shape]
 
 
 def _insert(session: Session, rows: list[dict[str, Any]], reasons: list[tuple[Reason, ...]]) -> None:
@@ -346,7 +375,8 @@ def _allocate_ids(session: Session, count: int) -> list[int]:
 
 
 def _row(decision_id: str, item: _Item, verdict: Verdict, version: int | str, now: datetime,
-         key_name: str | None, facts: str) -> dict[str, Any]:
+         key_name: str | None, facts: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The decision's row and the request as stored in it."""
     message = item.message
     assert message is not None
     request = {k: v for k, v in item.raw.items() if k != "dry_run"}
@@ -360,7 +390,7 @@ def _row(decision_id: str, item: _Item, verdict: Verdict, version: int | str, no
         "rules_version": str(version), "evaluated_at": now, "idempotency_key": item.data.get("idempotency_key"),
         "request_hash": item.request_hash or hashlib.sha256(request_text.encode()).hexdigest(),
         "request": request_text, "facts": facts, "api_key_name": key_name,
-    }
+    }, request
 
 
 def _response(decision_id: str, verdict: Verdict, version: int | str, evaluated_at: str, dry_run: bool = False

@@ -10,6 +10,8 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from guard.audit.chain import Entry, append
+from guard.audit.digests import values_digest
 from guard.db import Database
 from guard.decisions.evaluate import Evaluator
 from guard.errors import Conflict, NotFound, RuleTestsFailed, ValidationFailed
@@ -21,6 +23,17 @@ from guard.rules.testing import run_tests
 from guard.timeutil import iso, utcnow
 
 MAX_MESSAGE = 2000
+
+
+def version_digest(version: RuleVersion) -> str:
+    """What the audit chain records of a stored version."""
+    return values_digest([version.number, version.content_hash, version.author, version.message,
+                          version.created_at, version.parent])
+
+
+def activation_digest(row: RuleActivation) -> str:
+    """What the audit chain records of an activation or rollback."""
+    return values_digest([row.id, row.version, row.previous, row.kind, row.actor, row.message, row.activated_at])
 
 
 def sources_of(version: RuleVersion) -> list[RuleSource]:
@@ -60,6 +73,7 @@ def create_version(db: Database, sources: list[RuleSource], author: str, message
                 )
                 session.add(version)
                 session.flush()
+                append(session, [Entry("rule_version", str(number), version.created_at, version_digest(version))])
                 return describe_version(version, active.version if active else None)
         except IntegrityError:
             # Another admin took this number at the same moment: take the next one.
@@ -87,6 +101,7 @@ def activate(db: Database, number: int, actor: str, message: str, kind: str = "a
                              actor=actor, message=message, activated_at=utcnow())
         session.add(row)
         session.flush()
+        append(session, [Entry("activation", str(row.id), row.activated_at, activation_digest(row))])
         return describe_activation(row)
 
 

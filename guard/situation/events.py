@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,6 +11,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from guard.audit.chain import Entry, append
+from guard.audit.digests import event_digest
+from guard.bulk import EVENT_COLUMNS, insert_rows
 from guard.canonical import content_hash
 from guard.db import Database
 from guard.errors import EventConflict, ValidationFailed
@@ -89,6 +93,7 @@ def _store(session: Session, valid: list[tuple[int, dict[str, Any], str]], singl
     ids = [event["event_id"] for _, event, _ in valid]
     existing = _existing_hashes(session, ids)
     out: dict[int, EventResult] = {}
+    rows, entries = [], []
     now = utcnow()
     for index, event, digest in valid:
         event_id = event["event_id"]
@@ -103,12 +108,15 @@ def _store(session: Session, valid: list[tuple[int, dict[str, Any], str]], singl
                 raise conflict
             out[index] = EventResult(index, event_id, "error", conflict.to_dict())
             continue
-        session.add(Event(event_id=event_id, customer_id=event["customer_id"], type=event["type"],
-                          occurred_at=event["occurred_at"], data=event["data"], content_hash=digest,
-                          received_at=now))
+        rows.append({"event_id": event_id, "customer_id": event["customer_id"], "type": event["type"],
+                     "occurred_at": event["occurred_at"], "data": json.dumps(event["data"]), "content_hash": digest,
+                     "received_at": now})
+        entries.append(Entry("event", event_id, now, event_digest(event_id, event["customer_id"], event["type"],
+                                                                  event["occurred_at"], digest, now)))
         existing[event_id] = digest
         out[index] = EventResult(index, event_id, "created")
-    session.flush()
+    insert_rows(session, "events", EVENT_COLUMNS, rows)
+    append(session, entries)
     return out
 
 

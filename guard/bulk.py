@@ -19,8 +19,9 @@ DECISION_COLUMNS = (
     "api_key_name",
 )
 REASON_COLUMNS = ("decision_pk", "position", "rule_id", "outcome", "explanation")
-_TIMES = {"send_at", "defer_until", "evaluated_at"}
-_JSON = {"request", "facts"}
+EVENT_COLUMNS = ("event_id", "customer_id", "type", "occurred_at", "data", "content_hash", "received_at")
+_TIMES = {"send_at", "defer_until", "evaluated_at", "at", "occurred_at", "received_at"}
+_JSON = {"request", "facts", "data"}
 
 
 def _sqlite_time(value: datetime | None) -> str | None:

@@ -1,0 +1,130 @@
+"""Exporting a filtered audit log as CSV or NDJSON, streamed in keyset pages so memory stays bounded."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import defaultdict
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy import select
+
+from guard.db import Database
+from guard.decisions.models import Decision, DecisionReason
+from guard.decisions.queries import filtered
+from guard.decisions.service import stored_version
+from guard.timeutil import iso
+
+FORMATS = {"csv": "text/csv; charset=utf-8", "ndjson": "application/x-ndjson"}
+PAGE = 1000
+CSV_COLUMNS = (
+    "decision_id", "evaluated_at", "customer_id", "campaign_id", "channel", "purpose", "send_at", "outcome",
+    "route", "defer_until", "rules_version", "winning_rule", "explanation", "matched_rules", "api_key_name",
+)
+_COLUMNS = (
+    Decision.id, Decision.decision_id, Decision.evaluated_at, Decision.customer_id, Decision.campaign_id,
+    Decision.channel, Decision.purpose, Decision.send_at, Decision.outcome, Decision.route, Decision.defer_until,
+    Decision.rules_version, Decision.api_key_name, Decision.idempotency_key, Decision.request, Decision.facts,
+)
+
+
+def records(db: Database, filters: dict[str, Any], page: int = PAGE) -> Iterator[dict[str, Any]]:
+    """Every decision matching the filters, newest first, as audit records; `page` rows in memory at a time."""
+    last: int | None = None
+    while True:
+        with db.sessions() as session:
+            query = filtered(filters).with_only_columns(*_COLUMNS)
+            if last is not None:
+                query = query.where(Decision.id < last)
+            rows = session.execute(query.limit(page)).all()
+            if not rows:
+                return
+            reasons = _reasons(session, [row.id for row in rows])
+        for row in rows:
+            yield _record(row, reasons.get(row.id, []))
+        last = rows[-1].id
+
+
+def _reasons(session: Any, pks: list[int]) -> dict[int, list[dict[str, str]]]:
+    out: dict[int, list[dict[str, str]]] = defaultdict(list)
+    query = select(DecisionReason.decision_pk, DecisionReason.rule_id, DecisionReason.outcome,
+                   DecisionReason.explanation).where(DecisionReason.decision_pk.in_(pks)) \
+        .order_by(DecisionReason.decision_pk, DecisionReason.position)
+    for pk, rule_id, outcome, explanation in session.execute(query):
+        out[pk].append({"rule_id": rule_id, "outcome": outcome, "explanation": explanation})
+    return out
+
+
+def _record(row: Any, reasons: list[dict[str, str]]) -> dict[str, Any]:
+    """The same fields, in the same order, as the audit record of GET /v1/decisions/<id>."""
+    return {
+        "decision_id": row.decision_id,
+        "outcome": row.outcome,
+        "route": row.route,
+        "defer_until": iso(row.defer_until),
+        "reasons": reasons,
+        "rules_version": stored_version(row.rules_version),
+        "evaluated_at": iso(row.evaluated_at),
+        "customer_id": row.customer_id,
+        "campaign_id": row.campaign_id,
+        "channel": row.channel,
+        "purpose": row.purpose,
+        "send_at": iso(row.send_at),
+        "request": row.request,
+        "facts": row.facts,
+        "api_key_name": row.api_key_name,
+        "idempotency_key": row.idempotency_key,
+    }
+
+
+def ndjson_lines(db: Database, filters: dict[str, Any], page: int = PAGE) -> Iterator[str]:
+    """One JSON audit record per line."""
+    for record in records(db, filters, page):
+        yield json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
+
+
+def csv_row(record: dict[str, Any]) -> list[str]:
+    """One decision as a CSV row: the winning reason in its own columns, every matched rule in one."""
+    winner = record["reasons"][0] if record["reasons"] else {}
+    values = {**record, "winning_rule": winner.get("rule_id"), "explanation": winner.get("explanation"),
+              "matched_rules": " ".join(r["rule_id"] for r in record["reasons"])}
+    return ["" if values[c] is None else _cell(str(values[c])) for c in CSV_COLUMNS]
+
+
+def _cell(text: str) -> str:
+    # A cell that a spreadsheet would read as a formula is prefixed with a quote (CSV injection).
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def csv_lines(db: Database, filters: dict[str, Any], page: int = PAGE) -> Iterator[str]:
+    """A header line, then one line per decision; each chunk holds up to `page` lines."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    pending = 0
+    for record in records(db, filters, page):
+        writer.writerow(csv_row(record))
+        pending += 1
+        if pending >= page:
+            yield _drain(buffer)
+            pending = 0
+    yield _drain(buffer)
+
+
+def _drain(buffer: io.StringIO) -> str:
+    text = buffer.getvalue()
+    buffer.seek(0)
+    buffer.truncate()
+    return text
+
+
+def lines(db: Database, filters: dict[str, Any], fmt: str, page: int = PAGE) -> Iterator[str]:
+    """The export in format `fmt` (csv or ndjson)."""
+    return csv_lines(db, filters, page) if fmt == "csv" else ndjson_lines(db, filters, page)
+
+
+def filename(fmt: str, stamp: str) -> str:
+    """The download's file name, e.g. decisions-20260304T101500Z.csv."""
+    return f"decisions-{stamp}.{fmt}"
