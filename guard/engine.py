@@ -22,7 +22,11 @@ _names = itertools.count(1)
 
 
 class EngineError(Exception):
-    """The engine refused a ruleset or a fact."""
+    """The engine refused a ruleset or a fact; `rules` names the refused rules when known."""
+
+    def __init__(self, message: str, rules: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.rules = rules or []
 
 
 _INT64 = 2**63
@@ -67,17 +71,55 @@ def _float_text(value: float) -> str:
     return text
 
 
+# Limits of one C ruleset, measured on durable-rules 2.0.28: 256 rules segfault the process; an `$or` of
+# 512 alternatives never returns; more than 64 alternatives holding at once fail every assert (error 303);
+# a rule with many `$or`s is refused (error 113). A ruleset is therefore split into C rulesets of at most
+# MAX_ALTERNATIVES alternatives each, and a rule case with more is refused by the loader (with its location).
+MAX_ALTERNATIVES = 100000
+
+
+def alternatives(condition: dict[str, Any]) -> int:
+    """How many alternatives the engine expands a condition into (`$and` multiplies, `$or` adds)."""
+    (key, arg), = condition.items()
+    if key == "$and":
+        return math.prod(alternatives(c) for c in arg)
+    if key == "$or":
+        return sum(alternatives(c) for c in arg)
+    return 1
+
+
+def _rule_alternatives(rule: dict[str, Any]) -> int:
+    return sum(alternatives(item["m"]) if "m" in item else 1 for item in rule.get("all", [{}]))
+
+
+def _chunks(definition: dict[str, Any]) -> list[dict[str, Any]]:
+    chunks: list[dict[str, Any]] = [{}]
+    used = 0
+    for name, rule in definition.items():
+        size = _rule_alternatives(rule)
+        if chunks[-1] and used + size > MAX_ALTERNATIVES:
+            chunks.append({})
+            used = 0
+        chunks[-1][name] = rule
+        used += size
+    return chunks
+
+
 class CompiledEngine:
-    """A durable-rules ruleset built from compiled JSON, evaluated one fact at a time."""
+    """Compiled JSON rules held by durable-rules, evaluated one fact at a time.
+
+    EngineError.rules names the rules the engine refused, when it refused some.
+    """
 
     def __init__(self, definition: dict[str, Any], label: str) -> None:
         self._lock = threading.Lock()
-        # Ruleset names cannot be registered twice in a process: make each one unique.
-        self.name = f"guard-{label}-{next(_names)}"
+        self._handles: list[int] = []
         try:
-            self._handle = _engine.create_ruleset(self.name, encode(definition))
-        except _engine.error as exc:  # type: ignore[attr-defined]
-            raise EngineError(f"the engine refused the compiled rules: {exc}") from exc
+            for chunk in _chunks(definition):
+                self._handles.append(_create(label, chunk))
+        except BaseException:
+            self._delete_all()
+            raise
         self._closed = False
 
     def matches(self, facts: dict[str, Any]) -> list[str]:
@@ -87,34 +129,63 @@ class CompiledEngine:
         """
         fact = dict(facts, sid=_SID, id=_FACT_ID)
         payload = encode(fact)
+        fired: list[str] = []
         with self._lock:
             if self._closed:
                 raise EngineError("this ruleset was closed")
-            result = _engine.assert_fact(self._handle, payload)
-            try:
-                return list(dict.fromkeys(self._drain(result)))
-            finally:
-                _engine.retract_fact(self._handle, payload)
+            for handle in self._handles:
+                fired.extend(self._matches_one(handle, payload))
+        return list(dict.fromkeys(fired))
 
-    def _drain(self, result: tuple[int, int]) -> list[str]:
+    def _matches_one(self, handle: int, payload: str) -> list[str]:
+        try:
+            result = _engine.assert_fact(handle, payload)
+        except _engine.error as exc:  # type: ignore[attr-defined]
+            raise EngineError(f"the engine could not evaluate the facts: {exc}") from exc
+        try:
+            return self._drain(handle, result)
+        finally:
+            _engine.retract_fact(handle, payload)
+
+    def _drain(self, handle: int, result: tuple[int, int]) -> list[str]:
         status, state_handle = result
         if status != 0:  # 1: no rule matched
             return []
         fired: list[str] = []
-        started = _engine.start_action_for_state(self._handle, state_handle)
+        started = _engine.start_action_for_state(handle, state_handle)
         if not started:
             return fired
         message = json.loads(started[1])
         while True:
             fired.extend(message.keys())
-            following = _engine.complete_and_start_action(self._handle, state_handle)
+            following = _engine.complete_and_start_action(handle, state_handle)
             if not following:
                 return fired
             message = json.loads(following)
 
+    def _delete_all(self) -> None:
+        for handle in self._handles:
+            _engine.delete_ruleset(handle)
+        self._handles = []
+
     def close(self) -> None:
-        """Free the C ruleset; callers swap in a new engine first, so no request is in flight here."""
+        """Free the C rulesets; callers swap in a new engine first, so no request is in flight here."""
         with self._lock:
             if not self._closed:
-                _engine.delete_ruleset(self._handle)
+                self._delete_all()
                 self._closed = True
+
+
+def _create(label: str, definition: dict[str, Any]) -> int:
+    """One C ruleset; when the engine refuses it, find the rules it refuses on their own."""
+    try:
+        # Ruleset names cannot be registered twice in a process: make each one unique.
+        return int(_engine.create_ruleset(f"guard-{label}-{next(_names)}", encode(definition)))
+    except _engine.error as exc:  # type: ignore[attr-defined]
+        refused = []
+        for name, rule in definition.items():
+            try:
+                _engine.delete_ruleset(_engine.create_ruleset(f"guard-probe-{next(_names)}", encode({name: rule})))
+            except _engine.error:  # type: ignore[attr-defined]
+                refused.append(name)
+        raise EngineError(f"the engine refused the compiled rules: {exc}", refused) from exc

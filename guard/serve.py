@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import secrets
 import sys
 from typing import Any
 
@@ -21,6 +22,13 @@ log = logging.getLogger("guard.serve")
 def resolved(settings: Settings) -> Settings:
     """Settings whose rules directory is absolute, so every worker loads exactly what the master checked."""
     return dataclasses.replace(settings, rules_dir=str(rules_directory(settings.rules_dir).resolve()))
+
+
+def with_secret(settings: Settings) -> Settings:
+    """Settings with a console secret: GUARD_SECRET_KEY, else one made now so every worker signs alike."""
+    if settings.secret_key:
+        return settings
+    return dataclasses.replace(settings, secret_key=secrets.token_urlsafe(32))
 
 
 def prepare(settings: Settings) -> int | str:
@@ -111,5 +119,7 @@ def announce(server: Arbiter) -> None:
 
 def run(settings: Settings, host: str, port: int, workers: int) -> None:
     """Serve until stopped (SIGTERM or SIGINT stop gracefully); gunicorn exits the process on failure."""
+    # Made in the master, before forking: a session signed by one worker is accepted by every other.
+    settings = with_secret(settings)
     GuardApplication(settings, options(host, port, workers, settings.log_level)).run()
     sys.exit(0)

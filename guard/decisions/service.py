@@ -21,11 +21,11 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from guard.canonical import content_hash
-from guard.db import Database
 from guard.audit.chain import Entry, append
 from guard.audit.digests import decision_digest, facts_digest, facts_text, request_digest
 from guard.bulk import DECISION_COLUMNS, REASON_COLUMNS, insert_rows
+from guard.canonical import content_hash
+from guard.db import Database
 from guard.decisions.evaluate import Evaluator, Reason, Verdict
 from guard.decisions.message import Message, PriorDecision
 from guard.decisions.models import Decision

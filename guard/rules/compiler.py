@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,8 +59,7 @@ def compile_ruleset(ruleset: RuleSet) -> CompiledRuleSet:
     for rule in ruleset.rules:
         for order, case in enumerate(rule.cases):
             name = f"{rule.id}#{order}"
-            conditions = [_clause(c, probes) for c in (*rule.when, *case.when)]
-            definition[name] = {"all": [{"m": {"$and": [{GUARD_FACT: 1}, *conditions]}}]}
+            definition[name] = {"all": [{"m": case_condition(rule, case, probes)}]}
             cases[name] = CompiledCase(name, rule, case, order)
     probe_list = tuple(clause for _, clause in sorted(probes.values(), key=lambda item: item[0]))
     return CompiledRuleSet(
@@ -72,9 +72,18 @@ def compile_ruleset(ruleset: RuleSet) -> CompiledRuleSet:
     )
 
 
+def case_condition(
+    rule: Rule, case: Case, probes: dict[tuple[Any, ...], tuple[int, SetClause]] | None = None
+) -> dict[str, Any]:
+    """The engine condition of one rule case: the guard fact and every clause of the rule and the case."""
+    probes = {} if probes is None else probes
+    conditions = [_clause(c, probes) for c in (*rule.when, *case.when)]
+    return {"$and": [{GUARD_FACT: 1}, *conditions]}
+
+
 def _clause(clause: Clause, probes: dict[tuple[Any, ...], tuple[int, SetClause]]) -> dict[str, Any]:
     if isinstance(clause, AnyClause):
-        return {"$or": [_clause(c, probes) for c in clause.clauses]}
+        return _any([_clause(c, probes) for c in clause.clauses])
     if isinstance(clause, SetClause):
         index, _ = probes.setdefault(clause.probe_key(), (len(probes), clause))
         return _compare(F.probe_fact(index), clause.count)
@@ -109,8 +118,13 @@ def _attribute(name: str, test: Test) -> dict[str, Any]:
     if test.op in ("in", "not_in"):
         equalities = [_compare(F.attribute_fact(name, v), Test("eq", v)) for v in test.value]
         if test.op == "in":
-            return {"$or": equalities}
-        return {"$and": [_compare(F.attribute_fact(name, v), Test("ne", v)) for v in test.value]}
+            return _any(equalities)
+        # One "missing or none of these" per typed fact, not one per value: each `$or` doubles the
+        # alternatives the engine expands.
+        by_fact: dict[str, list[Any]] = {}
+        for v in test.value:
+            by_fact.setdefault(F.attribute_fact(name, v), []).append(v)
+        return _all([_compare(fact, Test("not_in", tuple(values))) for fact, values in by_fact.items()])
     return _compare(F.attribute_fact(name, test.value), test)
 
 
@@ -120,15 +134,30 @@ def _compare(fact: str, test: Test) -> dict[str, Any]:
     if test.op == "eq":
         return {fact: value}
     if test.op == "ne":
+        if F.always_present(fact):
+            return {"$neq": {fact: value}}
         # $neq does not match a missing field, but "not X" should.
         return {"$or": [{"$nex": {fact: 1}}, {"$neq": {fact: value}}]}
     if test.op == "in":
-        return {"$or": [{fact: _engine_value(v)} for v in test.value]}
+        return _any([{fact: _engine_value(v)} for v in test.value])
     if test.op == "not_in":
-        return {"$or": [{"$nex": {fact: 1}}, {"$and": [{"$neq": {fact: _engine_value(v)}} for v in test.value]}]}
+        unequal = _all([{"$neq": {fact: _engine_value(v)}} for v in test.value])
+        return unequal if F.always_present(fact) else {"$or": [{"$nex": {fact: 1}}, unequal]}
     if test.op == "exists":
         return {"$ex": {fact: 1}} if test.value else {"$nex": {fact: 1}}
     return {_COMPARE[test.op]: {fact: value}}
+
+
+def _any(conditions: list[dict[str, Any]]) -> dict[str, Any]:
+    """An `$or` of the distinct conditions, or the only one: every alternative costs the engine."""
+    distinct = list({json.dumps(c, sort_keys=True): c for c in conditions}.values())
+    return distinct[0] if len(distinct) == 1 else {"$or": distinct}
+
+
+def _all(conditions: list[dict[str, Any]]) -> dict[str, Any]:
+    """An `$and` of the distinct conditions, or the only one."""
+    distinct = list({json.dumps(c, sort_keys=True): c for c in conditions}.values())
+    return distinct[0] if len(distinct) == 1 else {"$and": distinct}
 
 
 def _engine_value(value: Any) -> Any:

@@ -44,6 +44,13 @@ FIELDS: dict[str, FieldSpec] = {
     "local_weekday": FieldSpec("local_weekday", "enum", WEEKDAYS),
 }
 
+# Facts every request carries (guard.decisions.facts.build_facts writes them all, and every history
+# count): "not X" on them needs no "or missing" alternative, which the engine pays for.
+ALWAYS_PRESENT = frozenset({
+    "channel", "purpose", "product_ids", "product_ids_count", "consent", "timezone", "local_minutes",
+    "local_weekday",
+})
+
 ATTRIBUTE_PREFIXES = ("attributes.", "message.attributes.")
 
 # Fields of an earlier decision a `decisions` clause may filter on.
@@ -89,6 +96,14 @@ def attribute_fact(name: str, value: object) -> str:
 def attribute_facts(name: str) -> tuple[str, str, str]:
     """All typed fact names of an attribute."""
     return (f"a_s__{name}", f"a_n__{name}", f"a_b__{name}")
+
+
+def always_present(fact: str) -> bool:
+    """Whether every fact document carries this engine fact."""
+    return fact in ALWAYS_PRESENT or bool(_PROBE_FACT.match(fact))
+
+
+_PROBE_FACT = re.compile(r"^p\d+_count$")
 
 
 def probe_fact(index: int) -> str:

@@ -12,8 +12,10 @@ from typing import Any
 
 import yaml
 
+from guard.engine import MAX_ALTERNATIVES, alternatives
 from guard.rules import fields as F
 from guard.rules.analysis import never_matching
+from guard.rules.compiler import case_condition
 from guard.rules.durations import parse_clock, parse_duration
 from guard.rules.model import (
     CASE_KINDS,
@@ -230,6 +232,7 @@ class _FileParser:
         rule = Rule(rule_id, description, priority, exempt, when, cases, self.c.at(node))
         for case in cases:
             self.check_references(rule, case)
+            self.check_size(rule, case)
         self.rules.append(rule)
 
     def integer(self, node: yaml.Node, what: str) -> int:
@@ -518,6 +521,18 @@ class _FileParser:
             if problem:
                 self.c.errors.append(RuleError(self.c.file, case.location.line, case.location.column, rule.id,
                                                f"defer_until at {case.defer_until.at!r}: {problem}"))
+
+    def check_size(self, rule: Rule, case: Case) -> None:
+        """The engine expands every `$or` into alternatives and fails beyond a few dozen (see guard.engine)."""
+        count = alternatives(case_condition(rule, case))
+        if count > MAX_ALTERNATIVES:
+            loc = case.location
+            self.c.errors.append(RuleError(
+                self.c.file, loc.line, loc.column, rule.id,
+                f"this {'case' if len(rule.cases) > 1 else 'rule'} expands into {count} alternatives, more than "
+                f"the {MAX_ALTERNATIVES} the engine takes: every value of `in`, every branch of `any`, and every "
+                "`ne`, `not_in` or `exists` on a field a message may lack multiplies them; split it into "
+                "several rules"))
 
     def check_duplicate_bindings(self, rule: Rule, case: Case) -> None:
         seen: set[str] = set()
