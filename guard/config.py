@@ -7,6 +7,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 DEFAULT_DATABASE_URL = "sqlite:///guard.db"
+PURPOSES = ("marketing", "survey", "service", "transactional", "legal")
+# What a caller should do with a message when Guard cannot be reached: "closed" holds it back (a missed
+# promotion costs little), "open" sends it (a missed receipt or legal notice costs the customer).
+DEFAULT_FAILSAFE = {"marketing": "closed", "survey": "closed", "service": "open", "transactional": "open",
+                    "legal": "open"}
 
 
 def _int(env: dict[str, str], name: str, default: int) -> int:
@@ -17,6 +22,33 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise SystemExit(f"{name} must be a whole number, got {raw!r}") from None
+
+
+def _seconds(env: dict[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 3600:
+        raise SystemExit(f"{name} must be a number of seconds between 0 and 3600, got {raw!r}")
+    return value
+
+
+def parse_failsafe(raw: str | None) -> dict[str, str]:
+    """GUARD_FAILSAFE, e.g. "marketing=closed,service=closed": the defaults with these purposes changed."""
+    out = dict(DEFAULT_FAILSAFE)
+    for item in (raw or "").split(","):
+        if not item.strip():
+            continue
+        purpose, _, mode = (part.strip().lower() for part in item.partition("="))
+        if purpose not in PURPOSES or mode not in ("open", "closed"):
+            raise SystemExit(f"GUARD_FAILSAFE: {item.strip()!r} is not PURPOSE=open|closed "
+                             f"(purposes: {', '.join(PURPOSES)})")
+        out[purpose] = mode
+    return out
 
 
 @dataclass(frozen=True)
@@ -30,6 +62,15 @@ class Settings:
     # Signs the console's session cookies; None: `guard serve` generates one shared by its workers.
     secret_key: str | None = None
     cookie_secure: bool = False
+    # Hardening: rate limit per API key (e.g. "100/second"; None: off), where its counters live, a
+    # bearer token for /metrics (None: open), how long to wait for the database, the log format, and
+    # the fail-safe advice served to callers.
+    rate_limit: str | None = None
+    rate_limit_storage: str = "memory://"
+    metrics_token: str | None = None
+    db_timeout: float = 10.0
+    log_format: str = "json"
+    failsafe: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_FAILSAFE))
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -43,4 +84,30 @@ class Settings:
             log_level=env.get("GUARD_LOG_LEVEL", "INFO"),
             secret_key=env.get("GUARD_SECRET_KEY") or None,
             cookie_secure=env.get("GUARD_COOKIE_SECURE", "").strip().lower() in ("1", "true", "yes"),
+            rate_limit=_rate_limit(env.get("GUARD_RATE_LIMIT")),
+            rate_limit_storage=env.get("GUARD_RATE_LIMIT_STORAGE") or "memory://",
+            metrics_token=env.get("GUARD_METRICS_TOKEN") or None,
+            db_timeout=_seconds(env, "GUARD_DB_TIMEOUT", 10.0),
+            log_format=_log_format(env.get("GUARD_LOG_FORMAT")),
+            failsafe=parse_failsafe(env.get("GUARD_FAILSAFE")),
         )
+
+
+def _log_format(raw: str | None) -> str:
+    value = (raw or "json").strip().lower()
+    if value not in ("json", "text"):
+        raise SystemExit(f"GUARD_LOG_FORMAT must be json or text, got {raw!r}")
+    return value
+
+
+def _rate_limit(raw: str | None) -> str | None:
+    """GUARD_RATE_LIMIT in the limits library's notation ("100/second", "1000 per minute; 20/second")."""
+    if not raw or not raw.strip():
+        return None
+    from limits import parse_many  # only needed when a limit is set
+
+    try:
+        parse_many(raw)
+    except ValueError:
+        raise SystemExit(f"GUARD_RATE_LIMIT must look like 100/second or 1000 per minute, got {raw!r}") from None
+    return raw.strip()
