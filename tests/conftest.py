@@ -16,6 +16,7 @@ from sqlalchemy import Engine, create_engine, make_url
 from guard.config import Settings
 from guard.db import Database, make_engine
 from guard.decisions.evaluate import Evaluator
+from guard.lifecycle.active import ActiveRules
 from guard.migrations import upgrade
 from guard.models import Base
 from guard.rules.ruleset import load_directory
@@ -120,3 +121,21 @@ def event(customer_id: str, type_: str, occurred_at: str, event_id: str | None =
         "occurred_at": occurred_at,
         "data": data,
     }
+
+
+@pytest.fixture
+def live_guard(db: Database, db_url: str) -> Guard:
+    """A Guard like production: rules seeded into the version log and served from it."""
+    guard = Guard(Settings(database_url=db_url, rules_dir=str(RULES_DIR)), db=db,
+                  rules=ActiveRules(db, check_interval=0))
+    guard.seed_rules()
+    return guard
+
+
+@pytest.fixture
+def committed_guard(committed_db: Database) -> Guard:
+    """A production-like Guard on a database of its own that really commits."""
+    guard = Guard(Settings(database_url=committed_db.url, rules_dir=str(RULES_DIR)), db=committed_db,
+                  rules=ActiveRules(committed_db, check_interval=0))
+    guard.seed_rules()
+    return guard
