@@ -48,16 +48,24 @@ class UTCDateTime(TypeDecorator[datetime]):
         return None if value is None else as_utc(value)
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+# How long a request waits for the database (to connect, for a lock, for a pooled connection) before it
+# gives up with a 503: a locked or unreachable database must not hold every worker thread hostage.
+DEFAULT_TIMEOUT = 10.0
+
+
+def make_engine(url: str, timeout: float = DEFAULT_TIMEOUT, **kwargs: Any) -> Engine:
     """An engine with the settings Guard relies on: real transactions on SQLite, pre-ping on PostgreSQL."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)
-        _sqlite_transactions(engine)
+        engine = create_engine(url, connect_args={"timeout": timeout, "check_same_thread": False},
+                               pool_timeout=timeout, **kwargs)
+        _sqlite_transactions(engine, timeout)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10, **kwargs)
+    connect_args = {"connect_timeout": max(1, round(timeout)), "options": f"-c lock_timeout={int(timeout * 1000)}"}
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10, pool_timeout=timeout,
+                         connect_args=connect_args, **kwargs)
 
 
-def _sqlite_transactions(engine: Engine) -> None:
+def _sqlite_transactions(engine: Engine, timeout: float = DEFAULT_TIMEOUT) -> None:
     """Let SQLAlchemy, not pysqlite, begin transactions (so SAVEPOINT works) and enable WAL."""
 
     @event.listens_for(engine, "connect")
@@ -65,7 +73,7 @@ def _sqlite_transactions(engine: Engine) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
@@ -81,9 +89,10 @@ def _sqlite_transactions(engine: Engine) -> None:
 class Database:
     """An engine and its session factory; tests bind sessions to a connection they roll back."""
 
-    def __init__(self, url: str, engine: Engine | None = None, bind: Connection | None = None) -> None:
+    def __init__(self, url: str, engine: Engine | None = None, bind: Connection | None = None,
+                 timeout: float = DEFAULT_TIMEOUT) -> None:
         self.url = url
-        self.engine = engine or make_engine(url)
+        self.engine = engine or make_engine(url, timeout)
         if bind is None:
             self.sessions = sessionmaker(self.engine, expire_on_commit=False)
             self._writers = sessionmaker(self.engine.execution_options(**{WRITE_OPTION: True}),
