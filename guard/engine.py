@@ -75,7 +75,7 @@ def _float_text(value: float) -> str:
 # 512 alternatives never returns; more than 64 alternatives holding at once fail every assert (error 303);
 # a rule with many `$or`s is refused (error 113). A ruleset is therefore split into C rulesets of at most
 # MAX_ALTERNATIVES alternatives each, and a rule case with more is refused by the loader (with its location).
-MAX_ALTERNATIVES = 100000
+MAX_ALTERNATIVES = 48
 
 
 def alternatives(condition: dict[str, Any]) -> int:

@@ -123,10 +123,10 @@ def clauses(depth: int = 2) -> st.SearchStrategy[dict[str, Any]]:
 
 
 @st.composite
-def rule_files(draw: st.DrawFn, max_rules: int = 3) -> dict[str, Any]:
+def rule_files(draw: st.DrawFn, min_rules: int = 1, max_rules: int = 3) -> dict[str, Any]:
     """A rule file (as a mapping) of a few rules, each with one or two cases, all outcomes `block`."""
     rules = []
-    for index in range(draw(st.integers(1, max_rules))):
+    for index in range(draw(st.integers(min_rules, max_rules))):
         rule: dict[str, Any] = {"id": f"r{index}", "description": "generated", "priority": index}
         when = draw(st.lists(clauses(), max_size=3))
         if when:
