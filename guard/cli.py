@@ -423,5 +423,16 @@ def _report(tally: _Tally) -> None:
         raise click.exceptions.Exit(1)
 
 
+def _register_command_groups() -> None:
+    """Groups that live in guard.commands (imported here, after the plumbing they use is defined)."""
+    from guard.commands.audit import audit, customers
+
+    main.add_command(audit)
+    main.add_command(customers)
+
+
+_register_command_groups()
+
+
 if __name__ == "__main__":
     main()

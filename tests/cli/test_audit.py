@@ -1,0 +1,54 @@
+"""`guard audit verify|purge` and `guard customers erase` on a database of their own."""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import create_engine, text
+
+
+def _key(invoke):
+    result = invoke("keys", "create", "--name", "crm", "--scope", "events")
+    assert result.exit_code == 0
+
+
+def _import(invoke, tmp_path):
+    lines = [json.dumps({"event_id": f"e{n}", "customer_id": "ann", "type": "page.viewed",
+                         "occurred_at": f"2026-03-0{n}T00:00:00Z", "data": {}}) for n in (1, 2)]
+    path = tmp_path / "events.ndjson"
+    path.write_text("\n".join(lines) + "\n")
+    assert invoke("events", "import", str(path)).exit_code == 0
+
+
+def test_verify_passes_on_an_untouched_log_and_names_an_altered_event(invoke, tmp_path, cli_db_url):
+    _key(invoke)
+    _import(invoke, tmp_path)
+    result = invoke("audit", "verify")
+    assert result.exit_code == 0 and result.output.startswith("OK: 3 records verified")
+    engine = create_engine(cli_db_url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE events SET type = 'page.left' WHERE event_id = 'e2'"))
+    engine.dispose()
+    result = invoke("audit", "verify")
+    assert result.exit_code == 1 and "TAMPERED" in result.output and "event e2" in result.output
+    report = json.loads(invoke("audit", "verify", "--json").output)
+    assert report["first_problem"]["kind"] == "altered" and report["first_problem"]["seq"] == 3
+
+
+def test_purge_then_verify_then_erase(invoke, tmp_path):
+    _import(invoke, tmp_path)
+    assert "Nothing recorded" in invoke("audit", "purge", "--before", "2000-01-01").output
+    purged = invoke("audit", "purge", "--before", "2100-01-01")
+    assert purged.exit_code == 0 and "2 events" in purged.output
+    assert invoke("audit", "verify").exit_code == 0
+    _import(invoke, tmp_path)
+    erased = invoke("customers", "erase", "ann")
+    assert erased.exit_code == 0 and "2 events deleted" in erased.output
+    assert invoke("audit", "verify").exit_code == 0
+    missing = invoke("customers", "erase", "ann")
+    assert missing.exit_code == 1 and "no data" in missing.output
+
+
+def test_purge_needs_a_date(invoke):
+    result = invoke("audit", "purge", "--before", "last tuesday")
+    assert result.exit_code == 2 and "not a date" in result.output
