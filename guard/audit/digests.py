@@ -35,8 +35,14 @@ def pseudonym(customer_id: str) -> str:
     return ERASED_PREFIX + customer_digest(customer_id)
 
 
+def _text(part: Any) -> str:
+    if part is None:
+        return ""
+    return (iso(part) or "") if isinstance(part, datetime) else str(part)
+
+
 def _join(parts: Iterable[Any]) -> str:
-    return sha("\x1f".join("" if p is None else (iso(p) if isinstance(p, datetime) else str(p)) for p in parts))
+    return sha("\x1f".join(_text(p) for p in parts))
 
 
 def request_digest(request: dict[str, Any]) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import CursorResult, delete, func, select
 from sqlalchemy.orm import Session
 
 from guard.audit.chain import Entry, append
@@ -43,11 +43,17 @@ def _purge_rows(session: Session, upto: int) -> dict[str, int]:
     refs = select(AuditRecord.ref).where(AuditRecord.seq <= upto)
     pks = select(Decision.id).where(Decision.decision_id.in_(refs.where(AuditRecord.kind == "decision")))
     session.execute(delete(DecisionReason).where(DecisionReason.decision_pk.in_(pks)))
-    counts["decisions"] = session.execute(
-        delete(Decision).where(Decision.decision_id.in_(refs.where(AuditRecord.kind == "decision")))).rowcount
-    counts["events"] = session.execute(
-        delete(Event).where(Event.event_id.in_(refs.where(AuditRecord.kind == "event")))).rowcount
+    counts["decisions"] = _deleted(session, delete(Decision).where(
+        Decision.decision_id.in_(refs.where(AuditRecord.kind == "decision"))))
+    counts["events"] = _deleted(session, delete(Event).where(
+        Event.event_id.in_(refs.where(AuditRecord.kind == "event"))))
     return counts
+
+
+def _deleted(session: Session, statement: Any) -> int:
+    """Run a DELETE and say how many rows it removed."""
+    result: CursorResult[Any] = session.execute(statement)  # type: ignore[assignment]
+    return int(result.rowcount)
 
 
 def erase_customer(db: Database, customer_id: str) -> dict[str, Any]:

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 
 import click
 
 from guard.audit.retention import erase_customer, purge
 from guard.audit.verify import verify
+from guard.db import Database
 
 
-def _db():  # type: ignore[no-untyped-def]
+def _db() -> AbstractContextManager[Database]:
     from guard.cli import _database, _settings  # the shared plumbing of every command
 
     return _database(_settings())
@@ -57,7 +59,8 @@ def _instant(text: str) -> datetime:
     try:
         value = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise click.BadParameter(f"{text!r} is not a date (YYYY-MM-DD) or ISO-8601 time", param_hint="--before") from None
+        message = f"{text!r} is not a date (YYYY-MM-DD) or ISO-8601 time"
+        raise click.BadParameter(message, param_hint="--before") from None
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
