@@ -425,10 +425,13 @@ def _report(tally: _Tally) -> None:
 
 def _register_command_groups() -> None:
     """Groups that live in guard.commands (imported here, after the plumbing they use is defined)."""
+    from guard.commands import lifecycle
     from guard.commands.audit import audit, customers
 
     main.add_command(audit)
     main.add_command(customers)
+    for command in lifecycle.COMMANDS:
+        rules.add_command(command)
 
 
 _register_command_groups()
