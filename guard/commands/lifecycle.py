@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import getpass
-import sys
 import json
+import sys
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
