@@ -427,7 +427,9 @@ def _register_command_groups() -> None:
     """Groups that live in guard.commands (imported here, after the plumbing they use is defined)."""
     from guard.commands import lifecycle
     from guard.commands.audit import audit, customers
+    from guard.commands.campaign import campaign
 
+    main.add_command(campaign)
     main.add_command(audit)
     main.add_command(customers)
     for command in lifecycle.COMMANDS:

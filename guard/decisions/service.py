@@ -82,11 +82,19 @@ def decide(db: Database, evaluator: Evaluator, raw: Any, key_name: str | None = 
 def decide_batch(db: Database, evaluator: Evaluator, raws: list[Any], key_name: str | None = None,
                  versions: VersionLookup | None = None) -> list[dict[str, Any]]:
     """Answer many planned sends in input order; a bad item gets its own error and sinks no other."""
-    return [
-        {"index": item.index, **item.result} if item.result is not None
-        else {"index": item.index, "error": item.error.to_dict() if item.error else None}
-        for item in decide_many(db, evaluator, raws, key_name, versions)
-    ]
+    return [_batch_result(item) for item in decide_many(db, evaluator, raws, key_name, versions)]
+
+
+def _batch_result(item: _Item) -> dict[str, Any]:
+    """One batch answer: its position, the customer when known, then the decision or the error."""
+    out: dict[str, Any] = {"index": item.index}
+    if item.message is not None:
+        out["customer_id"] = item.message.customer_id
+    if item.result is not None:
+        out.update(item.result)
+    else:
+        out["error"] = item.error.to_dict() if item.error else None
+    return out
 
 
 def decide_many(db: Database, evaluator: Evaluator, raws: list[Any], key_name: str | None = None,
