@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import hashlib
+import math
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -213,7 +214,7 @@ class _FileParser:
 
     # -- rules -------------------------------------------------------------------------------------
     def rule(self, node: yaml.Node) -> None:
-        self.c.rule_id = None
+        self.c.rule_id = _peek_id(node)  # so that errors in the rule's keys name it too
         m = self.mapping(node, "a rule", RULE_KEYS)
         if "id" not in m:
             self.c.error(node, "a rule needs an id")
@@ -289,7 +290,9 @@ class _FileParser:
         explanation = self.string(m["explanation"], "explanation") if "explanation" in m else ""
         if not explanation:
             self.c.error(node, "an explanation is needed: it is what reviewers and customers read")
-        return Case(when, outcome, route, defer, explanation, self.c.at(node))
+        return Case(when, outcome, route, defer, explanation, self.c.at(node),
+                    self.c.at(m["explanation"]) if "explanation" in m else None,
+                    self.c.at(m["defer_until"]) if "defer_until" in m else None)
 
     def defer(self, node: yaml.Node) -> DeferSpec:
         m = self.mapping(node, "defer_until", ("at", "plus", "next_local_time"))
@@ -326,7 +329,11 @@ class _FileParser:
         if subject == "any":
             if binding:
                 self.c.error(binding_node, "`as` names a history condition, not `any`")
-            return AnyClause(self.clauses(value), self.c.at(node))
+            inner = self.clauses(value)
+            if not inner and isinstance(value, yaml.SequenceNode) and not value.value:
+                self.c.error(value, "`any` needs at least one condition (an empty `any` never holds)")
+                raise _Invalid
+            return AnyClause(inner, self.c.at(node))
         if subject in SET_SOURCES:
             return self.set_clause(node, subject, value, binding)
         if binding_node is not None:
@@ -368,7 +375,8 @@ class _FileParser:
         else:
             op, operand = ("contains" if field_type == "list" else "eq"), node
         if op not in F.OPERATORS[field_type]:
-            self.c.error(node, f"operator {op!r} does not apply to a {field_type} field; "
+            article = "an" if field_type[0] in "aeiou" else "a"
+            self.c.error(node, f"operator {op!r} does not apply to {article} {field_type} field; "
                                f"use one of {', '.join(F.OPERATORS[field_type])}")
             raise _Invalid
         return Test(op, self.operand(operand, op, field_type, values))
@@ -409,7 +417,7 @@ class _FileParser:
         else:
             ok = isinstance(raw, str)
             expected = "a text"
-        if not ok:
+        if not ok or (isinstance(raw, float) and not math.isfinite(raw)):
             self.c.error(node, f"expected {expected}, got {raw!r}")
             raise _Invalid
         if values and raw not in values:
@@ -514,12 +522,14 @@ class _FileParser:
         for placeholder in PLACEHOLDER.findall(case.explanation):
             problem = _placeholder_problem(placeholder.strip(), sources)
             if problem:
-                self.c.errors.append(RuleError(self.c.file, case.location.line, case.location.column, rule.id,
+                loc = case.explanation_location or case.location
+                self.c.errors.append(RuleError(self.c.file, loc.line, loc.column, rule.id,
                                                f"explanation placeholder {{{placeholder}}}: {problem}"))
         if case.defer_until and case.defer_until.at:
             problem = _time_reference_problem(case.defer_until.at, sources)
             if problem:
-                self.c.errors.append(RuleError(self.c.file, case.location.line, case.location.column, rule.id,
+                loc = case.defer_location or case.location
+                self.c.errors.append(RuleError(self.c.file, loc.line, loc.column, rule.id,
                                                f"defer_until at {case.defer_until.at!r}: {problem}"))
 
     def check_size(self, rule: Rule, case: Case) -> None:
@@ -574,6 +584,15 @@ class _FileParser:
     def mapping_node(self, node: yaml.Node, what: str) -> yaml.Node:
         self.mapping(node, what)
         return node
+
+
+def _peek_id(node: yaml.Node) -> str | None:
+    """The id a rule mapping declares, before the rule is read."""
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode) and key.value == "id" and isinstance(value, yaml.ScalarNode):
+                return str(value.value) or None
+    return None
 
 
 def _placeholder_problem(placeholder: str, sources: dict[str, str]) -> str | None:

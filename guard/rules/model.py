@@ -129,6 +129,9 @@ class Case:
     defer_until: DeferSpec | None
     explanation: str
     location: Location
+    # Where the explanation and defer_until were written, so errors in them point there.
+    explanation_location: Location | None = None
+    defer_location: Location | None = None
 
 
 @dataclass(frozen=True)
