@@ -5,11 +5,12 @@ from __future__ import annotations
 from flask import Flask
 
 from guard.config import Settings
+from guard.http import observability, ratelimit
 from guard.http.errors import register_error_handlers
-from guard.http.views import campaigns, customers, decisions, events, health, rules, versions
+from guard.http.views import campaigns, customers, decisions, events, health, policy, rules, versions
 from guard.service import Guard
 
-BLUEPRINTS = (campaigns.bp, decisions.bp, events.bp, customers.bp, rules.bp, versions.bp, health.bp)
+BLUEPRINTS = (campaigns.bp, decisions.bp, events.bp, customers.bp, rules.bp, versions.bp, health.bp, policy.bp)
 
 
 def create_app(guard: Guard | None = None, settings: Settings | None = None) -> Flask:
@@ -22,7 +23,12 @@ def create_app(guard: Guard | None = None, settings: Settings | None = None) -> 
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["guard"] = guard
+    app.config["GUARD_SETTINGS"] = settings
     register_error_handlers(app)
+    # Request ids, security headers and metrics first, so even a throttled request is observed.
+    observability.install(app)
+    app.register_error_handler(ratelimit.RateLimitExceeded, ratelimit.too_many_requests)
+    ratelimit.install(app, settings)
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
     return app

@@ -38,7 +38,7 @@ def test_every_route_is_documented_and_every_documented_route_is_served(app):
     routes = served(app)
     assert set(routes) == set(documented())
     assert {p for p, _ in routes} >= {"/healthz", "/readyz"}
-    assert all(p.startswith("/v1/") or p in ("/healthz", "/readyz") for p, _ in routes)
+    assert all(p.startswith("/v1/") or p in ("/healthz", "/readyz", "/metrics") for p, _ in routes)
 
 
 def test_documented_scopes_are_the_scopes_views_require(app):

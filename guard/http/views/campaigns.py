@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from flask import Blueprint, Response, jsonify, request
 from werkzeug.wsgi import get_input_stream
 
+from guard import metrics
 from guard.decisions.campaign import decide_requests, screen_stream
 from guard.errors import UnsupportedMediaType
 from guard.http.auth import key_name, require
@@ -27,7 +28,9 @@ READ_BYTES = 64 * 1024
 def batch() -> Response:
     """Up to 10,000 decisions in input order, each audited; a bad item gets its own error."""
     guard = current_guard()
-    return jsonify(decide_requests(guard.db, guard.evaluator, json_body(), key_name(), guard.rules.version))
+    answer = decide_requests(guard.db, guard.evaluator, json_body(), key_name(), guard.rules.version)
+    metrics.count_decisions(answer["results"])
+    return jsonify(answer)
 
 
 @bp.post("/v1/decisions/stream")
@@ -45,6 +48,7 @@ def stream() -> Response:
     spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 - closed by _drain
     for result in screen_stream(guard.db, lambda: guard.evaluator, lines, key_name()):
         spool.write(json.dumps(result, separators=(",", ":")).encode() + b"\n")
+        metrics.count_decisions([result])
     spool.seek(0)
     return Response(_drain(spool), mimetype="application/x-ndjson")
 

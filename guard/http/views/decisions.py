@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
 
+from guard import metrics
 from guard.decisions.queries import get_decision, list_decisions
 from guard.decisions.service import decide
 from guard.errors import NotFound
@@ -20,7 +21,9 @@ bp = Blueprint("decisions", __name__)
 def create_decision() -> Response:
     """Decide on one planned send; the answer is in the audit log before it is returned."""
     guard = current_guard()
-    return jsonify(decide(guard.db, guard.evaluator, json_body(), key_name(), guard.rules.version))
+    answer = decide(guard.db, guard.evaluator, json_body(), key_name(), guard.rules.version)
+    metrics.count_decisions([answer])
+    return jsonify(answer)
 
 
 @bp.get("/v1/decisions")

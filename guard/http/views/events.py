@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify
 
+from guard import metrics
 from guard.http.auth import require
 from guard.http.body import json_body
 from guard.http.context import current_guard
@@ -28,6 +29,7 @@ def post_events() -> tuple[Response, int]:
 
 def _single(body: Any) -> tuple[Response, int]:
     status = ingest_one(current_guard().db, body)
+    metrics.count_events([status])
     return jsonify({"event_id": body["event_id"], "status": status}), 201 if status == "created" else 200
 
 
@@ -35,6 +37,7 @@ def _batch(body: dict[str, Any]) -> tuple[Response, int]:
     events = load(EventBatchSchema(), body, "batch")["events"]
     results = ingest_batch(current_guard().db, events)
     statuses = [r.status for r in results]
+    metrics.count_events(statuses)
     return jsonify({
         "results": [r.to_dict() for r in results],
         "created": statuses.count("created"),

@@ -1,0 +1,58 @@
+"""Prometheus metrics of one process; under `guard serve` every worker writes to PROMETHEUS_MULTIPROC_DIR.
+
+The metric names and labels are part of Guard's interface (README, "Metrics"). Label values are bounded:
+routes are Flask's templates (never raw paths), rules are rule ids of the active rule files, codes are
+Guard's error codes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, values
+from prometheus_client.multiprocess import MultiProcessCollector
+
+# prometheus_client picks single- or multi-process storage when it is first imported; whoever imported
+# it first may have done so before `guard serve` set the directory, so choose again now.
+values.ValueClass = values.get_value_class()
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+REQUEST_SECONDS = Histogram(
+    "guard_http_request_duration_seconds", "Time to answer an HTTP request, by route and status.",
+    ("method", "route", "status"), buckets=LATENCY_BUCKETS)
+DECISIONS = Counter(
+    "guard_decisions", "Decisions recorded, by outcome and winning rule (none: no rule matched).",
+    ("outcome", "rule"))
+EVENTS = Counter("guard_events_ingested", "Events received, by result (created, duplicate, error).", ("status",))
+ERRORS = Counter("guard_http_errors", "Error answers, by status and error code.", ("status", "code"))
+
+
+def count_decisions(results: Iterable[Mapping[str, Any]]) -> None:
+    """Count answered (non-dry-run) decisions; items that carry an error are not decisions."""
+    for result in results:
+        if "outcome" not in result or result.get("dry_run"):
+            continue
+        reasons = result.get("reasons") or []
+        winner = reasons[0].get("rule_id", "none") if reasons else "none"
+        DECISIONS.labels(result["outcome"], winner).inc()
+
+
+def count_events(statuses: Iterable[str]) -> None:
+    """Count events by what happened to them."""
+    for status in statuses:
+        EVENTS.labels(status).inc()
+
+
+def exposition() -> bytes:
+    """The text exposition of every worker's metrics (or of this process outside `guard serve`)."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory and os.path.isdir(directory):
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=directory)
+        return generate_latest(registry)
+    from prometheus_client import REGISTRY
+
+    return generate_latest(REGISTRY)
