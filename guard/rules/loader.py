@@ -156,7 +156,7 @@ class _FileParser:
 
     def duration(self, node: yaml.Node, what: str) -> int:
         try:
-            return parse_duration(self.string(node, what))
+            return parse_duration(_scalar(node) if isinstance(node, yaml.ScalarNode) else None)
         except ValueError as exc:
             self.c.error(node, f"{what}: {exc}")
             raise _Invalid from None
