@@ -121,11 +121,13 @@ def main() -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="Port (0: any free).")
-@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64),
-              help="Worker processes (the rule engine uses one core per process).")
-def serve(host: str, port: int, workers: int) -> None:
-    """Serve the HTTP API with gunicorn until stopped (Ctrl-C or SIGTERM)."""
+@click.option("--workers", default=None, type=click.IntRange(1, 64),
+              help="Worker processes (default: one per core, at least 2; the rule engine uses one core each).")
+def serve(host: str, port: int, workers: int | None) -> None:
+    """Serve the HTTP API with gunicorn until stopped (Ctrl-C or SIGTERM; SIGHUP reloads the workers gracefully)."""
     from guard import serve as serving  # gunicorn is only imported by the command that needs it
+
+    workers = workers or serving.default_workers()
 
     settings = serving.resolved(_settings())
     directory = Path(str(settings.rules_dir))

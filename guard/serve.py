@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
+import os
 import secrets
+import shutil
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
 from gunicorn.arbiter import Arbiter
+from gunicorn.glogging import Logger
 
 from guard.config import Settings
+from guard.logs import logging_config
 from guard.migrations import upgrade
 from guard.rules.ruleset import rules_directory
 from guard.service import Guard
@@ -72,54 +81,123 @@ def bind_address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
 
 
-def options(host: str, port: int, workers: int, log_level: str = "INFO") -> dict[str, Any]:
-    """The gunicorn settings Guard runs with."""
+# Threads per worker: the rule engine holds the GIL while it evaluates, so threads add no CPU; they let a
+# worker go on answering while one of its requests waits for the database or streams a long campaign.
+THREADS = 4
+MAX_WORKERS = 16
+
+
+def default_workers() -> int:
+    """One worker per usable core (at least 2, so a killed worker never leaves nobody answering).
+
+    Not gunicorn's 2 x cores + 1: that suits sync workers that mostly wait on I/O; Guard's requests are CPU
+    bound in the rule engine, and each worker's threads already cover the waits.
+    """
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(2, min(cores, MAX_WORKERS))
+
+
+def options(host: str, port: int, workers: int, log_level: str = "INFO", log_format: str = "json") -> dict[str, Any]:
+    """The gunicorn settings Guard runs with (gunicorn.conf.py applies the same ones)."""
     return {
         "bind": [bind_address(host, port)],
         "workers": workers,
-        "worker_class": "sync",
+        # gthread: the master's timeout watches each worker's main loop, not each request, so a
+        # POST /v1/decisions/stream of a million lines is never killed half-way.
+        "worker_class": "gthread",
+        "threads": THREADS,
         "proc_name": "guard",
-        "timeout": 30,
-        "graceful_timeout": 10,
+        # A worker whose main loop is stuck this long (a hung engine call) is killed and replaced.
+        "timeout": 60,
+        # SIGTERM and SIGHUP let in-flight requests finish for this long before workers are stopped.
+        "graceful_timeout": 30,
+        # Behind a load balancer, connections are reused; idle ones are closed after this.
+        "keepalive": 5,
+        # Workers are replaced now and then (staggered), which returns what the rule engine's C heap holds.
+        "max_requests": 50_000,
+        "max_requests_jitter": 5_000,
         # The app is loaded in each worker, never in the master (see GuardApplication.load).
         "preload_app": False,
-        "logconfig_dict": logging_config(log_level),
+        "logconfig_dict": logging_config(log_level, log_format),
+        **({"logger_class": JsonAccessLogger} if log_format == "json" else {}),
         "when_ready": announce,
+        "child_exit": worker_exited,
         # The control socket lives at one path in $HOME: two Guards on one machine would fight over it.
         "control_socket_disable": True,
     }
 
 
-def logging_config(level: str) -> dict[str, Any]:
-    """Everything, gunicorn's error and access logs included, goes to stderr."""
-    level = level.upper()
-    stderr = {"class": "logging.StreamHandler", "formatter": "generic", "stream": "ext://sys.stderr"}
-    return {
-        "version": 1,
-        "disable_existing_loggers": False,
-        "root": {"level": level, "handlers": ["stderr"]},
-        "loggers": {
-            "gunicorn.error": {"level": level, "handlers": ["stderr"], "propagate": False,
-                               "qualname": "gunicorn.error"},
-            "gunicorn.access": {"level": "INFO", "handlers": ["stderr"], "propagate": False,
-                                "qualname": "gunicorn.access"},
-        },
-        "handlers": {"stderr": stderr},
-        "formatters": {"generic": {"format": "%(asctime)s [%(process)d] [%(levelname)s] %(name)s: %(message)s",
-                                   "class": "logging.Formatter"}},
-    }
+class JsonAccessLogger(Logger):
+    """gunicorn's logger with one JSON object per request in the access log (never a header's value)."""
+
+    def access(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> None:
+        """Log one answered request."""
+        if not self.access_log_enabled:
+            return
+        headers = {name.lower(): value for name, value in (resp.headers or [])}
+        status = resp.status.split(None, 1)[0] if isinstance(resp.status, str) else resp.status
+        entry = {
+            "ts": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "level": "info",
+            "logger": "access",
+            "request_id": headers.get("x-request-id"),
+            "method": environ.get("REQUEST_METHOD"),
+            "path": environ.get("PATH_INFO"),
+            "query": environ.get("QUERY_STRING") or None,
+            "status": int(status) if str(status).isdigit() else status,
+            "bytes": getattr(resp, "sent", None),
+            "duration_ms": round(request_time.total_seconds() * 1000, 3),
+            "remote": environ.get("REMOTE_ADDR"),
+            "user_agent": environ.get("HTTP_USER_AGENT"),
+            "pid": os.getpid(),
+        }
+        try:
+            self.access_log.info(json.dumps(entry, ensure_ascii=False))
+        except Exception:  # a log line must never fail a request
+            self.error("access log failed")
+
+
+def worker_exited(server: Arbiter, worker: Any) -> None:
+    """A dead worker's live gauges must not be summed with the living (counters stay: they are history)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
+
+
+@contextmanager
+def metrics_directory() -> Iterator[str]:
+    """PROMETHEUS_MULTIPROC_DIR for the workers: the operator's, or a temporary one removed at exit."""
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given:
+        os.makedirs(given, exist_ok=True)
+        yield given
+        return
+    directory = tempfile.mkdtemp(prefix="guard-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+    try:
+        yield directory
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+        os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
 
 
 def announce(server: Arbiter) -> None:
     """Print where Guard listens once the sockets are bound (the real port, even for --port 0)."""
     for listener in server.LISTENERS:
         print(f"Guard is listening on {listener}", flush=True)
-    log.info("workers: %s, rules: %s", server.cfg.workers, server.app.settings.rules_dir)
+    settings = getattr(server.app, "settings", None)
+    log.info("workers: %s x %s threads, rules: %s", server.cfg.workers, server.cfg.threads,
+             getattr(settings, "rules_dir", None))
 
 
 def run(settings: Settings, host: str, port: int, workers: int) -> None:
     """Serve until stopped (SIGTERM or SIGINT stop gracefully); gunicorn exits the process on failure."""
     # Made in the master, before forking: a session signed by one worker is accepted by every other.
     settings = with_secret(settings)
-    GuardApplication(settings, options(host, port, workers, settings.log_level)).run()
+    with metrics_directory():
+        GuardApplication(settings, options(host, port, workers, settings.log_level, settings.log_format)).run()
     sys.exit(0)
