@@ -5,12 +5,14 @@ from __future__ import annotations
 from flask import Flask
 
 from guard.config import Settings
+from guard.console import init_console
 from guard.http import observability, ratelimit
 from guard.http.errors import register_error_handlers
-from guard.http.views import campaigns, customers, decisions, events, health, policy, rules, versions
+from guard.http.views import campaigns, customers, decisions, events, export, health, policy, rules, versions
 from guard.service import Guard
 
-BLUEPRINTS = (campaigns.bp, decisions.bp, events.bp, customers.bp, rules.bp, versions.bp, health.bp, policy.bp)
+BLUEPRINTS = (campaigns.bp, export.bp, decisions.bp, events.bp, customers.bp, rules.bp, versions.bp, health.bp,
+              policy.bp)
 
 
 def create_app(guard: Guard | None = None, settings: Settings | None = None) -> Flask:
@@ -31,4 +33,5 @@ def create_app(guard: Guard | None = None, settings: Settings | None = None) -> 
     ratelimit.install(app, settings)
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
+    init_console(app, settings)
     return app

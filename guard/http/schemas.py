@@ -38,8 +38,8 @@ class Instant(AwareDateTime):
             return EARLIEST if result.year == 1 else LATEST
 
 
-class DecisionListQuery(StrictSchema):
-    """`GET /v1/decisions` query parameters."""
+class DecisionFilters(StrictSchema):
+    """The filters of the audit log, shared by the list and the export."""
 
     customer_id = Id()
     campaign_id = Id()
@@ -49,8 +49,19 @@ class DecisionListQuery(StrictSchema):
     purpose = fields.String(validate=validate.OneOf(PURPOSES))
     since = Instant()
     until = Instant()
+
+
+class DecisionListQuery(DecisionFilters):
+    """`GET /v1/decisions` query parameters."""
+
     cursor = fields.String(validate=validate.Length(min=1, max=200))
     limit = fields.Integer(load_default=DEFAULT_LIMIT, validate=validate.Range(min=1, max=MAX_LIMIT))
+
+
+class DecisionExportQuery(DecisionFilters):
+    """`GET /v1/decisions/export`: the filters of `GET /v1/decisions` and the format of the download."""
+
+    format = fields.String(load_default="csv", validate=validate.OneOf(("csv", "ndjson")))
 
 
 class CustomerQuery(StrictSchema):

@@ -1,0 +1,53 @@
+"""The console's forms (Flask-WTF: every POST carries the session's CSRF token)."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import PasswordField, StringField, SubmitField, TextAreaField
+from wtforms.validators import DataRequired, Length, Optional
+
+from guard.lifecycle.schemas import MAX_RULE_TEXT
+
+MESSAGE = Length(max=2000)
+
+
+class SignInForm(FlaskForm):
+    """An API key of scope read (review) or admin (rules)."""
+
+    key = PasswordField("API key", validators=[DataRequired(message="Paste an API key."), Length(max=500)])
+
+
+class SignOutForm(FlaskForm):
+    """Sign out (a form so that no other site can sign a reviewer out)."""
+
+
+class EditForm(FlaskForm):
+    """A rule file being edited, and what to do with it."""
+
+    text = TextAreaField("Rule file", validators=[Length(max=MAX_RULE_TEXT)])
+    message = StringField("Why (the version's message)", validators=[Optional(), MESSAGE])
+    since = StringField("Backtest from (UTC)", validators=[Optional()])
+    until = StringField("until (UTC)", validators=[Optional()])
+    check = SubmitField("Validate")
+    test = SubmitField("Run tests")
+    backtest = SubmitField("Backtest")
+    save = SubmitField("Save as new version")
+
+
+class ActivateForm(FlaskForm):
+    """Activate a stored version."""
+
+    message = StringField("Why", validators=[DataRequired(message="Say why."), MESSAGE])
+
+
+class RollbackForm(FlaskForm):
+    """Go back to the previously active version."""
+
+    message = StringField("Why", validators=[DataRequired(message="Say why."), MESSAGE])
+
+
+class BacktestForm(FlaskForm):
+    """Backtest a stored version over a period of recorded decisions."""
+
+    since = StringField("From (UTC)", validators=[Optional()])
+    until = StringField("Until (UTC)", validators=[Optional()])

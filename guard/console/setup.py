@@ -1,0 +1,34 @@
+"""Wiring the console into the app: session cookie settings, CSRF protection, views and error pages."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+
+from flask import Flask
+
+from guard.config import Settings
+from guard.console import views  # noqa: F401  (declares the routes on the blueprint)
+from guard.console.blueprint import bp, csrf
+
+SESSION_HOURS = 8
+
+
+def init_console(app: Flask, settings: Settings) -> None:
+    """Mount the console on `app`: /console, with / redirecting to it."""
+    # Without GUARD_SECRET_KEY, a per-app secret: sessions end when the process does (guard serve
+    # makes one in the master instead, so all workers share it).
+    app.secret_key = settings.secret_key or secrets.token_urlsafe(32)
+    app.config.update(
+        SESSION_COOKIE_NAME="guard_console",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.cookie_secure,
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=SESSION_HOURS),
+        # The API authenticates with bearer keys, not cookies: only console forms are checked (see views).
+        WTF_CSRF_CHECK_DEFAULT=False,
+        # A token lives as long as the session, so editing a rule for an hour does not lose the edit.
+        WTF_CSRF_TIME_LIMIT=None,
+    )
+    csrf.init_app(app)
+    app.register_blueprint(bp)
