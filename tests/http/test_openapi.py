@@ -11,6 +11,8 @@ def served(app: Flask) -> dict[tuple[str, str], str | None]:
     """(path template, method) → required scope of every route the app serves."""
     out = {}
     for rule in app.url_map.iter_rules():
+        if rule.endpoint.startswith("console."):
+            continue  # the console's HTML pages are not part of the API
         view = app.view_functions[rule.endpoint]
         for method in rule.methods or ():
             if method.lower() in METHODS:
