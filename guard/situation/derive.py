@@ -61,8 +61,14 @@ class Situation:
 
 
 def derive(events: Iterable[EventRecord], at: datetime) -> Situation:
-    """The situation at `at`: events after it are ignored, the rest applied in occurred_at order."""
-    ordered = sorted((e for e in events if e.occurred_at <= at), key=lambda e: (e.occurred_at, e.event_id))
+    """The situation at `at`: events after it are ignored, the rest applied in occurred_at order.
+
+    An event id given twice counts once (the first one given): a repeated event is the same event.
+    """
+    unique: dict[str, EventRecord] = {}
+    for event in events:
+        unique.setdefault(event.event_id, event)
+    ordered = sorted((e for e in unique.values() if e.occurred_at <= at), key=lambda e: (e.occurred_at, e.event_id))
     situation = Situation(at=at, events=ordered)
     cases: dict[tuple[str, str], OpenCase] = {}
     for event in ordered:
