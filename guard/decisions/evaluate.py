@@ -103,6 +103,7 @@ def _context(compiled: CompiledRuleSet, rule: Rule, case: Case, message: Message
         "profile.tenure_years": doc.get("tenure_years"),
         "profile.tenure_days": doc.get("tenure_days"),
         "profile.timezone": doc.get("timezone"),
+        "profile.customer_since": facts.customer_since.isoformat() if facts.customer_since else None,
         "local_time": facts.local.strftime("%H:%M"),
         "consent": doc.get("consent"),
     }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -30,6 +30,7 @@ class Facts:
     probes: tuple[ProbeResult, ...]
     local: datetime
     zone: ZoneInfo
+    customer_since: date | None = None
 
 
 def build_facts(
@@ -60,7 +61,7 @@ def build_facts(
     probes = tuple(run_probe(p, message, situation, history) for p in compiled.probes)
     for index, result in enumerate(probes):
         doc[F.probe_fact(index)] = len(result.items)
-    return Facts(doc, probes, local, zone)
+    return Facts(doc, probes, local, zone, situation.customer_since)
 
 
 def _zone(name: str | None) -> ZoneInfo:

@@ -349,3 +349,63 @@ def test_consent_per_channel_and_purpose(starter_evaluator: Evaluator) -> None:
     assert decide(starter_evaluator, channel="sms", purpose="marketing", events=(withdrawn,)).outcome == "allow"
     again = event("consent.given", NOW - timedelta(days=1), channel="sms", purpose="survey")
     assert decide(starter_evaluator, channel="sms", purpose="survey", events=(withdrawn, again)).outcome == "allow"
+
+
+def test_every_context_placeholder_is_filled(build: Any) -> None:
+    from guard.rules.loader import CONTEXT_PLACEHOLDERS
+
+    placeholders = [*sorted(CONTEXT_PLACEHOLDERS), "attributes.tier", "message.attributes.tier"]
+    evaluator = build(f"""
+        rules:
+          - id: says-all
+            description: d
+            outcome: block
+            explanation: "{' | '.join('{' + p + '}' for p in placeholders)}"
+        """)
+    at = utc("2026-03-10T21:30:00Z")
+    events = (event("profile.updated", at - timedelta(days=1), customer_since="2021-06-30", timezone="Europe/Paris"),
+              event("consent.withdrawn", at - timedelta(days=1), channel="sms"))
+    verdict = decide(evaluator, channel="sms", send_at=at, events=events, campaign_id="spring",
+                     product_ids=("P-1", "P-2"), attributes={"tier": "gold"})
+    rendered = dict(zip(placeholders, verdict.reasons[0].explanation.split(" | "), strict=True))
+    assert rendered == {
+        "consent": "withdrawn", "local_time": "22:30", "message.campaign_id": "spring", "message.channel": "sms",
+        "message.product_ids": "P-1, P-2", "message.purpose": "marketing", "message.send_at": "2026-03-10T21:30:00Z",
+        "profile.customer_since": "2021-06-30", "profile.tenure_days": "1714", "profile.tenure_years": "4",
+        "profile.timezone": "Europe/Paris", "rule.id": "says-all", "attributes.tier": "gold",
+        "message.attributes.tier": "gold",
+    }
+
+
+def test_binding_attributes_are_filled(build: Any) -> None:
+    evaluator = build("""
+        rules:
+          - id: binds
+            description: d
+            when:
+              - open_case: {kind: refund}
+                as: refund
+              - event: {type: purchase.completed, within: 30d}
+                as: purchase
+              - last_event: {type: complaint.resolved}
+                as: resolution
+              - decisions: {within: 7d, count: {gte: 2}}
+                as: recent
+            outcome: block
+            explanation: >-
+              {refund.refund_id} {refund.id} {refund.kind} {refund.opened_at} {refund.age_days} {refund.age_hours}
+              {refund.count} {refund.data.reason} | {purchase.event_id} {purchase.type} {purchase.occurred_at}
+              {purchase.first_at} {purchase.last_at} {purchase.count} {purchase.age_days} {purchase.data.order_id}
+              | {resolution.occurred_at} {resolution.age_hours} {resolution.data.case_id} | {recent.count}
+              {recent.first_at} {recent.last_at} {recent.release_at}
+        """)
+    events = (event("refund.requested", NOW - timedelta(days=3, hours=5), "r1", refund_id="R-9", reason="broken"),
+              event("purchase.completed", NOW - timedelta(days=10), "p1", order_id="O-1", product_ids=[]),
+              event("purchase.completed", NOW - timedelta(days=2), "p2", order_id="O-2", product_ids=[]),
+              event("complaint.resolved", NOW - timedelta(hours=7), "c1", case_id="C-3"))
+    history = (allowed(NOW - timedelta(days=5)), allowed(NOW - timedelta(days=1)))
+    verdict = decide(evaluator, events=events, history=history)
+    assert verdict.reasons[0].explanation == (
+        "R-9 R-9 refund 2026-03-07T07:00:00Z 3 77 1 broken | p2 purchase.completed 2026-03-08T12:00:00Z "
+        "2026-02-28T12:00:00Z 2026-03-08T12:00:00Z 2 2 O-2 | 2026-03-10T05:00:00Z 7 C-3 | 2 "
+        "2026-03-05T12:00:00Z 2026-03-09T12:00:00Z 2026-03-12T12:00:00Z")
