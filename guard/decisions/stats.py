@@ -32,19 +32,31 @@ class time_bucket(FunctionElement[datetime]):
     type = DateTime()
     name = "time_bucket"
     inherit_cache = True
+    unit = "hour"
+
+
+class hour_bucket(time_bucket):
+    """The start of the hour a time falls in."""
+
+    inherit_cache = True  # the unit is in the class, so the statement cache tells hours and days apart
+
+
+class day_bucket(time_bucket):
+    """The start of the day (UTC) a time falls in."""
+
+    inherit_cache = True
+    unit = "day"
 
 
 @compiles(time_bucket, "sqlite")
 def _bucket_sqlite(element: time_bucket, compiler: Any, **kw: Any) -> str:
-    unit, column = list(element.clauses)
-    pattern = "%Y-%m-%d %H:00:00" if unit.value == "hour" else "%Y-%m-%d 00:00:00"
-    return f"strftime('{pattern}', {compiler.process(column, **kw)})"
+    pattern = "%Y-%m-%d %H:00:00" if element.unit == "hour" else "%Y-%m-%d 00:00:00"
+    return f"strftime('{pattern}', {compiler.process(element.clauses, **kw)})"
 
 
 @compiles(time_bucket, "postgresql")
 def _bucket_postgresql(element: time_bucket, compiler: Any, **kw: Any) -> str:
-    unit, column = list(element.clauses)
-    return f"date_trunc('{unit.value}', ({compiler.process(column, **kw)}) AT TIME ZONE 'UTC')"
+    return f"date_trunc('{element.unit}', ({compiler.process(element.clauses, **kw)}) AT TIME ZONE 'UTC')"
 
 
 @dataclass(frozen=True)
@@ -87,7 +99,7 @@ def _as_bucket(value: Any) -> datetime:
 
 
 def _bucket(win: Window) -> ColumnElement[datetime]:
-    return time_bucket(win.unit, Decision.evaluated_at)
+    return hour_bucket(Decision.evaluated_at) if win.unit == "hour" else day_bucket(Decision.evaluated_at)
 
 
 def _in(query: Any, win: Window) -> Any:
@@ -130,7 +142,7 @@ def top_campaigns(session: Session, win: Window, limit: int = TOP_CAMPAIGNS) -> 
     stopped = blocked + rerouted
     query = _in(select(Decision.campaign_id, blocked, rerouted, func.count()), win) \
         .group_by(Decision.campaign_id).having(stopped > 0) \
-        .order_by(stopped.desc(), Decision.campaign_id).limit(limit)
+        .order_by(stopped.desc(), Decision.campaign_id.asc().nulls_last()).limit(limit)
     return [{"campaign_id": campaign or NO_CAMPAIGN, "campaign": campaign, "blocked": int(b or 0),
              "rerouted": int(r or 0), "total": int(total)}
             for campaign, b, r, total in session.execute(query)]

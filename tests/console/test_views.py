@@ -1,0 +1,321 @@
+"""The console through Flask's test client: sign-in and sessions, CSRF, every page, and the rule workflow."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Callable
+
+import pytest
+from flask import Flask
+from sqlalchemy import select
+
+from guard.auth.keys import revoke_key
+from guard.auth.models import ApiKey
+from guard.decisions.service import decide_batch
+from guard.http import create_app
+from guard.lifecycle.versions import active_activation
+from guard.service import Guard
+from guard.situation.events import ingest_batch
+from tests.conftest import event
+from tests.console.conftest import Browser
+
+SEND_AT = "2026-03-04T10:00:00Z"
+
+
+def _decide(guard: Guard, *requests: dict) -> list[dict]:
+    answers = decide_batch(guard.db, guard.evaluator, list(requests), "marketing-tool")
+    assert all("error" not in a for a in answers), answers
+    return answers
+
+
+def _message(customer: str, **fields) -> dict:
+    return {"customer_id": customer, "channel": "email", "purpose": "marketing", "send_at": SEND_AT, **fields}
+
+
+@pytest.fixture
+def history(console_guard: Guard) -> dict[str, dict]:
+    """A complaint, a purchase and a few decisions about them."""
+    ingest_batch(console_guard.db, [
+        event("cust-42", "complaint.opened", "2026-03-01T09:30:00Z", case_id="CASE-4711"),
+        event("cust-7", "purchase.completed", "2026-03-02T18:00:00Z", order_id="ORD-981",
+              product_ids=["espresso-pro"]),
+    ])
+    care, bought, fine = _decide(
+        console_guard,
+        _message("cust-42", campaign_id="spring-sale"),
+        _message("cust-7", campaign_id="spring-sale", product_ids=["espresso-pro"]),
+        _message("cust-7", campaign_id="newsletter", product_ids=["milk-frother"]),
+    )
+    return {"care": care, "bought": bought, "fine": fine}
+
+
+# --- sign-in and sessions --------------------------------------------------------------------------------
+
+
+def test_pages_need_a_session_and_home_leads_to_the_console(browser: Browser):
+    assert browser.get("/").location == "/console/"
+    response = browser.get("/console/decisions?outcome=block")
+    assert response.status_code == 302
+    assert response.location == "/console/signin?next=/console/decisions?outcome%3Dblock"
+
+
+def test_sign_in_with_a_read_key_sets_a_strict_cookie_holding_only_the_key_id(
+        browser: Browser, key_for: Callable[..., str], console_guard: Guard):
+    token = key_for("read", name="rita")
+    response = browser.sign_in(token)
+    assert response.status_code == 302 and response.location == "/console/"
+    cookie = response.headers["Set-Cookie"]
+    assert "guard_console=" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert "Secure" not in cookie
+    with browser.client.session_transaction() as session:
+        with console_guard.db.sessions() as db_session:
+            key_id = db_session.scalars(select(ApiKey.id).where(ApiKey.name == "rita")).one()
+        assert session["key_id"] == key_id
+        assert token not in str(dict(session))
+    page = browser.get("/console/")
+    assert page.status_code == 200 and "rita" in page.get_data(as_text=True)
+
+
+def test_the_cookie_is_secure_when_configured(console_guard: Guard, key_for: Callable[..., str]):
+    import dataclasses
+
+    secure = Guard(dataclasses.replace(console_guard.settings, cookie_secure=True), db=console_guard.db,
+                   rules=console_guard.rules)
+    app = create_app(secure)
+    browser = Browser(app.test_client())
+    assert "Secure" in browser.sign_in(key_for("read")).headers["Set-Cookie"]
+
+
+@pytest.mark.parametrize(("scopes", "message"), [
+    ((), "not valid"),
+    (("decide",), "may not read the audit log"),
+])
+def test_keys_that_cannot_read_are_refused(browser: Browser, key_for: Callable[..., str], scopes, message):
+    token = key_for(*scopes) if scopes else "gk_not-a-key"
+    response = browser.sign_in(token)
+    assert response.status_code == 401
+    assert message in response.get_data(as_text=True)
+    assert browser.get("/console/").status_code == 302
+
+
+def test_sign_in_follows_next_only_within_the_console(browser: Browser, key_for: Callable[..., str]):
+    browser.get("/console/signin?next=/console/rules")
+    assert browser.post("/console/signin?next=/console/rules", {"key": key_for("read")}).location == \
+        "/console/rules"
+    other = Browser(browser.client.application.test_client())
+    other.get("/console/signin")
+    assert other.post("/console/signin?next=https://evil.example/", {"key": key_for("read")}).location == \
+        "/console/"
+
+
+def test_forms_without_the_csrf_token_are_refused(browser: Browser, admin: Browser, key_for: Callable[..., str]):
+    browser.get("/console/signin")
+    refused = browser.post("/console/signin", {"key": key_for("read")}, csrf=False)
+    assert refused.status_code == 400 and "The form expired" in refused.get_data(as_text=True)
+    admin.get("/console/rules")
+    assert admin.post("/console/rules/rollback", {"message": "x", "csrf_token": "forged"}, csrf=False
+                      ).status_code == 400
+    assert admin.post("/console/signout", csrf=False).status_code == 400
+    assert admin.get("/console/").status_code == 200  # still signed in
+
+
+def test_a_revoked_key_is_signed_out_at_its_next_page(reader: Browser, console_guard: Guard):
+    assert reader.get("/console/").status_code == 200
+    with console_guard.db.transaction() as session:
+        key = session.scalars(select(ApiKey).where(ApiKey.name == "rita")).one()
+        revoke_key(session, key.id)
+    assert reader.get("/console/").location.startswith("/console/signin")
+    with reader.client.session_transaction() as session:
+        assert "key_id" not in session
+
+
+def test_sign_out_ends_the_session(reader: Browser):
+    reader.get("/console/")
+    response = reader.post("/console/signout")
+    assert response.location == "/console/signin"
+    assert reader.get("/console/decisions").status_code == 302
+
+
+def test_without_a_configured_secret_each_app_makes_its_own(console_guard: Guard):
+    import dataclasses
+
+    bare = Guard(dataclasses.replace(console_guard.settings, secret_key=None), db=console_guard.db,
+                 rules=console_guard.rules)
+    first, second = create_app(bare), create_app(bare)
+    assert first.secret_key and second.secret_key and first.secret_key != second.secret_key
+    assert create_app(console_guard).secret_key == "test-secret"
+
+
+# --- review pages --------------------------------------------------------------------------------------------
+
+
+def test_overview_draws_outcomes_rules_and_top_campaigns(reader: Browser, history):
+    for period in ("24h", "7d", "30d", "bogus"):
+        page = reader.get(f"/console/?period={period}")
+        assert page.status_code == 200
+    text = reader.get("/console/?period=24h").get_data(as_text=True)
+    assert text.count("<svg class=\"chart\"") == 2
+    assert "<rect" in text and "reroute: 1" in text and "just-bought" in text
+    assert re.search(r"spring-sale</a></td>\s*<td class=\"num\">1</td>\s*<td class=\"num\">1</td>", text)
+    assert "newsletter" not in text.split("Campaigns Guard stopped most")[1]
+
+
+def test_decisions_filter_and_page(reader: Browser, history, console_guard: Guard):
+    text = reader.get("/console/decisions").get_data(as_text=True)
+    assert all(history[k]["decision_id"] in text for k in history)
+    text = reader.get("/console/decisions?outcome=reroute&campaign_id=&rule_id=care-first").get_data(as_text=True)
+    assert history["care"]["decision_id"] in text and history["bought"]["decision_id"] not in text
+    text = reader.get("/console/decisions?customer_id=cust-7&since=2000-01-01T00:00").get_data(as_text=True)
+    assert history["bought"]["decision_id"] in text and history["care"]["decision_id"] not in text
+    assert "No decision matches" in reader.get("/console/decisions?since=2100-01-01T00:00").get_data(as_text=True)
+    bad = reader.get("/console/decisions?outcome=maybe&since=yesterday")
+    assert bad.status_code == 422 and "outcome" in bad.get_data(as_text=True)
+    _decide(console_guard, *[_message(f"many-{i}", purpose="transactional") for i in range(55)])
+    first = reader.get("/console/decisions?purpose=transactional").get_data(as_text=True)
+    assert first.count('class="explain"') == 50
+    older = re.search(r'href="([^"]+)">Older', first)
+    assert older
+    second = reader.get(older.group(1).replace("&amp;", "&")).get_data(as_text=True)
+    assert second.count('class="explain"') == 5 and "Newest" in second
+
+
+def test_a_decision_opens_to_its_full_explanation(reader: Browser, history):
+    text = reader.get(f"/console/decisions/{history['care']['decision_id']}").get_data(as_text=True)
+    assert "winning rule" in text and "care-first" in text
+    assert "Complaint CASE-4711 has been open for 3 days" in text
+    assert 'href="/console/rules/versions/1"' in text  # the rules version that decided
+    assert "spring-sale" in text and "cust-42" in text and "marketing-tool" in text
+    assert "open_case" in text and ">local_weekday<" in text  # the facts the rules saw
+    fine = reader.get(f"/console/decisions/{history['fine']['decision_id']}").get_data(as_text=True)
+    assert "No rule matched" in fine
+    assert reader.get("/console/decisions/nope").status_code == 404
+
+
+def test_customer_page_shows_situation_and_timeline_newest_first(reader: Browser, history):
+    text = reader.get("/console/customers/cust-42").get_data(as_text=True)
+    assert "CASE-4711" in text and "open for <b>" in text
+    timeline = text.split("Timeline")[1]
+    assert timeline.index("decision") < timeline.index("complaint.opened")  # the decision came later
+    seven = reader.get("/console/customers/cust-7").get_data(as_text=True)
+    assert "ORD-981" in seven and "espresso-pro" in seven
+    assert reader.get("/console/customers?customer_id=cust-7").location == "/console/customers/cust-7"
+    assert reader.get("/console/customers/nobody").status_code == 404
+
+
+def test_console_export_downloads_the_current_filter(reader: Browser, history):
+    page = reader.get("/console/decisions?campaign_id=spring-sale").get_data(as_text=True)
+    link = re.search(r'href="([^"]+)">Download CSV', page)
+    assert link
+    response = reader.get(link.group(1).replace("&amp;", "&"))
+    assert response.status_code == 200 and response.headers["Content-Disposition"].startswith("attachment")
+    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    assert {r["decision_id"] for r in rows} == {history["care"]["decision_id"], history["bought"]["decision_id"]}
+    assert reader.get("/console/decisions/export?format=xml").status_code == 422
+
+
+# --- rules ---------------------------------------------------------------------------------------------------
+
+
+def test_a_read_key_sees_the_history_but_cannot_reach_editing(reader: Browser):
+    text = reader.get("/console/rules").get_data(as_text=True)
+    assert "Active version" in text and "v1" in text and "Edit</a>" not in text
+    assert reader.get("/console/rules/versions/1").status_code == 200
+    assert reader.get("/console/rules/versions/1/files/care.yaml").status_code == 200
+    for path in ("/console/rules/edit/care.yaml", "/console/rules/new?name=x"):
+        refused = reader.get(path)
+        assert refused.status_code == 403 and "admin" in refused.get_data(as_text=True)
+    reader.get("/console/rules")
+    assert reader.post("/console/rules/rollback", {"message": "no"}).status_code == 403
+    assert reader.post("/console/rules/versions/1/activate", {"message": "no"}).status_code == 403
+
+
+BROKEN_LINE = "      - message.chanel: sms"
+
+
+def _edited(admin: Browser, name: str = "care.yaml") -> str:
+    page = admin.get(f"/console/rules/edit/{name}").get_data(as_text=True)
+    return re.search(r"<textarea[^>]*>\n(.*?)</textarea>", page, re.S).group(1).replace("&#34;", '"') \
+        .replace("&#39;", "'").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def test_validation_errors_are_shown_at_their_line(admin: Browser):
+    text = _edited(admin)
+    lines = text.split("\n")
+    lines.insert(9, BROKEN_LINE)  # into care-first's `when`
+    response = admin.post("/console/rules/edit/care.yaml", {"text": "\r\n".join(lines), "check": "1"})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "1 error(s)" in page
+    assert re.search(r'<tr id="L10" class="error-line">', page)
+    assert "unknown field &#39;message.chanel&#39; (did you mean &#39;message.channel&#39;?)" in page
+    assert 'href="#L10">care.yaml:10:9</a>' in page
+    valid = admin.post("/console/rules/edit/care.yaml", {"text": text, "check": "1"})
+    assert valid.status_code == 200 and "Valid" in valid.get_data(as_text=True)
+
+
+def test_rule_tests_run_on_the_whole_would_be_version(admin: Browser):
+    text = _edited(admin)
+    passed = admin.post("/console/rules/edit/care.yaml", {"text": text, "test": "1"}).get_data(as_text=True)
+    assert "rule tests passed" in passed and "PASS" in passed and "respect.yaml" in passed
+    failing = text.replace("expect: {outcome: reroute, route: care, rule_id: care-first}",
+                           "expect: {outcome: block}", 1)
+    response = admin.post("/console/rules/edit/care.yaml", {"text": failing, "test": "1"})
+    assert response.status_code == 422 and "1 rule test(s) failed" in response.get_data(as_text=True)
+
+
+def test_edit_save_backtest_activate_and_roll_back(admin: Browser, history, console_guard: Guard):
+    text = _edited(admin, "commerce.yaml")
+    extra = ("\n  - id: no-spring\n    description: The spring sale is over.\n    priority: 5\n    when:\n"
+             "      - message.purpose: marketing\n      - message.campaign_id: spring-sale\n"
+             "    outcome: block\n    explanation: The spring sale is over.\n")
+    edited = text.replace("\ntests:", extra + "\ntests:", 1) if "\ntests:" in text else text + extra
+    report = admin.post("/console/rules/edit/commerce.yaml", {"text": edited, "backtest": "1",
+                                                               "since": "2026-03-01T00:00", "until": ""})
+    page = report.get_data(as_text=True)
+    assert report.status_code == 200 and "Backtest report" in page
+    assert "<b>1</b> of <b>3</b> recorded decisions would change" in page  # cust-42: reroute → block
+    missing = admin.post("/console/rules/edit/commerce.yaml", {"text": edited, "save": "1", "message": ""})
+    assert missing.status_code == 422 and "Say why" in missing.get_data(as_text=True)
+    saved = admin.post("/console/rules/edit/commerce.yaml", {"text": edited, "save": "1",
+                                                              "message": "spring is over"})
+    assert saved.status_code == 302 and saved.location == "/console/rules/versions/2"
+    version = admin.get("/console/rules/versions/2").get_data(as_text=True)
+    assert "spring is over" in version and "alice" in version and "Activate v2" in version
+    bt = admin.post("/console/rules/versions/2/backtest", {"since": "", "until": ""})
+    assert bt.status_code == 200 and "Backtest of version 2" in bt.get_data(as_text=True)
+    admin.get("/console/rules/versions/2")
+    activated = admin.post("/console/rules/versions/2/activate", {"message": "go"})
+    assert activated.location == "/console/rules"
+    rules = admin.get("/console/rules").get_data(as_text=True)
+    assert "Version 2 is active (it was 1)" in rules and "+  - id: no-spring" in rules.replace("&#43;", "+")
+    with console_guard.db.sessions() as session:
+        assert active_activation(session).version == 2
+    admin.post("/console/rules/rollback", {"message": "too early"})
+    after = admin.get("/console/rules").get_data(as_text=True)
+    assert "Rolled back: version 1 is active again (was 2)" in after
+    with console_guard.db.sessions() as session:
+        row = active_activation(session)
+        assert (row.version, row.kind, row.actor, row.message) == (1, "rollback", "alice", "too early")
+
+
+def test_a_new_file_starts_from_a_template(admin: Browser):
+    assert admin.get("/console/rules/new?name=offers").location == "/console/rules/edit/offers.yaml"
+    text = _edited(admin, "offers.yaml")
+    assert "id: my-rule" in text
+    assert admin.get("/console/rules/edit/..%2Fetc").status_code == 404
+
+
+def test_unknown_versions_and_files_are_404_pages(reader: Browser):
+    assert reader.get("/console/rules/versions/99").status_code == 404
+    missing = reader.get("/console/rules/versions/1/files/none.yaml")
+    assert missing.status_code == 404 and "<html" in missing.get_data(as_text=True)
+
+
+def test_the_api_is_untouched_by_the_console(console_app: Flask, key_for: Callable[..., str]):
+    client = console_app.test_client()
+    answer = client.post("/v1/decisions", json=_message("api-1"),
+                         headers={"Authorization": f"Bearer {key_for('decide')}"})
+    assert answer.status_code == 200  # no CSRF token needed for bearer-key calls
+    assert "Set-Cookie" not in answer.headers
