@@ -7,11 +7,14 @@ from datetime import datetime
 
 from markupsafe import Markup, escape
 
-PALETTE = ("#1565c0", "#c62828", "#2e7d32", "#ef8f00", "#6a1b9a", "#00838f", "#ad1457", "#4e342e", "#558b2f",
-           "#37474f", "#f9a825", "#5c6bc0")
-WIDTH, HEIGHT = 720, 240
-LEFT, RIGHT, TOP, BOTTOM = 44, 8, 10, 28
-MAX_LABELS = 8
+# Rule colours stay clear of the outcome colours (green, red, amber, blue), so a rule is not read as an outcome.
+PALETTE = ("#6a1b9a", "#00838f", "#ad1457", "#5c6bc0", "#8d6e63", "#9e9d24", "#37474f", "#d81b60", "#00695c",
+           "#7e57c2", "#f4511e", "#546e7a")
+# Two drawings of each chart: a wide one for screens, a narrow one for phones (CSS shows one), so the text
+# stays legible without scaling the wide one down to a third of its size.
+SIZES = {"wide": (720, 200, 8), "narrow": (360, 190, 4)}
+LEFT, RIGHT, TOP, BOTTOM = 40, 18, 10, 26
+TICKS = 4
 
 
 @dataclass(frozen=True)
@@ -36,14 +39,14 @@ def legend(series: dict[str, list[int]], colors: dict[str, str]) -> list[Legend]
     return sorted(items, key=lambda item: (-item.total, item.name))
 
 
-def nice_max(value: int) -> int:
-    """A round upper bound for the y axis (1, 2 or 5 times a power of ten)."""
-    bound = 1
+def nice_step(value: int, ticks: int = TICKS) -> int:
+    """A whole, round step (1, 2 or 5 times a power of ten) so that `ticks` steps reach `value`."""
+    power = 1
     while True:
         for step in (1, 2, 5):
-            if step * bound >= value:
-                return step * bound
-        bound *= 10
+            if step * power * ticks >= value:
+                return step * power
+        power *= 10
 
 
 def _label(bucket: datetime, unit: str) -> str:
@@ -56,33 +59,38 @@ def _tip(bucket: datetime, unit: str) -> str:
 
 def stacked_bars(buckets: list[datetime], series: dict[str, list[int]], colors: dict[str, str], unit: str,
                  title: str) -> Markup:
-    """An SVG chart of `series` stacked per bucket; `title` names it for screen readers."""
-    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+    """The chart of `series` stacked per bucket, drawn wide and narrow; `title` names it for screen readers."""
+    return Markup("").join(_drawing(size, buckets, series, colors, unit, title) for size in SIZES)
+
+
+def _drawing(size: str, buckets: list[datetime], series: dict[str, list[int]], colors: dict[str, str], unit: str,
+             title: str) -> Markup:
+    width, height, labels = SIZES[size]
+    plot_w, plot_h = width - LEFT - RIGHT, height - TOP - BOTTOM
     totals = [sum(counts[i] for counts in series.values()) for i in range(len(buckets))]
-    top = nice_max(max(totals, default=0) or 1)
+    step = nice_step(max(totals, default=0))
+    top = step * TICKS
     slot = plot_w / max(len(buckets), 1)
-    parts = [f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{escape(title)}" '
-             f'xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>']
-    parts += _grid(top, plot_w, plot_h)
+    parts = [f'<svg class="chart chart-{size}" viewBox="0 0 {width} {height}" role="img" '
+             f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>']
+    parts += _grid(step, plot_w, plot_h)
     for i, bucket in enumerate(buckets):
         parts += _bar(i, bucket, series, colors, unit, slot, top, plot_h)
-    every = max(1, -(-len(buckets) // MAX_LABELS))
-    for i in range(0, len(buckets), every):
+    every = max(1, -(-len(buckets) // labels))
+    for i in range(len(buckets) - 1, -1, -every):  # from the newest bucket back, so "now" is always labelled
         x = LEFT + slot * (i + 0.5)
-        parts.append(f'<text class="axis" x="{x:.1f}" y="{HEIGHT - 8}" text-anchor="middle">'
+        parts.append(f'<text class="axis" x="{x:.1f}" y="{height - 8}" text-anchor="middle">'
                      f'{_label(buckets[i], unit)}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))
 
 
-def _grid(top: int, plot_w: float, plot_h: float) -> list[str]:
+def _grid(step: int, plot_w: float, plot_h: float) -> list[str]:
     out = []
-    for step in range(5):
-        value = top * step / 4
-        y = TOP + plot_h - plot_h * step / 4
+    for tick in range(TICKS + 1):
+        y = TOP + plot_h - plot_h * tick / TICKS
         out.append(f'<line class="grid" x1="{LEFT}" x2="{LEFT + plot_w}" y1="{y:.1f}" y2="{y:.1f}"/>')
-        label = f"{value:g}" if value == int(value) else f"{value:.1f}"
-        out.append(f'<text class="axis" x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{label}</text>')
+        out.append(f'<text class="axis" x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{step * tick}</text>')
     return out
 
 

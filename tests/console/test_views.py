@@ -156,7 +156,7 @@ def test_overview_draws_outcomes_rules_and_top_campaigns(reader: Browser, histor
         page = reader.get(f"/console/?period={period}")
         assert page.status_code == 200
     text = reader.get("/console/?period=24h").get_data(as_text=True)
-    assert text.count("<svg class=\"chart\"") == 2
+    assert text.count("<svg class=\"chart chart-wide\"") == 2 and text.count("chart-narrow") == 2
     assert "<rect" in text and "reroute: 1" in text and "just-bought" in text
     assert re.search(r"spring-sale</a></td>\s*<td class=\"num\">1</td>\s*<td class=\"num\">1</td>", text)
     assert "newsletter" not in text.split("Campaigns Guard stopped most")[1]
