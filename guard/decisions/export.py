@@ -26,16 +26,22 @@ CSV_COLUMNS = (
 _COLUMNS = (
     Decision.id, Decision.decision_id, Decision.evaluated_at, Decision.customer_id, Decision.campaign_id,
     Decision.channel, Decision.purpose, Decision.send_at, Decision.outcome, Decision.route, Decision.defer_until,
-    Decision.rules_version, Decision.api_key_name, Decision.idempotency_key, Decision.request, Decision.facts,
+    Decision.rules_version, Decision.api_key_name, Decision.idempotency_key,
 )
+_DOCUMENTS = (Decision.request, Decision.facts)
 
 
-def records(db: Database, filters: dict[str, Any], page: int = PAGE) -> Iterator[dict[str, Any]]:
-    """Every decision matching the filters, newest first, as audit records; `page` rows in memory at a time."""
+def records(db: Database, filters: dict[str, Any], page: int = PAGE, documents: bool = True
+            ) -> Iterator[dict[str, Any]]:
+    """Every decision matching the filters, newest first, as audit records; `page` rows in memory at a time.
+
+    Without `documents`, the request and facts (the bulk of a record, JSON to parse) are left out.
+    """
+    columns = (*_COLUMNS, *_DOCUMENTS) if documents else _COLUMNS
     last: int | None = None
     while True:
         with db.sessions() as session:
-            query = filtered(filters).with_only_columns(*_COLUMNS)
+            query = filtered(filters).with_only_columns(*columns)
             if last is not None:
                 query = query.where(Decision.id < last)
             rows = session.execute(query.limit(page)).all()
@@ -43,7 +49,7 @@ def records(db: Database, filters: dict[str, Any], page: int = PAGE) -> Iterator
                 return
             reasons = _reasons(session, [row.id for row in rows])
         for row in rows:
-            yield _record(row, reasons.get(row.id, []))
+            yield _record(row, reasons.get(row.id, []), documents)
         last = rows[-1].id
 
 
@@ -57,7 +63,7 @@ def _reasons(session: Any, pks: list[int]) -> dict[int, list[dict[str, str]]]:
     return out
 
 
-def _record(row: Any, reasons: list[dict[str, str]]) -> dict[str, Any]:
+def _record(row: Any, reasons: list[dict[str, str]], documents: bool) -> dict[str, Any]:
     """The same fields, in the same order, as the audit record of GET /v1/decisions/<id>."""
     return {
         "decision_id": row.decision_id,
@@ -72,8 +78,8 @@ def _record(row: Any, reasons: list[dict[str, str]]) -> dict[str, Any]:
         "channel": row.channel,
         "purpose": row.purpose,
         "send_at": iso(row.send_at),
-        "request": row.request,
-        "facts": row.facts,
+        "request": row.request if documents else None,
+        "facts": row.facts if documents else None,
         "api_key_name": row.api_key_name,
         "idempotency_key": row.idempotency_key,
     }
@@ -104,7 +110,7 @@ def csv_lines(db: Database, filters: dict[str, Any], page: int = PAGE) -> Iterat
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     pending = 0
-    for record in records(db, filters, page):
+    for record in records(db, filters, page, documents=False):
         writer.writerow(csv_row(record))
         pending += 1
         if pending >= page:
