@@ -178,11 +178,36 @@ def metrics_directory() -> Iterator[str]:
         return
     directory = tempfile.mkdtemp(prefix="guard-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+    owner = os.getpid()
     try:
         yield directory
     finally:
-        shutil.rmtree(directory, ignore_errors=True)
-        os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        # Workers are forked inside this block and unwind it when they exit: only the master cleans up.
+        if os.getpid() == owner:
+            shutil.rmtree(directory, ignore_errors=True)
+            os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+
+
+def config_file_settings(environ: dict[str, str] | None = None) -> dict[str, Any]:
+    """gunicorn.conf.py's settings: those of `guard serve`, bound to GUARD_BIND, with GUARD_WORKERS workers."""
+    env = os.environ if environ is None else environ
+    settings = Settings.from_env(dict(env))
+    out = options("127.0.0.1", 8080, int(env.get("GUARD_WORKERS") or default_workers()), settings.log_level,
+                  settings.log_format)
+    out["bind"] = [env.get("GUARD_BIND") or "127.0.0.1:8080"]
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Set before any worker imports prometheus_client; SIGHUP reloads run this file again and reuse it.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = os.environ[_OWNED] = tempfile.mkdtemp(prefix="guard-metrics-")
+    if os.environ.get(_OWNED) == os.environ["PROMETHEUS_MULTIPROC_DIR"]:
+        out["on_exit"] = _remove_metrics_directory
+    return out
+
+
+_OWNED = "GUARD_METRICS_DIR_CREATED"
+
+
+def _remove_metrics_directory(server: Arbiter) -> None:
+    shutil.rmtree(os.environ.get("PROMETHEUS_MULTIPROC_DIR", ""), ignore_errors=True)
 
 
 def announce(server: Arbiter) -> None:
