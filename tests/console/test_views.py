@@ -121,6 +121,21 @@ def test_forms_without_the_csrf_token_are_refused(browser: Browser, admin: Brows
     assert admin.get("/console/").status_code == 200  # still signed in
 
 
+def test_over_https_forms_need_a_same_site_referer_which_pages_allow(console_app: Flask,
+                                                                      key_for: Callable[..., str]):
+    browser = Browser(console_app.test_client())
+    page = browser.client.get("/console/signin", base_url="https://guard.example")
+    assert page.headers["Referrer-Policy"] == "same-origin" and page.headers["Cache-Control"] == "no-store"
+    browser.last = page
+    form = {"key": key_for("read"), "csrf_token": browser.token()}
+    foreign = browser.client.post("/console/signin", data=form, base_url="https://guard.example",
+                                  headers={"Referer": "https://evil.example/"})
+    assert foreign.status_code == 400
+    same = browser.client.post("/console/signin", data=form, base_url="https://guard.example",
+                               headers={"Referer": "https://guard.example/console/signin"})
+    assert same.status_code == 302
+
+
 def test_a_revoked_key_is_signed_out_at_its_next_page(reader: Browser, console_guard: Guard):
     assert reader.get("/console/").status_code == 200
     with console_guard.db.transaction() as session:

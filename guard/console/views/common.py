@@ -40,6 +40,15 @@ def _signed_in() -> Response | None:
     return None
 
 
+@bp.after_request
+def _private(response: Response) -> Response:
+    """Console pages show personal data: never cached; the Referer goes to Guard itself only, which CSRF
+    protection over HTTPS requires (it checks that a form was posted from the same site)."""
+    response.headers.setdefault("Cache-Control", "no-store")
+    response.headers["Referrer-Policy"] = "same-origin"
+    return response
+
+
 @bp.context_processor
 def _helpers() -> dict[str, Any]:
     return {"key": g.get("console_key"), "is_admin": is_admin(), "outcome_colors": OUTCOME_COLORS,
