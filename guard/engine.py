@@ -140,7 +140,7 @@ class CompiledEngine:
     def _matches_one(self, handle: int, payload: str) -> list[str]:
         try:
             result = _engine.assert_fact(handle, payload)
-        except _engine.error as exc:  # type: ignore[attr-defined]
+        except _engine.error as exc:
             raise EngineError(f"the engine could not evaluate the facts: {exc}") from exc
         try:
             return self._drain(handle, result)
@@ -181,11 +181,11 @@ def _create(label: str, definition: dict[str, Any]) -> int:
     try:
         # Ruleset names cannot be registered twice in a process: make each one unique.
         return int(_engine.create_ruleset(f"guard-{label}-{next(_names)}", encode(definition)))
-    except _engine.error as exc:  # type: ignore[attr-defined]
+    except _engine.error as exc:
         refused = []
         for name, rule in definition.items():
             try:
                 _engine.delete_ruleset(_engine.create_ruleset(f"guard-probe-{next(_names)}", encode({name: rule})))
-            except _engine.error:  # type: ignore[attr-defined]
+            except _engine.error:
                 refused.append(name)
         raise EngineError(f"the engine refused the compiled rules: {exc}", refused) from exc

@@ -10,7 +10,7 @@ _PART = re.compile(r"(\d{1,5})([wdhms])")
 _CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
 
-def parse_duration(text: str) -> int:
+def parse_duration(text: object) -> int:
     """Seconds in a duration like `3d` or `1d12h`; ValueError when it is not one."""
     if not isinstance(text, str) or not _DURATION.match(text):
         raise ValueError(f"{text!r} is not a duration (write e.g. 30d, 12h, 90m, 2w or 1d12h)")
