@@ -526,7 +526,8 @@ class _FileParser:
                 self.c.errors.append(RuleError(self.c.file, loc.line, loc.column, rule.id,
                                                f"explanation placeholder {{{placeholder}}}: {problem}"))
         if case.defer_until and case.defer_until.at:
-            problem = _time_reference_problem(case.defer_until.at, sources)
+            problem = _time_reference_problem(case.defer_until.at, sources) or _found_problem(
+                case.defer_until.at.partition(".")[0], (*rule.when, *case.when))
             if problem:
                 loc = case.defer_location or case.location
                 self.c.errors.append(RuleError(self.c.file, loc.line, loc.column, rule.id,
@@ -619,6 +620,25 @@ def _time_reference_problem(path: str, sources: dict[str, str]) -> str | None:
     if attribute not in allowed:
         return f"use one of {', '.join(sorted(f'{head}.{a}' for a in allowed))}"
     return None
+
+
+def _found_problem(name: str, clauses: tuple[Clause, ...]) -> str | None:
+    """Why the condition bound to `name` may find nothing when the case matches (so there is no time)."""
+    for clause in clauses:
+        if isinstance(clause, SetClause) and clause.binding == name:
+            if _holds_for_zero(clause.count):
+                return f"{name!r} may find nothing when the rule matches (its count allows 0): no time to defer to"
+            return None
+    return f"{name!r} is bound inside `any`, so it may find nothing: bind a condition every match needs"
+
+
+def _holds_for_zero(test: Test) -> bool:
+    """Whether a count test holds when nothing was found."""
+    op, value = test.op, test.value
+    if op in ("in", "not_in"):
+        return (0 in value) == (op == "in")
+    holds = {"eq": value == 0, "ne": value != 0, "gt": value < 0, "gte": value <= 0, "lt": value > 0, "lte": value >= 0}
+    return holds.get(op, False)
 
 
 class _AliasUsed(Exception):

@@ -356,3 +356,39 @@ def test_a_valid_explanation_with_braces_from_data_renders_literally() -> None:
 def test_check_sources_agrees_with_build_evaluator_on_valid_files() -> None:
     assert [p for p in check_sources([RuleSource("f.yaml", textwrap.dedent(one_rule("consent: withdrawn")))])
             if p.severity == "error"] == []
+
+
+def test_defer_until_needs_a_binding_that_always_found_something() -> None:
+    """Before this check such a rule answered `defer` with no defer_until."""
+    errors = problems("""
+        rules:
+          - id: r1
+            description: d
+            when:
+              - any:
+                  - last_event: {type: complaint.resolved, age: {lt: 3d}}
+                    as: res
+                  - consent: withdrawn
+            outcome: defer
+            defer_until: {at: res.occurred_at, plus: 3d}
+            explanation: e
+          - id: r2
+            description: d
+            when:
+              - decisions: {within: 7d, count: {lt: 2}}
+                as: few
+            outcome: defer
+            defer_until: {at: few.release_at}
+            explanation: e
+          - id: r3
+            description: d
+            when:
+              - decisions: {within: 7d, count: {in: [2, 3]}}
+                as: some
+            outcome: defer
+            defer_until: {at: some.release_at}
+            explanation: e
+        """)
+    assert located(errors) == [("f0.yaml", 10, 18, "r1"), ("f0.yaml", 18, 18, "r2")]
+    assert "'res' is bound inside `any`, so it may find nothing" in errors[0].message
+    assert "'few' may find nothing when the rule matches (its count allows 0)" in errors[1].message
