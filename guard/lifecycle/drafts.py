@@ -12,12 +12,14 @@ from guard.rules.model import RuleError, RuleSource
 from guard.rules.ruleset import build_evaluator, check_sources
 from guard.rules.testing import TestResult, run_tests
 
+# A harmless start: it matches only a campaign that does not exist yet, so no other file's tests change.
 NEW_FILE = """\
 rules:
   - id: my-rule
     description: What this rule protects the customer from.
     when:
       - message.purpose: marketing
+      - message.campaign_id: my-campaign
     outcome: block
     explanation: Why the message does not go out.
 """
@@ -30,6 +32,7 @@ class Draft:
     name: str
     text: str
     others: list[RuleSource] = field(default_factory=list)
+    base: int | None = None  # the active version the draft was made against
 
     @property
     def sources(self) -> list[RuleSource]:
@@ -51,11 +54,11 @@ def active_files(session: Session) -> tuple[int | None, list[RuleSource]]:
 
 def draft(session: Session, name: str, text: str | None = None) -> Draft:
     """A draft of file `name`: its text as given, else as in the active version, else a starting point."""
-    _, sources = active_files(session)
+    base, sources = active_files(session)
     current = {s.name: s.text for s in sources}
     if text is None:
         text = current.get(name, NEW_FILE)
-    return Draft(name, text, [s for s in sources if s.name != name])
+    return Draft(name, text, [s for s in sources if s.name != name], base)
 
 
 def problems(draft: Draft) -> list[RuleError]:

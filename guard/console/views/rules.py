@@ -87,52 +87,51 @@ def edit(name: str) -> tuple[str, int] | Response:
     text = (form.text.data or "").replace("\r\n", "\n") if submitted else None
     with current_guard().db.sessions() as session:
         draft = drafts.draft(session, name, text)
-        active_number, _ = drafts.active_files(session)
     if not submitted:
         form.text.data = draft.text
-        return _edit_page(form, draft, active_number)
+        return _edit_page(form, draft)
     if form.save.data:
-        return _save(form, draft, active_number)
+        return _save(form, draft)
     if form.backtest.data:
-        return _backtest_draft(form, draft, active_number)
+        return _backtest_draft(form, draft)
     if form.test.data:
-        return _test(form, draft, active_number)
-    return _edit_page(form, draft, active_number, problems=drafts.problems(draft), checked=True)
+        return _test(form, draft)
+    return _edit_page(form, draft, problems=drafts.problems(draft), checked=True)
 
 
-def _edit_page(form: EditForm, draft: drafts.Draft, active: int | None, status: int = 200,
+def _edit_page(form: EditForm, draft: drafts.Draft, status: int = 200,
                problems: list[RuleError] | None = None, **context: Any) -> tuple[str, int]:
     problems = problems or []
     errors = [p for p in problems if p.severity == "error"]
     return page("edit.html", 422 if errors and status == 200 else status, form=form, name=draft.name,
-                active_number=active, lines=annotate(draft.name, draft.text, problems),
+                active_number=draft.base, lines=annotate(draft.name, draft.text, problems),
                 problems=problems, errors=errors, other_problems=elsewhere(draft.name, problems), **context)
 
 
-def _test(form: EditForm, draft: drafts.Draft, active: int | None) -> tuple[str, int]:
+def _test(form: EditForm, draft: drafts.Draft) -> tuple[str, int]:
     problems = drafts.problems(draft)
     if any(p.severity == "error" for p in problems):
-        return _edit_page(form, draft, active, problems=problems, checked=True)
+        return _edit_page(form, draft, problems=problems, checked=True)
     try:
         results = drafts.test(draft)
     except RulesInvalid as exc:
-        return _edit_page(form, draft, active, problems=drafts.located(exc.details), checked=True)
+        return _edit_page(form, draft, problems=drafts.located(exc.details), checked=True)
     failed = [r for r in results if not r.passed]
-    return _edit_page(form, draft, active, 422 if failed else 200, problems=problems, tests=results,
+    return _edit_page(form, draft, 422 if failed else 200, problems=problems, tests=results,
                       failed=failed)
 
 
-def _save(form: EditForm, draft: drafts.Draft, active: int | None) -> tuple[str, int] | Response:
+def _save(form: EditForm, draft: drafts.Draft) -> tuple[str, int] | Response:
     message = (form.message.data or "").strip()
     if not message:
         form.message.errors = ["Say why you change the rules: the message goes into the version history."]
-        return _edit_page(form, draft, active, 422)
+        return _edit_page(form, draft, 422)
     try:
         created = usecases.new_version(current_guard(), {"files": draft.files(), "message": message}, _actor())
     except RulesInvalid as exc:
-        return _edit_page(form, draft, active, problems=drafts.located(exc.details), checked=True)
+        return _edit_page(form, draft, problems=drafts.located(exc.details), checked=True)
     except RuleTestsFailed as exc:
-        return _edit_page(form, draft, active, 422, failed=exc.details.get("failed", []), tests=[])
+        return _edit_page(form, draft, 422, failed=exc.details.get("failed", []), tests=[])
     flash(f"Version {created['number']} stored ({created['tests']['passed']} rule tests passed). "
           "Backtest it or activate it below.", "ok")
     return redirect(url_for("console.version", number=created["number"]))
@@ -142,17 +141,17 @@ def _period(form: EditForm | BacktestForm) -> dict[str, Any]:
     return {"since": utc_input(form.since.data), "until": utc_input(form.until.data)}
 
 
-def _backtest_draft(form: EditForm, draft: drafts.Draft, active: int | None) -> tuple[str, int] | Response:
+def _backtest_draft(form: EditForm, draft: drafts.Draft) -> tuple[str, int] | Response:
     raw = {"files": draft.files(), **_period(form)}
     try:
         report, is_job = usecases.backtest(current_guard(), raw, current_guard().rules.version)
     except RulesInvalid as exc:
-        return _edit_page(form, draft, active, problems=drafts.located(exc.details), checked=True)
+        return _edit_page(form, draft, problems=drafts.located(exc.details), checked=True)
     except ValidationFailed as exc:
-        return _edit_page(form, draft, active, 422, backtest_error=exc)
+        return _edit_page(form, draft, 422, backtest_error=exc)
     if is_job:
         return redirect(url_for("console.backtest_job", job_id=report["job_id"]))
-    return _edit_page(form, draft, active, report=report)
+    return _edit_page(form, draft, report=report)
 
 
 @bp.post("/console/rules/versions/<int:number>/backtest")
