@@ -100,3 +100,12 @@ def reader(console_app: Flask, key_for: Callable[..., str]) -> Browser:
     b = Browser(console_app.test_client())
     assert b.sign_in(key_for("read", name="rita")).status_code == 302
     return b
+
+
+@pytest.fixture
+def committed_console(committed_db: Database) -> Guard:
+    """A Guard on a database that really commits (background backtests run in their own thread)."""
+    guard = Guard(Settings(database_url=committed_db.url, rules_dir=str(RULES_DIR), secret_key="test-secret"),
+                  db=committed_db, rules=ActiveRules(committed_db, check_interval=0))
+    guard.seed_rules()
+    return guard

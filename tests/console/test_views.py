@@ -5,17 +5,21 @@ from __future__ import annotations
 import csv
 import io
 import re
+import time
 from collections.abc import Callable
 
 import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from guard.auth.keys import revoke_key
+from guard.auth.keys import create_key, revoke_key
 from guard.auth.models import ApiKey
+from guard.config import Settings
 from guard.decisions.service import decide_batch
 from guard.http import create_app
+from guard.lifecycle.jobs import start_job
 from guard.lifecycle.versions import active_activation
+from guard.serve import with_secret
 from guard.service import Guard
 from guard.situation.events import ingest_batch
 from tests.conftest import event
@@ -334,3 +338,29 @@ def test_the_api_is_untouched_by_the_console(console_app: Flask, key_for: Callab
                          headers={"Authorization": f"Bearer {key_for('decide')}"})
     assert answer.status_code == 200  # no CSRF token needed for bearer-key calls
     assert "Set-Cookie" not in answer.headers
+
+
+def test_a_background_backtest_shows_its_progress_then_its_report(committed_console: Guard):
+    _decide(committed_console, _message("bg-1", campaign_id="spring-sale"), _message("bg-2"))
+    with committed_console.db.transaction() as session:
+        _, token = create_key(session, "alice", ["admin"])
+    browser = Browser(create_app(committed_console).test_client())
+    browser.sign_in(token)
+    job = start_job(committed_console.db, committed_console.rules.version(1), None, None, {"version": 1})
+    deadline = time.monotonic() + 20
+    while True:
+        page = browser.get(f"/console/rules/backtests/{job['job_id']}").get_data(as_text=True)
+        if "Backtest report" in page or time.monotonic() > deadline:
+            break
+        assert 'http-equiv="refresh"' in page  # a running job's page reloads itself
+        time.sleep(0.1)
+    assert "<b>done</b>" in page and "<b>0</b> of <b>2</b> recorded decisions would change" in page
+    assert 'http-equiv="refresh"' not in page
+    assert browser.get("/console/rules/backtests/nope").status_code == 404
+
+
+def test_guard_serve_makes_one_secret_for_all_its_workers():
+    made = with_secret(Settings())
+    assert made.secret_key and len(made.secret_key) >= 32
+    assert with_secret(made) is made
+    assert with_secret(Settings(secret_key="configured")).secret_key == "configured"
