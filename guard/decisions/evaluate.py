@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from guard.decisions.facts import Facts, binding_values, build_facts, render_time
@@ -148,10 +148,15 @@ def _defer_until(case: Case, context: dict[str, Any], facts: Facts) -> datetime 
 def next_local_time(local: datetime, minutes: int) -> datetime:
     """The next instant, strictly after `local`, when the customer's clock shows the time of day."""
     target = time(minutes // 60, minutes % 60)
-    candidate = datetime.combine(local.date(), target, tzinfo=local.tzinfo)
-    if candidate <= local:
-        candidate = datetime.combine(local.date() + timedelta(days=1), target, tzinfo=local.tzinfo)
-    return candidate
+    now = local.astimezone(UTC)
+    # Compared in UTC: aware datetimes of one zone compare by wall time, which is wrong in the hour that
+    # repeats when clocks go back (02:45 "first time" is before 02:30 "second time").
+    for day in (local.date(), local.date() + timedelta(days=1)):
+        for fold in (0, 1):
+            candidate = datetime.combine(day, target, tzinfo=local.tzinfo).replace(fold=fold)
+            if candidate.astimezone(UTC) > now:
+                return candidate
+    raise AssertionError("a time of day recurs within two days")  # pragma: no cover
 
 
 def _rank(reason: Reason) -> tuple[Any, ...]:

@@ -239,6 +239,21 @@ def test_next_local_time_is_strictly_later() -> None:
     assert next_local_time(eight - timedelta(minutes=1), 8 * 60) == eight
 
 
+@pytest.mark.parametrize(("now", "clock", "expected"), [
+    ("2026-10-25T00:30:00Z", "02:45", "2026-10-25T00:45:00Z"),  # 02:30 summer time -> 02:45 summer time
+    ("2026-10-25T00:50:00Z", "02:45", "2026-10-25T01:45:00Z"),  # 02:50 summer time -> 02:45 winter time
+    ("2026-10-25T01:30:00Z", "02:45", "2026-10-25T01:45:00Z"),  # 02:30 winter time -> 02:45 winter time
+    ("2026-10-25T01:50:00Z", "02:45", "2026-10-26T01:45:00Z"),
+    ("2026-10-25T01:30:00Z", "02:15", "2026-10-26T01:15:00Z"),  # 02:15 has passed twice already
+])
+def test_next_local_time_in_the_repeated_hour(now: str, clock: str, expected: str) -> None:
+    from zoneinfo import ZoneInfo
+
+    local = utc(now).astimezone(ZoneInfo("Europe/Paris"))
+    hours, minutes = map(int, clock.split(":"))
+    assert next_local_time(local, hours * 60 + minutes).astimezone(UTC) == utc(expected)
+
+
 def test_quiet_hours_leave_email_and_transactional_alone(starter_evaluator: Evaluator) -> None:
     night = utc("2026-03-10T23:00:00Z")
     assert decide(starter_evaluator, channel="email", send_at=night).outcome == "allow"
