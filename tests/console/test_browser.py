@@ -3,6 +3,7 @@ with two workers. Every page is photographed at 1280 and 390 px wide into screen
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -192,6 +193,11 @@ def test_review_a_decision_and_a_customer(page: Any, served: dict[str, str]):
     rows = page.locator("table.decisions tbody tr")
     assert rows.count() == 1 and "cust-42" in rows.first.inner_text()
     shoot(page, "03-decisions-filtered")
+    with page.expect_download() as download:
+        page.click("text=Download CSV")
+    assert download.value.suggested_filename.endswith(".csv")
+    lines = Path(download.value.path()).read_text().splitlines()
+    assert len(lines) == 2 and "cust-42" in lines[1] and "care-first" in lines[1]
 
     rows.first.locator("a.explain").click()
     page.wait_for_url("**/console/decisions/*")
@@ -297,3 +303,13 @@ def _activation_reaches_the_api(base: str, key: str, version: int) -> None:
             return
         time.sleep(0.2)
     pytest.fail(f"the API still serves version {served['version']}, not {version}")
+
+
+def test_the_export_streams_from_the_real_server(served: dict[str, str]):
+    auth = {"Authorization": f"Bearer {served['rita']}"}
+    with requests.get(f"{served['base']}/v1/decisions/export?format=ndjson&campaign_id=newsletter", headers=auth,
+                      stream=True, timeout=10) as response:
+        assert response.status_code == 200
+        assert response.headers["Content-Disposition"].endswith('.ndjson"')
+        records = [json.loads(line) for line in response.iter_lines() if line]
+    assert len(records) == 3 and {r["campaign_id"] for r in records} == {"newsletter"}
