@@ -18,6 +18,7 @@ from typing import Any
 from gunicorn.app.base import BaseApplication
 from gunicorn.arbiter import Arbiter
 from gunicorn.glogging import Logger
+from sqlalchemy.exc import SQLAlchemyError
 
 from guard.config import Settings
 from guard.logs import logging_config
@@ -71,8 +72,14 @@ class GuardApplication(BaseApplication):
         from guard.http.app import create_app
 
         guard = Guard(self.settings)
-        # Compile the active rules now: a worker that cannot fails to boot instead of failing requests.
-        guard.evaluator  # noqa: B018
+        try:
+            # Compile the active rules now: a worker whose rules do not compile fails to boot.
+            guard.evaluator  # noqa: B018
+        except SQLAlchemyError as exc:
+            # But an unreachable database must not stop the worker, or gunicorn halts the whole server:
+            # requests answer 503 until the database is back, and the rules load then.
+            log.warning("database unavailable while booting (%s); rules load on the first request",
+                        type(exc).__name__)
         return create_app(guard=guard)
 
 
