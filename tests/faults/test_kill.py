@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import requests
@@ -20,9 +21,10 @@ CUSTOMERS = ["kill-a", "kill-b", "kill-c"]
 
 
 def test_kill_9_worker_then_master_under_load_loses_nothing(server_env: dict[str, str], served_db_url: str,
-                                                            servers: Callable[..., GuardServer]):
+                                                            servers: Callable[..., GuardServer], tmp_path: Path):
     token = make_key(served_db_url, "decide", "events", "read")
-    server = servers(server_env)
+    # A metrics directory of the test's own: a killed master cannot remove the one it would have made.
+    server = servers({**server_env, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")})
     ledger = Ledger()
     threads = run_clients(server.url, token, CUSTOMERS, operations=80, seconds=90, ledger=ledger)
 

@@ -1,0 +1,142 @@
+"""Running it for real: JSON logs with request ids and no keys, metrics summed over workers, a graceful
+reload on SIGHUP, and gunicorn.conf.py under plain gunicorn."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import requests
+
+from guard.config import Settings
+from guard.serve import prepare
+from tests.conftest import ROOT
+from tests.faults.real import GuardServer, free_port, make_key
+
+pytestmark = pytest.mark.slow
+
+
+def _decide(base: str, token: str, request_id: str | None = None) -> requests.Response:
+    headers = {"Authorization": f"Bearer {token}", **({"X-Request-ID": request_id} if request_id else {})}
+    return requests.post(f"{base}/v1/decisions", headers=headers, timeout=10,
+                         json={"customer_id": "ops-c1", "channel": "email", "purpose": "transactional"})
+
+
+def _metric(text: str, name: str) -> float:
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name))
+
+
+def test_logs_are_json_with_request_ids_and_never_hold_a_key(server_env: dict[str, str], served_db_url: str,
+                                                             servers: Callable[..., GuardServer]):
+    token = make_key(served_db_url, "decide", "read")
+    server = servers(server_env)
+    assert _decide(server.url, token, "trace-me-1").headers["X-Request-ID"] == "trace-me-1"
+    wrong = "gk_" + "Q" * 43
+    assert _decide(server.url, wrong).status_code == 401
+    requests.get(f"{server.url}/v1/decisions?customer_id={token[:6]}", headers={"Authorization": f"Bearer {token}"},
+                 timeout=10)
+    server.stop()
+    log = server.log_text()
+    assert token not in log and wrong not in log and token[3:] not in log
+    entries = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    access = [e for e in entries if e["logger"] == "access"]
+    assert any(e["request_id"] == "trace-me-1" and e["path"] == "/v1/decisions" and e["status"] == 200
+               for e in access)
+    assert all(re.fullmatch(r"[0-9a-f]{32}|trace-me-1", e["request_id"] or "") for e in access)
+    assert {"ts", "level", "logger", "message", "pid"} <= set(entries[0])
+
+
+def test_metrics_add_up_over_workers_and_the_directory_is_removed(server_env: dict[str, str], served_db_url: str,
+                                                                  servers: Callable[..., GuardServer]):
+    token = make_key(served_db_url, "decide")
+    server = servers(server_env, workers=2)
+    for _ in range(12):
+        requests.post(f"{server.url}/v1/decisions", json={}, timeout=10)  # 401s
+        assert _decide(server.url, token).status_code == 200
+    served_by = set()
+    for _ in range(10):
+        text = requests.get(f"{server.url}/metrics", timeout=10).text
+        served_by.add(_metric(text, 'guard_decisions_total{outcome="allow",rule="exempt-transactional"}'))
+        assert _metric(text, 'guard_http_errors_total{code="unauthenticated",status="401"}') == 12
+    assert served_by == {12.0}  # whichever worker answers, it reports every worker's counts
+    workers = {str(pid) for pid in server.worker_pids()}
+    directories = {f.parent for f in Path(tempfile.gettempdir()).glob("guard-metrics-*/*.db")
+                   if f.stem.rsplit("_", 1)[-1] in workers}
+    assert directories
+    assert server.stop() == 0
+    assert not any(d.exists() for d in directories)
+
+
+def test_sighup_reloads_workers_without_failing_a_request(server_env: dict[str, str], served_db_url: str,
+                                                          servers: Callable[..., GuardServer]):
+    token = make_key(served_db_url, "decide")
+    server = servers(server_env, workers=2)
+    before = set(server.worker_pids())
+    failures: list[str] = []
+    done = threading.Event()
+
+    def keep_asking() -> None:
+        while not done.is_set():
+            try:
+                answer = _decide(server.url, token)
+                if answer.status_code != 200:
+                    failures.append(answer.text)
+            except requests.RequestException as exc:
+                failures.append(repr(exc))
+
+    asker = threading.Thread(target=keep_asking)
+    asker.start()
+    time.sleep(0.5)
+    assert server.proc is not None
+    server.proc.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 30
+    while set(server.worker_pids()) & before or len(server.worker_pids()) < 2:
+        assert time.monotonic() < deadline, "the workers were not replaced"
+        time.sleep(0.1)
+    time.sleep(0.5)
+    done.set()
+    asker.join(timeout=30)
+    assert not failures, failures[:3]
+
+
+def test_plain_gunicorn_with_gunicorn_conf(served_db_url: str, tmp_path: Path):
+    settings = Settings(database_url=served_db_url, rules_dir=str(ROOT / "rules"))
+    prepare(settings)  # what `guard serve` does before forking: migrate and activate the rules
+    token = make_key(served_db_url, "decide")
+    port = free_port()
+    env = {**os.environ, "GUARD_DATABASE_URL": served_db_url, "GUARD_RULES_DIR": str(ROOT / "rules"),
+           "GUARD_BIND": f"127.0.0.1:{port}", "GUARD_WORKERS": "2"}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    gunicorn = Path(sys.executable).parent / "gunicorn"
+    log = (tmp_path / "gunicorn.log").open("wb")
+    proc = subprocess.Popen([str(gunicorn), "-c", str(ROOT / "gunicorn.conf.py"), "guard.http.wsgi:app"],
+                            env=env, cwd=tmp_path, stdout=log, stderr=log)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if _decide(base, token).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "gunicorn.log").read_text()
+            time.sleep(0.2)
+        assert "guard_decisions_total" in requests.get(f"{base}/metrics", timeout=10).text
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+        log.close()
+    text = (tmp_path / "gunicorn.log").read_text()
+    assert '"worker_class"' not in text and "Using worker: gthread" in text
+    assert '"logger": "access"' in text
