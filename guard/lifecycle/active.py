@@ -12,7 +12,7 @@ from guard.db import Database
 from guard.decisions.evaluate import Evaluator
 from guard.errors import NotFound, ServiceUnavailable
 from guard.lifecycle.models import RuleActivation, RuleVersion
-from guard.lifecycle.versions import sources_of
+from guard.lifecycle.versions import MAX_VERSION, sources_of
 from guard.rules.ruleset import build_evaluator
 
 # Every process looks at the activation log at most this often, so an activation is served everywhere
@@ -72,7 +72,7 @@ class ActiveRules:
             self._cache.move_to_end(number)
             return self._cache[number]
         with self._db.sessions() as session:
-            version = session.get(RuleVersion, number)
+            version = session.get(RuleVersion, number) if 0 < number <= MAX_VERSION else None
             if version is None:
                 raise NotFound(f"No rules version {number}.", {"version": number})
             sources = sources_of(version)

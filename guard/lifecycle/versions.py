@@ -120,8 +120,13 @@ def active_activation(session: Session) -> RuleActivation | None:
     return session.scalars(select(RuleActivation).order_by(RuleActivation.id.desc()).limit(1)).first()
 
 
+# Version numbers are 32-bit integer keys: a larger number names no version (and must not reach the driver,
+# which refuses to bind it).
+MAX_VERSION = 2**31 - 1
+
+
 def _version(session: Session, number: int) -> RuleVersion:
-    version = session.get(RuleVersion, number)
+    version = session.get(RuleVersion, number) if 0 < number <= MAX_VERSION else None
     if version is None:
         raise NotFound(f"No rules version {number}.", {"version": number})
     return version

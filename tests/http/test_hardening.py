@@ -162,3 +162,12 @@ def test_database_errors_show_no_stack_trace_or_sql(broken_guard, caplog):
         assert leak.lower() not in body.lower(), leak
     for name in SECURITY_HEADERS:
         assert response.headers[name]
+
+
+def test_version_numbers_beyond_the_database_integer_are_not_found(api):
+    """Found by schemathesis: these were 500s (the driver refuses to bind such integers)."""
+    huge = 2**70
+    assert api.get(f"/v1/rules/versions/{huge}").status_code == 404
+    assert api.get(f"/v1/rules/versions/{huge}/diff/1").status_code == 404
+    assert api.post("/v1/rules/activate", json={"version": huge}).status_code in (404, 422)
+    assert api.post("/v1/rules/rollback", json={"to": huge}).status_code in (404, 422)
