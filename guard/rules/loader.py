@@ -181,6 +181,12 @@ class _FileParser:
         if len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
             self.c.errors.append(RuleError(self.c.file, 1, 1, None, f"file is larger than {MAX_FILE_BYTES} bytes"))
             return None
+        undecodable = _first_undecodable(text)
+        if undecodable is not None:
+            line, column, byte = undecodable
+            self.c.errors.append(RuleError(self.c.file, line, column, None,
+                                           f"the file is not UTF-8 text (byte 0x{byte:02x}); save it as UTF-8"))
+            return None
         try:
             root = yaml.compose(text, Loader=_NoAliasLoader)
         except _AliasUsed as exc:
@@ -661,6 +667,19 @@ class _NoAliasLoader(yaml.SafeLoader):
         return super().compose_node(parent, index)
 
 
+_UNDECODABLE = re.compile("[\udc80-\udcff]")
+
+
+def _first_undecodable(text: str) -> tuple[int, int, int] | None:
+    """Line, column and value of the first byte that was not UTF-8 (read with surrogateescape)."""
+    found = _UNDECODABLE.search(text)
+    if found is None:
+        return None
+    before = text[:found.start()]
+    line = before.count("\n") + 1
+    return line, found.start() - (before.rfind("\n") + 1) + 1, ord(found.group()) - 0xDC00
+
+
 def _depth(node: yaml.Node) -> int:
     """Nesting depth of a node tree, walked without recursion."""
     deepest, stack = 0, [(node, 1)]
@@ -725,4 +744,5 @@ def _duplicate_ids(rules: list[Rule]) -> list[RuleError]:
 def read_directory(path: Path) -> list[RuleSource]:
     """The rule files (*.yaml, *.yml) of a directory, in name order."""
     files = sorted([*path.glob("*.yaml"), *path.glob("*.yml")])
-    return [RuleSource(f.name, f.read_bytes().decode("utf-8", "replace")) for f in files]
+    # Undecodable bytes are kept (as surrogate escapes) so the loader reports where they are.
+    return [RuleSource(f.name, f.read_bytes().decode("utf-8", "surrogateescape")) for f in files]
