@@ -11,8 +11,12 @@ TEST_PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 # durable-rules 2.0.28 cannot be imported on Python 3.13; 3.11 is the version it was measured on.
 PYTHONS ?= python3.11 python3.12 python3
 SERVE_ARGS ?=
+# `make fuzz`: the long budget (CI runs 100 schemathesis examples per operation and 150 rule files).
+FUZZ_EXAMPLES ?= 2000
+FUZZ_RULE_EXAMPLES ?= 20000
+FUZZ_SEED ?= $(shell date +%s)
 
-.PHONY: run test install lint clean
+.PHONY: run test fuzz install lint clean
 
 run: install
 	exec $(BIN)/guard serve $(SERVE_ARGS)
@@ -20,6 +24,10 @@ run: install
 test: install lint
 	$(BIN)/python -m pytest -q
 	GUARD_TEST_DATABASE_URL=$(TEST_PG_URL) $(BIN)/python -m pytest -q
+
+fuzz: install
+	GUARD_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) GUARD_FUZZ_SEED=$(FUZZ_SEED) GUARD_FUZZ_RULE_EXAMPLES=$(FUZZ_RULE_EXAMPLES) \
+	  $(BIN)/python -m pytest -q tests/fuzz tests/rules/test_loader_fuzz.py
 
 lint: install
 	$(BIN)/ruff check guard tests
