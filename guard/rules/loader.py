@@ -9,7 +9,7 @@ import math
 import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -334,7 +334,7 @@ class _FileParser:
         binding = self.binding(binding_node) if binding_node is not None else None
         if subject == "any":
             if binding:
-                self.c.error(binding_node, "`as` names a history condition, not `any`")
+                self.c.error(binding_node or node, "`as` names a history condition, not `any`")
             inner = self.clauses(value)
             if not inner and isinstance(value, yaml.SequenceNode) and not value.value:
                 self.c.error(value, "`any` needs at least one condition (an empty `any` never holds)")
@@ -360,7 +360,7 @@ class _FileParser:
             if not F.ATTRIBUTE_NAME.match(attribute):
                 self.c.error(node, f"{attribute!r} is not a valid attribute name")
                 raise _Invalid
-            field_type, values = "attribute", ()
+            field_type, values = "attribute", cast(tuple[str, ...], ())
         elif path in F.FIELDS:
             spec = F.FIELDS[path]
             field_type, values = spec.type, spec.values
@@ -656,7 +656,7 @@ class _AliasUsed(Exception):
 class _NoAliasLoader(yaml.SafeLoader):
     """A safe loader that refuses anchors and aliases, so billion-laughs bombs never expand."""
 
-    def compose_node(self, parent: Any, index: Any) -> Any:  # type: ignore[override]
+    def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
             mark = self.peek_event().start_mark
             raise _AliasUsed(mark.line + 1, mark.column + 1)

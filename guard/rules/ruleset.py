@@ -37,7 +37,7 @@ def _engine_errors(compiled: CompiledRuleSet, exc: EngineError) -> list[RuleErro
             for c in located]
 
 
-def build_evaluator(sources: Iterable[RuleSource]):  # type: ignore[no-untyped-def]
+def build_evaluator(sources: Iterable[RuleSource]):
     """Compile rule files into a ready evaluator; RulesInvalid lists every error with its location."""
     from guard.decisions.evaluate import Evaluator  # the rule language does not depend on decisions
 
@@ -62,6 +62,6 @@ def rules_directory(configured: str | None) -> Path:
     return local if local.is_dir() and any(local.glob("*.y*ml")) else STARTER_RULES
 
 
-def load_directory(path: Path):  # type: ignore[no-untyped-def]
+def load_directory(path: Path):
     """Build the evaluator of the rule files in a directory."""
     return build_evaluator(read_directory(path))
