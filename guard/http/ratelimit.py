@@ -10,8 +10,14 @@ from flask_limiter import Limiter, RateLimitExceeded
 
 from guard.config import Settings
 
-# Probes and scrapes must keep working while a caller is throttled.
+# Probes and scrapes must keep working while a caller is throttled; the console's static files are not API use.
 EXEMPT_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+EXEMPT_PREFIXES = ("/console/static/",)
+
+
+def exempt() -> bool:
+    """Whether this request is never counted."""
+    return request.path in EXEMPT_PATHS or request.path.startswith(EXEMPT_PREFIXES)
 
 
 def client_key() -> str:
@@ -32,7 +38,7 @@ def install(app: Flask, settings: Settings) -> Limiter | None:
         client_key,
         app=app,
         application_limits=[settings.rate_limit],
-        application_limits_exempt_when=lambda: request.path in EXEMPT_PATHS,
+        application_limits_exempt_when=exempt,
         storage_uri=settings.rate_limit_storage,
         strategy="moving-window",
         # Guard answers even when the counters' store (Redis) is down: limits then count per process.
