@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData, create_engine, event
+from sqlalchemy import DateTime, MetaData, create_engine, event, make_url
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -86,6 +89,38 @@ def _sqlite_transactions(engine: Engine, timeout: float = DEFAULT_TIMEOUT) -> No
         connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
+class _WriterLock:
+    """Queues SQLite writers of every process on an OS file lock.
+
+    SQLite's own busy handler polls with sleeps of up to 100 ms, so two contending workers wait far longer
+    than the write takes; a blocking flock hands the lock over the moment it is released.
+    """
+
+    def __init__(self, database_path: str) -> None:
+        self._path = database_path + "-guard.lock"
+        self._fd: int | None = None
+        self._threads = threading.Lock()
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        with self._threads:
+            if self._fd is None:
+                self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+
+def _writer_lock(url: str) -> _WriterLock | None:
+    """A writer lock for a SQLite file database (none for PostgreSQL or an in-memory database)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    return _WriterLock(os.path.abspath(parsed.database))
+
+
 class Database:
     """An engine and its session factory; tests bind sessions to a connection they roll back."""
 
@@ -97,16 +132,22 @@ class Database:
             self.sessions = sessionmaker(self.engine, expire_on_commit=False)
             self._writers = sessionmaker(self.engine.execution_options(**{WRITE_OPTION: True}),
                                          expire_on_commit=False)
+            self._lock = _writer_lock(url)
         else:
             # Tests: every session joins the test's outer transaction through savepoints.
             self.sessions = sessionmaker(bind=bind, expire_on_commit=False,
                                          join_transaction_mode="create_savepoint")
             self._writers = self.sessions
+            self._lock = None
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """A writing session in one transaction, committed on success and rolled back on any error."""
-        with self._writers() as session, session.begin():
+        if self._lock is None:
+            with self._writers() as session, session.begin():
+                yield session
+            return
+        with self._lock.held(), self._writers() as session, session.begin():
             yield session
 
     def dispose(self) -> None:

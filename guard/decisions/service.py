@@ -28,7 +28,7 @@ from guard.canonical import content_hash
 from guard.db import Database
 from guard.decisions.evaluate import Evaluator, Reason, Verdict
 from guard.decisions.message import Message, PriorDecision
-from guard.decisions.models import Decision
+from guard.decisions.models import Decision, DecisionReason
 from guard.decisions.schemas import DecisionRequestSchema, to_message
 from guard.errors import GuardError, IdempotencyConflict, ValidationFailed
 from guard.situation.derive import EventRecord, derive
@@ -302,16 +302,31 @@ def _events(session: Session, customers: list[str], until: datetime) -> dict[str
 
 def _history(session: Session, customers: list[str], start: datetime, end: datetime
              ) -> dict[str, list[PriorDecision]]:
+    """Earlier decisions of the customers in the window, with the rules that matched each (plain rows, no ORM)."""
     out: dict[str, list[PriorDecision]] = defaultdict(list)
+    columns = (Decision.id, Decision.customer_id, Decision.send_at, Decision.purpose, Decision.channel,
+               Decision.outcome, Decision.campaign_id)
     for offset in range(0, len(customers), 1000):
-        rows = session.scalars(
-            select(Decision).where(Decision.customer_id.in_(customers[offset:offset + 1000]),
-                                   Decision.send_at > start, Decision.send_at <= end)
-        )
-        for d in rows:
-            out[d.customer_id].append(PriorDecision(d.send_at, d.purpose, d.channel, d.outcome, d.campaign_id,
-                                                    tuple(r.rule_id for r in d.reasons)))
+        rows = session.execute(select(*columns).where(
+            Decision.customer_id.in_(customers[offset:offset + 1000]), Decision.send_at > start,
+            Decision.send_at <= end)).all()
+        rules = _matched_rules(session, [row[0] for row in rows])
+        for pk, customer_id, send_at, purpose, channel, outcome, campaign_id in rows:
+            out[customer_id].append(PriorDecision(send_at, purpose, channel, outcome, campaign_id,
+                                                  tuple(rules.get(pk, ()))))
     return out
+
+
+def _matched_rules(session: Session, pks: list[int]) -> dict[int, list[str]]:
+    """The rule ids that matched each decision, in reason order."""
+    rules: dict[int, list[str]] = defaultdict(list)
+    if pks:
+        query = (select(DecisionReason.decision_pk, DecisionReason.rule_id)
+                 .where(DecisionReason.decision_pk.in_(pks)).order_by(DecisionReason.decision_pk,
+                                                                        DecisionReason.position))
+        for pk, rule_id in session.execute(query):
+            rules[pk].append(rule_id)
+    return rules
 
 
 def _decide_and_record(session: Session, evaluator: Evaluator, context: _Context, items: list[_Item],
