@@ -1,0 +1,212 @@
+"""Campaign-scale benchmarks: single decisions over HTTP (vs a bare Flask endpoint), batch, streaming,
+event ingestion and worker memory, on SQLite or PostgreSQL. Results are appended to bench/RESULTS.md.
+
+Run by hand:  .venv/bin/python -m bench.suite --db sqlite   (and --db postgres)
+Needs `wrk` (Debian: apt-get install wrk).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+
+import requests
+
+from bench.common import ROOT, fresh_database, situation_events
+
+CUSTOMERS = 1_000_000
+WORKERS = os.cpu_count() or 2
+GUARD = [sys.executable, "-m", "guard.cli"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_up(url: str, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            requests.get(url, timeout=1)
+            return
+        except requests.ConnectionError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not come up")
+
+
+@contextmanager
+def process(cmd: list[str], env: dict[str, str], url: str) -> Iterator[subprocess.Popen[bytes]]:
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        wait_up(url)
+        yield proc
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(30)
+
+
+def worker_peak_mb(master: int) -> float:
+    """The largest peak resident size (VmHWM) among the master's children."""
+    peak = 0.0
+    for child in Path(f"/proc/{master}/task/{master}/children").read_text().split():
+        status = Path(f"/proc/{child}/status").read_text()
+        match = re.search(r"VmHWM:\s+(\d+) kB", status)
+        if match:
+            peak = max(peak, int(match.group(1)) / 1024)
+    return peak
+
+
+def wrk(url: str, key: str, seconds: int = 15) -> dict[str, float]:
+    out = subprocess.run(["wrk", "-t2", "-c8", f"-d{seconds}s", "--latency", "-s", str(ROOT / "bench/decide.lua"), url],
+                         env={**os.environ, "GUARD_BENCH_KEY": key}, capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"rps": rps, "p99_ms": float(p99.group(1)) * scale[p99.group(2)] if p99 else float("nan"),
+            "non_2xx": float(errors.group(1)) if errors else 0.0}
+
+
+def ingest(base: str, key: str) -> tuple[int, float]:
+    """Post the situation events of 10% of the customers in batches of 1000 from 2 clients."""
+    events = situation_events(CUSTOMERS, 0.10)
+    batches = [events[i:i + 1000] for i in range(0, len(events), 1000)]
+    headers = {"Authorization": f"Bearer {key}"}
+
+    def post(part: list[list[dict[str, object]]]) -> None:
+        with requests.Session() as s:
+            for batch in part:
+                r = s.post(f"{base}/v1/events", json={"events": batch}, headers=headers, timeout=120)
+                r.raise_for_status()
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=post, args=(batches[i::2],)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return len(events), time.perf_counter() - started
+
+
+def stream(base: str, key: str, recipients: int) -> tuple[int, float]:
+    """A whole campaign through the NDJSON endpoint, body streamed in, results streamed out."""
+    message = {"channel": "email", "purpose": "marketing", "campaign_id": "summer", "product_ids": ["P3"],
+               "send_at": "2026-03-16T10:00:00Z"}
+    prefix = json.dumps(message)[:-1] + ', "customer_id": "cust-'
+
+    def body() -> Iterator[bytes]:
+        for start in range(0, recipients, 10_000):
+            yield "".join(f'{prefix}{n}"}}\n' for n in range(start, min(start + 10_000, recipients))).encode()
+
+    started = time.perf_counter()
+    with requests.post(f"{base}/v1/decisions/stream", data=body(), stream=True, timeout=600,
+                       headers={"Authorization": f"Bearer {key}", "Content-Type": "application/x-ndjson"}) as r:
+        r.raise_for_status()
+        count = sum(1 for line in r.iter_lines() if line)
+    return count, time.perf_counter() - started
+
+
+def batch(base: str, key: str, calls: int = 10) -> tuple[int, float]:
+    """`message` + 10,000 `customer_ids` per call."""
+    message = {"channel": "sms", "purpose": "marketing", "campaign_id": "autumn", "send_at": "2026-03-17T10:00:00Z"}
+    started = time.perf_counter()
+    total = 0
+    with requests.Session() as s:
+        for call in range(calls):
+            ids = [f"cust-{n}" for n in range(call * 10_000, (call + 1) * 10_000)]
+            r = s.post(f"{base}/v1/decisions/batch", json={"message": message, "customer_ids": ids},
+                       headers={"Authorization": f"Bearer {key}"}, timeout=300)
+            r.raise_for_status()
+            total += len(r.json()["results"])
+    return total, time.perf_counter() - started
+
+
+def bare_rps(port: int) -> dict[str, float]:
+    url = f"http://127.0.0.1:{port}"
+    cmd = [sys.executable, "-m", "gunicorn", "-w", str(WORKERS), "-k", "sync", "-b", f"127.0.0.1:{port}",
+           "--chdir", str(ROOT), "bench.bare_app:app"]
+    with process(cmd, dict(os.environ), url + "/"):
+        wrk(url, "", 3)
+        return wrk(url, "")
+
+
+def run(db_kind: str, recipients: int) -> dict[str, object]:
+    results: dict[str, object] = {"db": db_kind, "workers": WORKERS, "recipients": recipients}
+    results["bare"] = bare_rps(free_port())
+    with fresh_database(db_kind) as url:
+        env = {**os.environ, "GUARD_DATABASE_URL": url, "GUARD_RULES_DIR": str(ROOT / "rules"),
+               "GUARD_LOG_LEVEL": "WARNING"}
+        key = subprocess.run([*GUARD, "keys", "create", "--name", "bench", "--scope", "admin"], env=env,
+                             capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        cmd = [*GUARD, "serve", "--port", str(port), "--workers", str(WORKERS)]
+        with process(cmd, env, base + "/healthz") as server:
+            results["events"] = ingest(base, key)
+            wrk(base, key, 3)
+            results["single"] = wrk(base, key)
+            results["batch"] = batch(base, key)
+            results["stream"] = stream(base, key, recipients)
+            results["worker_peak_mb"] = worker_peak_mb(server.pid)
+    return results
+
+
+def report(r: dict[str, object]) -> str:
+    bare, single = r["bare"], r["single"]
+    assert isinstance(bare, dict) and isinstance(single, dict)
+    n_events, t_events = r["events"]  # type: ignore[misc]
+    n_batch, t_batch = r["batch"]  # type: ignore[misc]
+    n_stream, t_stream = r["stream"]  # type: ignore[misc]
+    return "\n".join([
+        f"### {r['db']}: {date.today().isoformat()}, {os.cpu_count()} cores, {r['workers']} gunicorn workers",
+        "",
+        "| measure | result | target |",
+        "| --- | --- | --- |",
+        f"| bare Flask JSON endpoint | {bare['rps']:,.0f} req/s, p99 {bare['p99_ms']:.1f} ms | (yardstick) |",
+        f"| single POST /v1/decisions, 8 connections | {single['rps']:,.0f} req/s, p99 {single['p99_ms']:.1f} ms, "
+        f"non-2xx {single['non_2xx']:.0f} | |",
+        f"| **ratio Guard / bare** | **{single['rps'] / bare['rps']:.2f}** | >= 0.5; p99 <= 15 ms |",
+        f"| events ingested (batches of 1000, 2 clients) | {n_events:,} in {t_events:.1f} s = "
+        f"{n_events / t_events:,.0f}/s | >= 10,000/s |",
+        f"| batch decisions (message + 10,000 customer_ids) | {n_batch:,} in {t_batch:.1f} s = "
+        f"{n_batch / t_batch:,.0f}/s | |",
+        f"| streaming campaign, audited end to end | {n_stream:,} in {t_stream:.1f} s = {n_stream / t_stream:,.0f}/s "
+        f"| 1,000,000 in <= 30 s |",
+        f"| peak worker memory (VmHWM) | {r['worker_peak_mb']:.0f} MB | < 250 MB |",
+        "",
+    ])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--recipients", type=int, default=CUSTOMERS)
+    parser.add_argument("--no-write", action="store_true", help="Print only; do not append to bench/RESULTS.md.")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is needed: apt-get install wrk")
+    text = report(run(args.db, args.recipients))
+    print(text)
+    if not args.no_write:
+        with (ROOT / "bench" / "RESULTS.md").open("a") as out:
+            out.write("\n" + text)
+
+
+if __name__ == "__main__":
+    main()
