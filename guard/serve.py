@@ -10,14 +10,17 @@ import secrets
 import shutil
 import sys
 import tempfile
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+from gunicorn import util as gunicorn_util
 from gunicorn.app.base import BaseApplication
 from gunicorn.arbiter import Arbiter
 from gunicorn.glogging import Logger
+from gunicorn.workers.gthread import ThreadWorker
 from sqlalchemy.exc import SQLAlchemyError
 
 from guard.config import Settings
@@ -114,7 +117,7 @@ def options(host: str, port: int, workers: int, log_level: str = "INFO", log_for
         "workers": workers,
         # gthread: the master's timeout watches each worker's main loop, not each request, so a
         # POST /v1/decisions/stream of a million lines is never killed half-way.
-        "worker_class": "gthread",
+        "worker_class": "guard.serve.GuardWorker",
         "threads": THREADS,
         "proc_name": "guard",
         # A worker whose main loop is stuck this long (a hung engine call) is killed and replaced.
@@ -123,6 +126,8 @@ def options(host: str, port: int, workers: int, log_level: str = "INFO", log_for
         "graceful_timeout": 30,
         # Behind a load balancer, connections are reused; idle ones are closed after this.
         "keepalive": 5,
+        # gunicorn's largest request line: filters of long customer ids fit; longer ones get a JSON 414.
+        "limit_request_line": 8190,
         # Workers are replaced now and then (staggered), which returns what the rule engine's C heap holds.
         "max_requests": 50_000,
         "max_requests_jitter": 5_000,
@@ -135,6 +140,32 @@ def options(host: str, port: int, workers: int, log_level: str = "INFO", log_for
         # The control socket lives at one path in $HOME: two Guards on one machine would fight over it.
         "control_socket_disable": True,
     }
+
+
+# Requests gunicorn refuses before Guard sees them (a request line or headers too long, a malformed request)
+# are answered in Guard's error shape too.
+GUNICORN_ERROR_CODES = {400: "bad_request", 403: "forbidden", 414: "uri_too_long", 417: "expectation_failed",
+                        431: "headers_too_large", 501: "not_implemented"}
+
+
+def write_json_error(sock: Any, status: int, reason: str, message: str) -> None:
+    """gunicorn's error page, as {"error": {code, message, details}} instead of HTML."""
+    code = GUNICORN_ERROR_CODES.get(status, "internal_error" if status >= 500 else "bad_request")
+    text = f"{reason}: {message}" if message and status < 500 else reason
+    body = json.dumps({"error": {"code": code, "message": text, "details": {}}}).encode()
+    head = (f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nX-Content-Type-Options: nosniff\r\n"
+            f"X-Request-ID: {uuid.uuid4().hex}\r\n\r\n")
+    gunicorn_util.write_nonblock(sock, head.encode("latin-1") + body)
+
+
+class GuardWorker(ThreadWorker):
+    """gunicorn's gthread worker, answering the requests gunicorn itself refuses in Guard's JSON shape."""
+
+    def init_process(self) -> None:
+        """Swap gunicorn's HTML error writer for ours in this worker, then run."""
+        gunicorn_util.write_error = write_json_error
+        super().init_process()
 
 
 class JsonAccessLogger(Logger):

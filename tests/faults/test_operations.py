@@ -138,5 +138,18 @@ def test_plain_gunicorn_with_gunicorn_conf(served_db_url: str, tmp_path: Path):
         assert proc.wait(timeout=30) == 0
         log.close()
     text = (tmp_path / "gunicorn.log").read_text()
-    assert '"worker_class"' not in text and "Using worker: gthread" in text
+    assert "Using worker: guard.serve.GuardWorker" in text
     assert '"logger": "access"' in text
+
+
+def test_requests_gunicorn_refuses_are_answered_in_the_error_shape(server_env: dict[str, str],
+                                                                   servers: Callable[..., GuardServer]):
+    server = servers(server_env, workers=1)
+    too_long = requests.get(f"{server.url}/v1/decisions?customer_id={'x' * 9000}", timeout=10)
+    huge_header = requests.get(f"{server.url}/healthz", headers={"X-Filler": "y" * 9000}, timeout=10)
+    for answer, status, code in ((too_long, 414, "uri_too_long"), (huge_header, 431, "headers_too_large")):
+        assert answer.status_code == status
+        assert answer.headers["Content-Type"] == "application/json"
+        assert set(answer.json()["error"]) == {"code", "message", "details"}
+        assert answer.json()["error"]["code"] == code
+    assert requests.get(f"{server.url}/healthz", timeout=10).status_code == 200
