@@ -4,6 +4,8 @@ per test, the starter rules compiled once, and factories for keys, events and de
 from __future__ import annotations
 
 import os
+import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from sqlalchemy import Engine, create_engine, make_url
 
 from guard.config import Settings
@@ -139,3 +142,18 @@ def committed_guard(committed_db: Database) -> Guard:
                   rules=ActiveRules(committed_db, check_interval=0))
     guard.seed_rules()
     return guard
+
+
+def wait_until_up(base: str, proc: subprocess.Popen[Any], log: Path) -> None:
+    """Wait for a started `guard serve` to answer /healthz; fail with its log if it exits or stays silent."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"guard serve exited with {proc.returncode}:\n{log.read_text()}")
+        try:
+            if requests.get(f"{base}/healthz", timeout=2).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.2)
+    pytest.fail(f"guard serve did not answer within 60 s:\n{log.read_text()}")

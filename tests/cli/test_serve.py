@@ -7,7 +7,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -20,7 +19,7 @@ from click.testing import CliRunner
 from guard.cli import main
 from tests.cli.conftest import Invoke
 from tests.cli.test_rules import BROKEN, GOOD
-from tests.conftest import RULES_DIR, fresh_postgres_database
+from tests.conftest import RULES_DIR, fresh_postgres_database, wait_until_up
 
 
 def test_serve_refuses_broken_rules_before_starting(invoke: Invoke, tmp_path: Path):
@@ -76,7 +75,7 @@ def _serving(env: dict[str, str], cwd: Path, workers: int = 2) -> Iterator[tuple
                             env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=log, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        _wait_until_up(base, proc, cwd / "serve.log")
+        wait_until_up(base, proc, cwd / "serve.log")
         yield base, proc
     finally:
         if proc.poll() is None:
@@ -87,20 +86,6 @@ def _serving(env: dict[str, str], cwd: Path, workers: int = 2) -> Iterator[tuple
                 proc.kill()
                 proc.wait()
         log.close()
-
-
-def _wait_until_up(base: str, proc: subprocess.Popen[str], log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"guard serve exited with {proc.returncode}:\n{log.read_text()}")
-        try:
-            if requests.get(f"{base}/healthz", timeout=2).status_code == 200:
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"guard serve did not answer within 60 s:\n{log.read_text()}")
 
 
 def _iso(when: datetime) -> str:

@@ -21,7 +21,7 @@ import requests
 
 from guard.auth.keys import create_key
 from guard.db import Database
-from tests.conftest import ROOT, RULES_DIR, fresh_postgres_database
+from tests.conftest import ROOT, RULES_DIR, fresh_postgres_database, wait_until_up
 
 CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = ROOT / "screenshots"
@@ -57,7 +57,7 @@ def _serving(env: dict[str, str], cwd: Path) -> Iterator[str]:
                                 cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
         base = f"http://127.0.0.1:{port}"
         try:
-            _wait_until_up(base, proc, log_path)
+            wait_until_up(base, proc, log_path)
             yield base
         finally:
             proc.send_signal(signal.SIGTERM)
@@ -66,20 +66,6 @@ def _serving(env: dict[str, str], cwd: Path) -> Iterator[str]:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-
-
-def _wait_until_up(base: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"guard serve exited with {proc.returncode}:\n{log.read_text()}")
-        try:
-            if requests.get(f"{base}/healthz", timeout=2).status_code == 200:
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"guard serve did not answer within 60 s:\n{log.read_text()}")
 
 
 @pytest.fixture(scope="module")
