@@ -1,17 +1,17 @@
-"""Bulk insertion of audit rows straight through the driver's executemany.
+"""Bulk insertion of audit rows straight through the driver.
 
 A campaign writes hundreds of thousands of rows; SQLAlchemy's per-row parameter processing costs more
 than the database itself, so rows are prepared here in the driver's own terms (times as SQLAlchemy's
-SQLite text format, or aware datetimes for PostgreSQL; JSON already serialised).
+SQLite text format, or aware datetimes for PostgreSQL; JSON already serialised). PostgreSQL takes them
+with COPY, several times cheaper for the server than INSERTs; SQLite with one executemany.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy.orm import Session
+from guard.sql import Sql, sqlite_time
 
 DECISION_COLUMNS = (
     "id", "decision_id", "customer_id", "campaign_id", "channel", "purpose", "send_at", "outcome", "route",
@@ -21,33 +21,37 @@ DECISION_COLUMNS = (
 REASON_COLUMNS = ("decision_pk", "position", "rule_id", "outcome", "explanation")
 EVENT_COLUMNS = ("event_id", "customer_id", "type", "occurred_at", "data", "content_hash", "received_at")
 _TIMES = {"send_at", "defer_until", "evaluated_at", "at", "occurred_at", "received_at"}
-_JSON = {"request", "facts", "data"}
+# Fewer rows than this go in as one multi-row INSERT: COPY's own round trips cost more for a handful.
+_COPY_FROM = 50
 
 
-def _sqlite_time(value: datetime | None) -> str | None:
-    """The text SQLAlchemy's SQLite DATETIME stores, so reads and comparisons agree."""
-    if value is None:
-        return None
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+def insert_rows(sql: Sql, table: str, columns: Sequence[str], rows: list[dict[str, Any]]) -> None:
+    """Insert `rows` (dicts keyed by column; JSON columns as text) into `table`."""
+    if rows:
+        insert_tuples(sql, table, columns, [tuple(row[c] for c in columns) for row in rows])
 
 
-def _statement(dialect: str, table: str, columns: Sequence[str]) -> str:
-    pg = dialect == "postgresql"
-    marks = [("%s::json" if c in _JSON else "%s") if pg else "?" for c in columns]
-    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(marks)})"
-
-
-def insert_rows(session: Session, table: str, columns: Sequence[str], rows: list[dict[str, Any]]) -> None:
-    """executemany of `rows` (dicts keyed by column) into `table`."""
+def insert_tuples(sql: Sql, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+    """Insert rows given as tuples in `columns` order; times as datetimes, JSON as text."""
     if not rows:
         return
-    dialect = session.get_bind().dialect.name
     times = [i for i, c in enumerate(columns) if c in _TIMES]
-    params = []
-    for row in rows:
-        values = [row[c] for c in columns]
-        if dialect == "sqlite":
-            for i in times:
-                values[i] = _sqlite_time(values[i])
-        params.append(tuple(values))
-    session.connection().exec_driver_sql(_statement(dialect, table, columns), params)
+    if sql.postgres:
+        if len(rows) >= _COPY_FROM:
+            sql.copy(table, columns, rows)
+            return
+        marks = "(" + ", ".join("?" for _ in columns) + ")"
+        sql.run(f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join(marks for _ in rows)}",
+                [value for row in rows for value in row])
+        return
+    if times:
+        rows = [_with_sqlite_times(row, times) for row in rows]
+    marks = ", ".join("?" for _ in columns)
+    sql.many(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
+
+
+def _with_sqlite_times(row: tuple[Any, ...], times: list[int]) -> tuple[Any, ...]:
+    values = list(row)
+    for i in times:
+        values[i] = sqlite_time(values[i])
+    return tuple(values)

@@ -6,15 +6,17 @@ import fcntl
 import os
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext, suppress
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import DateTime, MetaData, create_engine, event, make_url
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+from guard.sql import Sql
 from guard.timeutil import as_utc
 
 NAMING = {
@@ -56,16 +58,27 @@ class UTCDateTime(TypeDecorator[datetime]):
 DEFAULT_TIMEOUT = 10.0
 
 
-def make_engine(url: str, timeout: float = DEFAULT_TIMEOUT, **kwargs: Any) -> Engine:
-    """An engine with the settings Guard relies on: real transactions on SQLite, pre-ping on PostgreSQL."""
+def make_engine(url: str, timeout: float = DEFAULT_TIMEOUT, raw: bool = False, **kwargs: Any) -> Engine:
+    """An engine with the settings Guard relies on: real transactions on SQLite, pre-ping on PostgreSQL.
+
+    `raw`: PostgreSQL connections for `Sql`, in autocommit (a read is one round trip; transactions say
+    BEGIN themselves) and without the pre-ping round trip (a dead connection is retried at BEGIN instead).
+    """
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": timeout, "check_same_thread": False},
                                pool_timeout=timeout, **kwargs)
         _sqlite_transactions(engine, timeout)
         return engine
     connect_args = {"connect_timeout": max(1, round(timeout)), "options": f"-c lock_timeout={int(timeout * 1000)}"}
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10, pool_timeout=timeout,
-                         connect_args=connect_args, **kwargs)
+    engine = create_engine(url, pool_pre_ping=not raw, pool_size=5, max_overflow=10, pool_timeout=timeout,
+                           connect_args=connect_args, **kwargs)
+    if raw:
+        event.listen(engine, "connect", _autocommit)
+    return engine
+
+
+def _autocommit(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.autocommit = True
 
 
 def _sqlite_transactions(engine: Engine, timeout: float = DEFAULT_TIMEOUT) -> None:
@@ -128,6 +141,10 @@ class Database:
                  timeout: float = DEFAULT_TIMEOUT) -> None:
         self.url = url
         self.engine = engine or make_engine(url, timeout)
+        self._timeout = timeout
+        self._postgres = self.engine.dialect.name == "postgresql"
+        self._bind_mode = bind is not None
+        self._raw: Engine | None = None
         if bind is None:
             self.sessions = sessionmaker(self.engine, expire_on_commit=False)
             self._writers = sessionmaker(self.engine.execution_options(**{WRITE_OPTION: True}),
@@ -150,6 +167,78 @@ class Database:
         with self._lock.held(), self._writers() as session, session.begin():
             yield session
 
+    @contextmanager
+    def raw_transaction(self) -> Iterator[Sql]:
+        """A writing transaction spoken to in the driver's terms: committed on success, rolled back on error."""
+        if self._bind_mode:
+            with self.transaction() as session:
+                yield Sql.of_session(session)
+            return
+        with self._lock.held() if self._lock is not None else nullcontext():
+            connection, sql = self._checkout("BEGIN IMMEDIATE" if not self._postgres else "BEGIN")
+            try:
+                yield sql
+                sql.run("COMMIT")
+            except OperationalError:
+                self._forget_connections(connection)  # it may be gone: never hand it out again
+                raise
+            except BaseException:
+                _quietly_roll_back(sql)
+                raise
+            finally:
+                connection.close()
+
+    @contextmanager
+    def raw_reads(self) -> Iterator[Sql]:
+        """Reads outside any transaction (each statement sees the newest committed data)."""
+        if self._bind_mode:
+            with self.sessions() as session:
+                yield Sql.of_session(session)
+            return
+        connection = self._raw_engine.raw_connection()
+        try:
+            yield Sql(connection.driver_connection, self.engine.dialect.name)
+        except OperationalError:
+            self._forget_connections(connection)
+            raise
+        finally:
+            connection.close()
+
+    def _checkout(self, begin: str) -> tuple[Any, Sql]:
+        """A pooled connection in a transaction; retried once when the server dropped the pool's connections."""
+        for attempt in (1, 2) if self._postgres else (2,):
+            connection = self._raw_engine.raw_connection()
+            sql = Sql(connection.driver_connection, self.engine.dialect.name)
+            try:
+                sql.run(begin)
+                return connection, sql
+            except OperationalError:
+                self._forget_connections(connection)
+                connection.close()
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _forget_connections(self, failed: Any) -> None:
+        """After a connection failed, drop it and every idle pooled one: they likely died together (restart)."""
+        failed.invalidate()
+        if self._postgres:
+            self._raw_engine.dispose(close=False)
+
+    @property
+    def _raw_engine(self) -> Engine:
+        if self._raw is None:
+            self._raw = make_engine(self.url, self._timeout, raw=True) if self._postgres else self.engine
+        return self._raw
+
     def dispose(self) -> None:
         """Close pooled connections (after a fork, or at shutdown)."""
         self.engine.dispose()
+        if self._raw is not None and self._raw is not self.engine:
+            self._raw.dispose()
+
+
+def _quietly_roll_back(sql: Sql) -> None:
+    """Roll back after a failure; a connection that is already gone has nothing left to roll back."""
+    with suppress(Exception):  # the original error is the one worth raising
+        sql.run("ROLLBACK")

@@ -6,12 +6,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from guard.audit.digests import GENESIS, link_hash
-from guard.audit.models import AuditCheckpoint, AuditRecord
-from guard.bulk import insert_rows
+from guard.bulk import insert_tuples
+from guard.sql import Sql
 
 AUDIT_COLUMNS = ("seq", "kind", "ref", "at", "digest", "prev_hash", "hash")
 
@@ -30,30 +29,33 @@ class Entry:
 
 
 def append(session: Session, entries: Iterable[Entry]) -> None:
+    """Chain the entries after the newest record, in the session's transaction (see `extend`)."""
+    extend(Sql.of_session(session), entries)
+
+
+def extend(sql: Sql, entries: Iterable[Entry]) -> None:
     """Chain the entries after the newest record. Call it last in a transaction: the lock is held to commit."""
     entries = list(entries)
     if not entries:
         return
-    if session.get_bind().dialect.name == "postgresql":
+    if sql.postgres:
         # One writer at a time extends the chain; taken last, after per-customer locks, so no cycle forms.
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CHAIN_LOCK})
-    seq, prev = head(session)
+        sql.run("SELECT pg_advisory_xact_lock(?)", (_CHAIN_LOCK,))
+    seq, prev = head(sql)
     rows = []
     for entry in entries:
         seq += 1
         digest = link_hash(prev, seq, entry.kind, entry.ref, entry.at, entry.digest)
-        rows.append({"seq": seq, "kind": entry.kind, "ref": entry.ref, "at": entry.at, "digest": entry.digest,
-                     "prev_hash": prev, "hash": digest})
+        rows.append((seq, entry.kind, entry.ref, entry.at, entry.digest, prev, digest))
         prev = digest
-    insert_rows(session, "audit_records", AUDIT_COLUMNS, rows)
+    insert_tuples(sql, "audit_records", AUDIT_COLUMNS, rows)
 
 
-def head(session: Session) -> tuple[int, str]:
+def head(sql: Sql) -> tuple[int, str]:
     """The newest record's sequence number and hash (after a purge, the checkpoint's)."""
-    last = session.execute(select(AuditRecord.seq, AuditRecord.hash).order_by(AuditRecord.seq.desc()).limit(1)).first()
+    last = sql.first("SELECT seq, hash FROM audit_records ORDER BY seq DESC LIMIT 1")
+    if last is None:
+        last = sql.first("SELECT upto_seq, upto_hash FROM audit_checkpoints ORDER BY id DESC LIMIT 1")
     if last is not None:
         return int(last[0]), str(last[1])
-    checkpoint = session.scalars(select(AuditCheckpoint).order_by(AuditCheckpoint.id.desc()).limit(1)).first()
-    if checkpoint is not None:
-        return checkpoint.upto_seq, checkpoint.upto_hash
     return 0, GENESIS

@@ -10,11 +10,14 @@ from typing import Any
 from guard.decisions.facts import Facts, binding_values, build_facts, render_time
 from guard.decisions.message import Message, PriorDecision
 from guard.engine import CompiledEngine
+from guard.lru import Lru
 from guard.rules.compiler import CompiledCase, CompiledRuleSet
 from guard.rules.model import SEVERITY, Case, Rule, SetClause, walk_clauses
-from guard.situation.derive import Situation
+from guard.situation.derive import Situation, derive
 
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+# Verdicts remembered per evaluator for customers with no situation: distinct messages seen recently.
+BLANK_VERDICTS = 4096
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,19 @@ class Evaluator:
         self.engine = CompiledEngine(compiled.definition, compiled.version)
         # A stored version is named by its number; rule files not stored yet by their content hash.
         self.version: int | str = version if version is not None else compiled.version
+        self._blank: Lru[str, Verdict] = Lru(BLANK_VERDICTS)
+
+    def evaluate_blank(self, message: Message, key: str) -> Verdict:
+        """The verdict for a customer with no events and no earlier decisions, remembered by message `key`.
+
+        Most customers of a campaign have no situation at all; their verdicts differ only by the message, so
+        `key` must name everything of the message but the customer.
+        """
+        verdict = self._blank.get(key)
+        if verdict is None:
+            verdict = self.evaluate(message, derive([], message.send_at), [])
+            self._blank.put(key, verdict)
+        return verdict
 
     def evaluate(self, message: Message, situation: Situation, history: list[PriorDecision]) -> Verdict:
         """Facts → engine → the first matching case per rule → combined verdict."""

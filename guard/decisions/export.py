@@ -14,7 +14,7 @@ from sqlalchemy import select
 from guard.db import Database
 from guard.decisions.models import Decision, DecisionReason
 from guard.decisions.queries import filtered
-from guard.decisions.service import stored_version
+from guard.decisions.store import stored_version
 from guard.timeutil import iso
 
 FORMATS = {"csv": "text/csv; charset=utf-8", "ndjson": "application/x-ndjson"}

@@ -10,35 +10,37 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from marshmallow import ValidationError
-from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
-from guard.audit.chain import Entry, append
+from guard.audit.chain import Entry, extend
 from guard.audit.digests import decision_digest, facts_digest, facts_text, request_digest
-from guard.bulk import DECISION_COLUMNS, REASON_COLUMNS, insert_rows
+from guard.bulk import DECISION_COLUMNS
 from guard.canonical import content_hash
 from guard.db import Database
+from guard.decisions import store
 from guard.decisions.evaluate import Evaluator, Reason, Verdict
 from guard.decisions.message import Message, PriorDecision
-from guard.decisions.models import Decision, DecisionReason
+from guard.decisions.models import Decision
 from guard.decisions.schemas import DecisionRequestSchema, to_message
+from guard.decisions.store import stored_version
 from guard.errors import GuardError, IdempotencyConflict, ValidationFailed
+from guard.lru import Lru
 from guard.situation.derive import EventRecord, derive
-from guard.situation.models import Event
+from guard.sql import Sql
 from guard.timeutil import iso, utcnow
 
 _schema = DecisionRequestSchema()
 _PER_ITEM = ("customer_id", "idempotency_key")
 MAX_BATCH = 10_000
 VersionLookup = Callable[[int], Evaluator]
+# Validated request shapes remembered across calls (each a few hundred bytes).
+_SHAPES: Lru[str, dict[str, Any]] = Lru(4096)
 
 
 @dataclass
@@ -101,8 +103,7 @@ def decide_many(db: Database, evaluator: Evaluator, raws: list[Any], key_name: s
                 versions: VersionLookup | None = None) -> list[_Item]:
     """The shared path: validate all, answer dry runs, then decide and record the rest in one transaction."""
     now = utcnow()
-    shapes: dict[str, dict[str, Any]] = {}
-    items = [_validated(i, raw, now, shapes) for i, raw in enumerate(raws)]
+    items = [_validated(i, raw, now) for i, raw in enumerate(raws)]
     for item in items:
         if item.error is None and item.data["dry_run"]:
             _dry_run(db, evaluator, item, now, versions)
@@ -112,10 +113,10 @@ def decide_many(db: Database, evaluator: Evaluator, raws: list[Any], key_name: s
     return items
 
 
-def _validated(index: int, raw: Any, now: datetime, shapes: dict[str, dict[str, Any]]) -> _Item:
+def _validated(index: int, raw: Any, now: datetime) -> _Item:
     item = _Item(index, raw)
     try:
-        item.data, item.shape = _validate_with_shapes(raw, shapes)
+        item.data, item.shape = _validate_with_shapes(raw)
     except ValidationFailed as exc:
         item.error = exc
         return item
@@ -126,18 +127,19 @@ def _validated(index: int, raw: Any, now: datetime, shapes: dict[str, dict[str, 
     return item
 
 
-def _validate_with_shapes(raw: Any, shapes: dict[str, dict[str, Any]]) -> tuple[dict[str, Any], str | None]:
-    """Validate; a campaign's requests differ only in customer and key, so the rest is validated once."""
+def _validate_with_shapes(raw: Any) -> tuple[dict[str, Any], str | None]:
+    """Validate; requests of a campaign (or of one caller) differ only in customer and key: the rest is
+    validated once per shape and remembered."""
     if not isinstance(raw, dict) or not isinstance(raw.get("customer_id"), str):
         return validate_request(raw), None
     try:
         shape = json.dumps({k: v for k, v in raw.items() if k not in _PER_ITEM}, sort_keys=True)
     except (TypeError, ValueError):
         return validate_request(raw), None
-    known = shapes.get(shape)
+    known = _SHAPES.get(shape)
     if known is None:
         data = validate_request(raw)
-        shapes[shape] = {k: v for k, v in data.items() if k not in _PER_ITEM}
+        _SHAPES.put(shape, {k: v for k, v in data.items() if k not in _PER_ITEM})
         return data, shape
     errors = {}
     data = dict(known)
@@ -160,8 +162,8 @@ def _dry_run(db: Database, evaluator: Evaluator, item: _Item, now: datetime, ver
         item.error = exc
         return
     assert item.message is not None
-    with db.sessions() as session:
-        verdict = _Context.load(session, chosen, [item.message]).evaluate(chosen, item.message)
+    with db.raw_reads() as sql:
+        verdict = _Context.load(sql, chosen, [item.message]).evaluate(chosen, item.message)
     item.result = _response(str(uuid.uuid4()), verdict, chosen.version, iso(now) or "", dry_run=True)
 
 
@@ -169,13 +171,13 @@ def _decide_live(db: Database, evaluator: Evaluator, items: list[_Item], now: da
                  ) -> None:
     for attempt in range(3):
         try:
-            with db.transaction() as session:
-                fresh, repeats = _resolve_idempotency(session, items)
+            with db.raw_transaction() as sql:
+                fresh, repeats = _resolve_idempotency(sql, items)
                 if fresh:
                     messages = [i.message for i in fresh if i.message is not None]
-                    _lock_customers(session, {m.customer_id for m in messages})
-                    context = _Context.load(session, evaluator, messages)
-                    _decide_and_record(session, evaluator, context, fresh, now, key_name)
+                    store.lock_customers(sql, {m.customer_id for m in messages})
+                    context = _Context.load(sql, evaluator, messages)
+                    _decide_and_record(sql, evaluator, context, fresh, now, key_name)
             for repeat, first in repeats:
                 repeat.result = first.result
             return
@@ -187,10 +189,10 @@ def _decide_live(db: Database, evaluator: Evaluator, items: list[_Item], now: da
                 raise
 
 
-def _resolve_idempotency(session: Session, items: list[_Item]) -> tuple[list[_Item], list[tuple[_Item, _Item]]]:
+def _resolve_idempotency(sql: Sql, items: list[_Item]) -> tuple[list[_Item], list[tuple[_Item, _Item]]]:
     """Answer repeats from the log (or 409 them); return the items needing a decision and in-batch repeats."""
     keys = {i.data["idempotency_key"] for i in items if i.data.get("idempotency_key")}
-    known = {d.idempotency_key: d for d in _by_keys(session, keys)}
+    known = store.by_idempotency_keys(sql, keys) if keys else {}
     first_in_batch: dict[str, _Item] = {}
     fresh: list[_Item] = []
     repeats: list[tuple[_Item, _Item]] = []
@@ -200,7 +202,7 @@ def _resolve_idempotency(session: Session, items: list[_Item]) -> tuple[list[_It
             fresh.append(item)
         elif key in known:
             if _same_request(item, known[key].request_hash, known[key].decision_id):
-                item.result = decision_response(known[key])
+                item.result = dict(known[key].answer)
         elif key in first_in_batch:
             if _same_request(item, first_in_batch[key].request_hash, None):
                 repeats.append((item, first_in_batch[key]))
@@ -221,27 +223,6 @@ def _same_request(item: _Item, first_hash: str, first_id: str | None) -> bool:
     return False
 
 
-def _by_keys(session: Session, keys: set[str]) -> list[Decision]:
-    found: list[Decision] = []
-    ordered = sorted(keys)
-    for start in range(0, len(ordered), 500):
-        chunk = ordered[start:start + 500]
-        found.extend(session.scalars(select(Decision).where(Decision.idempotency_key.in_(chunk))))
-    return found
-
-
-def _lock_customers(session: Session, customers: set[str]) -> None:
-    """Serialise decisions per customer so frequency caps count every earlier decision."""
-    if session.get_bind().dialect.name != "postgresql" or not customers:
-        return  # SQLite: the write transaction began IMMEDIATE, which already serialises writers.
-    # Locks are taken in one fixed order, so two batches never wait on each other in a cycle.
-    session.execute(
-        text("SELECT pg_advisory_xact_lock(k) FROM "
-             "(SELECT DISTINCT hashtext(c) AS k FROM unnest(CAST(:cs AS text[])) AS c) s ORDER BY k"),
-        {"cs": sorted(customers)},
-    )
-
-
 @dataclass
 class _Context:
     """Everything known of a set of customers, loaded with a few set-wise queries."""
@@ -249,30 +230,25 @@ class _Context:
     events: dict[str, list[EventRecord]]
     history: dict[str, list[PriorDecision]]
     window: timedelta
-    cache: dict[str, Verdict] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, session: Session, evaluator: Evaluator, messages: list[Message]) -> _Context:
+    def load(cls, sql: Sql, evaluator: Evaluator, messages: list[Message]) -> _Context:
         customers = sorted({m.customer_id for m in messages})
         latest = max(m.send_at for m in messages)
         windows = [p.within or 0 for p in evaluator.compiled.probes if p.source == "decisions"]
         window = timedelta(seconds=max(windows, default=0))
-        events = _events(session, customers, latest)
-        history = _history(session, customers, min(m.send_at for m in messages) - window, latest) if windows else {}
+        events = store.events_of(sql, customers, latest)
+        history = store.history_of(sql, customers, min(m.send_at for m in messages) - window, latest) if windows else {}
         return cls(events, history, window)
 
-    def evaluate(self, evaluator: Evaluator, message: Message, shape: str | None = None) -> Verdict:
-        """The verdict for one message; identical messages to customers with no history share one."""
+    def evaluate(self, evaluator: Evaluator, message: Message) -> Verdict:
+        """The verdict for one message; customers with no events and no history share one per message."""
         events = self.events.get(message.customer_id, [])
         history = [p for p in self.history.get(message.customer_id, [])
                    if message.send_at - self.window < p.send_at <= message.send_at]
         if events or history:
             return evaluator.evaluate(message, derive(events, message.send_at), history)
-        # Within one call `now` is shared, so the request shape identifies the message.
-        key = shape if shape is not None else _message_key(message)
-        if key not in self.cache:
-            self.cache[key] = evaluator.evaluate(message, derive([], message.send_at), [])
-        return self.cache[key]
+        return evaluator.evaluate_blank(message, _message_key(message))
 
     def remember(self, message: Message, verdict: Verdict, reasons: tuple[str, ...]) -> None:
         """Later items of the same batch see this decision, as they would have in sequence."""
@@ -288,55 +264,14 @@ def _message_key(message: Message) -> str:
                        iso(message.send_at), sorted(message.attributes.items())], default=str)
 
 
-def _events(session: Session, customers: list[str], until: datetime) -> dict[str, list[EventRecord]]:
-    out: dict[str, list[EventRecord]] = defaultdict(list)
-    for start in range(0, len(customers), 1000):
-        rows = session.execute(
-            select(Event.customer_id, Event.event_id, Event.type, Event.occurred_at, Event.data)
-            .where(Event.customer_id.in_(customers[start:start + 1000]), Event.occurred_at <= until)
-        )
-        for customer_id, event_id, type_, occurred_at, data in rows:
-            out[customer_id].append(EventRecord(event_id, type_, occurred_at, data or {}))
-    return out
-
-
-def _history(session: Session, customers: list[str], start: datetime, end: datetime
-             ) -> dict[str, list[PriorDecision]]:
-    """Earlier decisions of the customers in the window, with the rules that matched each (plain rows, no ORM)."""
-    out: dict[str, list[PriorDecision]] = defaultdict(list)
-    columns = (Decision.id, Decision.customer_id, Decision.send_at, Decision.purpose, Decision.channel,
-               Decision.outcome, Decision.campaign_id)
-    for offset in range(0, len(customers), 1000):
-        rows = session.execute(select(*columns).where(
-            Decision.customer_id.in_(customers[offset:offset + 1000]), Decision.send_at > start,
-            Decision.send_at <= end)).all()
-        rules = _matched_rules(session, [row[0] for row in rows])
-        for pk, customer_id, send_at, purpose, channel, outcome, campaign_id in rows:
-            out[customer_id].append(PriorDecision(send_at, purpose, channel, outcome, campaign_id,
-                                                  tuple(rules.get(pk, ()))))
-    return out
-
-
-def _matched_rules(session: Session, pks: list[int]) -> dict[int, list[str]]:
-    """The rule ids that matched each decision, in reason order."""
-    rules: dict[int, list[str]] = defaultdict(list)
-    if pks:
-        query = (select(DecisionReason.decision_pk, DecisionReason.rule_id)
-                 .where(DecisionReason.decision_pk.in_(pks)).order_by(DecisionReason.decision_pk,
-                                                                        DecisionReason.position))
-        for pk, rule_id in session.execute(query):
-            rules[pk].append(rule_id)
-    return rules
-
-
-def _decide_and_record(session: Session, evaluator: Evaluator, context: _Context, items: list[_Item],
+def _decide_and_record(sql: Sql, evaluator: Evaluator, context: _Context, items: list[_Item],
                        now: datetime, key_name: str | None) -> None:
     rows, reasons, entries = [], [], []
     digests = _Digests()
     stamp = iso(now) or ""
     for item in items:
         assert item.message is not None
-        verdict = context.evaluate(evaluator, item.message, item.shape)
+        verdict = context.evaluate(evaluator, item.message)
         decision_id = str(uuid.uuid4())
         facts, facts_dig = digests.facts(verdict)
         row, request = _row(decision_id, item, verdict, evaluator.version, now, key_name, facts)
@@ -347,8 +282,8 @@ def _decide_and_record(session: Session, evaluator: Evaluator, context: _Context
                              decision_digest(row, matched, digests.request(item, request), facts_dig)))
         context.remember(item.message, verdict, tuple(r.rule_id for r in verdict.reasons))
         item.result = _response(decision_id, verdict, evaluator.version, stamp)
-    _insert(session, rows, reasons)
-    append(session, entries)
+    _insert(sql, rows, reasons)
+    extend(sql, entries)
 
 
 class _Digests:
@@ -374,27 +309,16 @@ class _Digests:
         return self._requests[item.shape]
 
 
-def _insert(session: Session, rows: list[dict[str, Any]], reasons: list[tuple[Reason, ...]]) -> None:
-    """Bulk insert decisions and their reasons with plain executemany (ids allocated up front)."""
-    ids = _allocate_ids(session, len(rows))
+def _insert(sql: Sql, rows: list[dict[str, Any]], reasons: list[tuple[Reason, ...]]) -> None:
+    """Bulk insert decisions and their reasons (ids allocated up front)."""
+    ids = store.allocate_ids(sql, len(rows))
+    decision_rows = []
     for pk, row in zip(ids, rows, strict=True):
         row["id"] = pk
-    reason_rows = [
-        {"decision_pk": pk, "position": i, "rule_id": r.rule_id, "outcome": r.outcome, "explanation": r.explanation}
-        for pk, matched in zip(ids, reasons, strict=True)
-        for i, r in enumerate(matched)
-    ]
-    insert_rows(session, "decisions", DECISION_COLUMNS, rows)
-    insert_rows(session, "decision_reasons", REASON_COLUMNS, reason_rows)
-
-
-def _allocate_ids(session: Session, count: int) -> list[int]:
-    """Primary keys for new decisions: from the sequence on PostgreSQL; on SQLite the write lock is held."""
-    if session.get_bind().dialect.name == "postgresql":
-        query = text("SELECT nextval(pg_get_serial_sequence('decisions', 'id')) FROM generate_series(1, :n)")
-        return list(session.scalars(query, {"n": count}))
-    start = session.scalar(select(func.max(Decision.id))) or 0
-    return list(range(start + 1, start + 1 + count))
+        decision_rows.append(tuple(row[c] for c in DECISION_COLUMNS))
+    reason_rows = [(pk, i, r.rule_id, r.outcome, r.explanation)
+                   for pk, matched in zip(ids, reasons, strict=True) for i, r in enumerate(matched)]
+    store.insert_decisions(sql, decision_rows, reason_rows)
 
 
 def _row(decision_id: str, item: _Item, verdict: Verdict, version: int | str, now: datetime,
@@ -446,6 +370,3 @@ def decision_response(decision: Decision) -> dict[str, Any]:
     }
 
 
-def stored_version(text: str) -> int | str:
-    """A stored rules version as the API shows it: the version number, or a content hash."""
-    return int(text) if text.isdigit() else text

@@ -8,8 +8,7 @@ from typing import Any, TypeVar, cast
 
 from flask import g, request
 
-from guard.auth.keys import SCOPES, authenticate, require_scope
-from guard.auth.models import ApiKey
+from guard.auth.keys import SCOPES, Caller, identify, require_scope
 from guard.errors import Unauthenticated
 from guard.http.context import current_guard
 
@@ -27,11 +26,11 @@ def bearer_token() -> str | None:
     return token.strip()
 
 
-def authenticated_key(scope: str) -> ApiKey:
+def authenticated_key(scope: str) -> Caller:
     """The caller's live key, checked for `scope`: 401 without a valid key, 403 without the scope."""
     token = bearer_token()
-    with current_guard().db.sessions() as session:
-        key = authenticate(session, token)
+    with current_guard().db.raw_reads() as sql:
+        key = identify(sql, token)
     require_scope(key.scope_set, scope)
     return key
 

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from guard.audit.chain import Entry, append
+from guard.audit.chain import Entry, extend
 from guard.audit.digests import event_digest
 from guard.bulk import EVENT_COLUMNS, insert_rows
 from guard.canonical import content_hash
@@ -19,6 +19,7 @@ from guard.db import Database
 from guard.errors import EventConflict, ValidationFailed
 from guard.situation.models import Event
 from guard.situation.schemas import EventSchema
+from guard.sql import Sql
 from guard.timeutil import utcnow
 
 _schema = EventSchema()
@@ -115,8 +116,9 @@ def _store(session: Session, valid: list[tuple[int, dict[str, Any], str]], singl
                                                                   event["occurred_at"], digest, now)))
         existing[event_id] = digest
         out[index] = EventResult(index, event_id, "created")
-    insert_rows(session, "events", EVENT_COLUMNS, rows)
-    append(session, entries)
+    sql = Sql.of_session(session)
+    insert_rows(sql, "events", EVENT_COLUMNS, rows)
+    extend(sql, entries)
     return out
 
 

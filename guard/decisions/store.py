@@ -1,0 +1,136 @@
+"""The decision log's reads and writes on the hot path, set-wise and in the driver's own terms."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from guard.bulk import DECISION_COLUMNS, REASON_COLUMNS, insert_tuples
+from guard.decisions.message import PriorDecision
+from guard.situation.derive import EventRecord
+from guard.sql import Sql
+from guard.timeutil import iso
+
+# SQLite allows 32,766 parameters per statement; PostgreSQL takes one array parameter.
+_CHUNK = 1000
+
+
+@dataclass(frozen=True)
+class StoredDecision:
+    """An earlier decision as an idempotent repeat needs it: the request's hash and the answer given."""
+
+    decision_id: str
+    request_hash: str
+    answer: dict[str, Any]
+
+
+def _chunks(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(values), _CHUNK):
+        yield values[start:start + _CHUNK]
+
+
+def _member(sql: Sql, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
+    """`column IN (values)`: one array parameter on PostgreSQL, one placeholder each on SQLite."""
+    if sql.postgres:
+        return f"{column} = ANY(?)", [list(values)]
+    return f"{column} IN ({', '.join('?' for _ in values)})", list(values)
+
+
+def lock_customers(sql: Sql, customers: set[str]) -> None:
+    """Serialise decisions per customer so frequency caps count every earlier decision."""
+    if not sql.postgres or not customers:
+        return  # SQLite: the write transaction began IMMEDIATE, which already serialises writers.
+    # Locks are taken in one fixed order, so two batches never wait on each other in a cycle.
+    sql.run("SELECT pg_advisory_xact_lock(k) FROM "
+            "(SELECT DISTINCT hashtext(c) AS k FROM unnest(CAST(? AS text[])) AS c) s ORDER BY k",
+            (sorted(customers),))
+
+
+def events_of(sql: Sql, customers: Sequence[str], until: datetime) -> dict[str, list[EventRecord]]:
+    """Every event of the customers that occurred by `until`."""
+    out: dict[str, list[EventRecord]] = defaultdict(list)
+    for chunk in _chunks(customers):
+        member, params = _member(sql, "customer_id", chunk)
+        rows = sql.rows(f"SELECT customer_id, event_id, type, occurred_at, data FROM events "
+                        f"WHERE {member} AND occurred_at <= ?", [*params, sql.time(until)])
+        for customer_id, event_id, type_, occurred_at, data in rows:
+            out[customer_id].append(EventRecord(event_id, type_, sql.read_time(occurred_at),  # type: ignore[arg-type]
+                                                sql.read_json(data) or {}))
+    return out
+
+
+def history_of(sql: Sql, customers: Sequence[str], start: datetime, end: datetime
+               ) -> dict[str, list[PriorDecision]]:
+    """Earlier decisions of the customers sent in (start, end], with the rules that matched each."""
+    out: dict[str, list[PriorDecision]] = defaultdict(list)
+    for chunk in _chunks(customers):
+        member, params = _member(sql, "customer_id", chunk)
+        rows = sql.rows(f"SELECT id, customer_id, send_at, purpose, channel, outcome, campaign_id FROM decisions "
+                        f"WHERE {member} AND send_at > ? AND send_at <= ?",
+                        [*params, sql.time(start), sql.time(end)])
+        rules = _matched_rules(sql, [row[0] for row in rows])
+        for pk, customer_id, send_at, purpose, channel, outcome, campaign_id in rows:
+            out[customer_id].append(PriorDecision(sql.read_time(send_at), purpose, channel,  # type: ignore[arg-type]
+                                                  outcome, campaign_id, tuple(rules.get(pk, ()))))
+    return out
+
+
+def _matched_rules(sql: Sql, pks: list[int]) -> dict[int, list[str]]:
+    """The rule ids that matched each decision, in reason order."""
+    rules: dict[int, list[str]] = defaultdict(list)
+    if pks:
+        member, params = _member(sql, "decision_pk", pks)
+        for pk, rule_id in sql.rows(f"SELECT decision_pk, rule_id FROM decision_reasons WHERE {member} "
+                                    f"ORDER BY decision_pk, position", params):
+            rules[pk].append(rule_id)
+    return rules
+
+
+def by_idempotency_keys(sql: Sql, keys: set[str]) -> dict[str, StoredDecision]:
+    """The decisions already recorded under these idempotency keys, with the answers they gave."""
+    found: dict[str, StoredDecision] = {}
+    for chunk in _chunks(sorted(keys)):
+        member, params = _member(sql, "idempotency_key", chunk)
+        rows = sql.rows(f"SELECT id, idempotency_key, decision_id, request_hash, outcome, route, defer_until, "
+                        f"rules_version, evaluated_at FROM decisions WHERE {member}", params)
+        reasons = _reasons(sql, [row[0] for row in rows])
+        for pk, key, decision_id, request_hash, outcome, route, defer_until, version, evaluated_at in rows:
+            answer = {"decision_id": decision_id, "outcome": outcome, "route": route,
+                      "defer_until": iso(sql.read_time(defer_until)), "reasons": reasons.get(pk, []),
+                      "rules_version": stored_version(version), "evaluated_at": iso(sql.read_time(evaluated_at))}
+            found[key] = StoredDecision(decision_id, request_hash, answer)
+    return found
+
+
+def _reasons(sql: Sql, pks: list[int]) -> dict[int, list[dict[str, str]]]:
+    out: dict[int, list[dict[str, str]]] = defaultdict(list)
+    if pks:
+        member, params = _member(sql, "decision_pk", pks)
+        for pk, rule_id, outcome, explanation in sql.rows(
+                f"SELECT decision_pk, rule_id, outcome, explanation FROM decision_reasons WHERE {member} "
+                f"ORDER BY decision_pk, position", params):
+            out[pk].append({"rule_id": rule_id, "outcome": outcome, "explanation": explanation})
+    return out
+
+
+def allocate_ids(sql: Sql, count: int) -> list[int]:
+    """Primary keys for new decisions: from the sequence on PostgreSQL; on SQLite the write lock is held."""
+    if sql.postgres:
+        return [row[0] for row in sql.rows(
+            "SELECT nextval(pg_get_serial_sequence('decisions', 'id')) FROM generate_series(1, ?)", (count,))]
+    start = (sql.first("SELECT max(id) FROM decisions") or (None,))[0] or 0
+    return list(range(start + 1, start + 1 + count))
+
+
+def insert_decisions(sql: Sql, rows: list[tuple[Any, ...]], reasons: list[tuple[Any, ...]]) -> None:
+    """Decision rows (DECISION_COLUMNS order, ids allocated) and their reason rows (REASON_COLUMNS order)."""
+    insert_tuples(sql, "decisions", DECISION_COLUMNS, rows)
+    insert_tuples(sql, "decision_reasons", REASON_COLUMNS, reasons)
+
+
+def stored_version(text: str) -> int | str:
+    """A stored rules version as the API shows it: the version number, or a content hash."""
+    return int(text) if text.isdigit() else text
