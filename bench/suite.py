@@ -26,6 +26,7 @@ from pathlib import Path
 import requests
 
 from bench.common import ROOT, fresh_database, situation_events
+from guard.serve import THREADS
 
 CUSTOMERS = 1_000_000
 WORKERS = os.cpu_count() or 2
@@ -139,14 +140,15 @@ def batch(base: str, key: str, calls: int = 10) -> tuple[int, float]:
 
 def bare_rps(port: int) -> dict[str, float]:
     url = f"http://127.0.0.1:{port}"
-    cmd = [sys.executable, "-m", "gunicorn", "-w", str(WORKERS), "-k", "sync", "-b", f"127.0.0.1:{port}",
-           "--chdir", str(ROOT), "bench.bare_app:app"]
+    # The same gunicorn settings as `guard serve`: gthread workers, as many, as many threads, same keep-alive.
+    cmd = [sys.executable, "-m", "gunicorn", "-w", str(WORKERS), "-k", "gthread", "--threads", str(THREADS),
+           "--keep-alive", "5", "-b", f"127.0.0.1:{port}", "--chdir", str(ROOT), "bench.bare_app:app"]
     with process(cmd, dict(os.environ), url + "/"):
         wrk(url, "", 3)
         return wrk(url, "")
 
 
-def run(db_kind: str, recipients: int) -> dict[str, object]:
+def run(db_kind: str, recipients: int, single_only: bool = False) -> dict[str, object]:
     results: dict[str, object] = {"db": db_kind, "workers": WORKERS, "recipients": recipients}
     results["bare"] = bare_rps(free_port())
     with fresh_database(db_kind) as url:
@@ -161,6 +163,8 @@ def run(db_kind: str, recipients: int) -> dict[str, object]:
             results["events"] = ingest(base, key)
             wrk(base, key, 3)
             results["single"] = wrk(base, key)
+            if single_only:
+                return results
             results["batch"] = batch(base, key)
             results["stream"] = stream(base, key, recipients)
             results["worker_peak_mb"] = worker_peak_mb(server.pid)
@@ -198,9 +202,14 @@ def main() -> None:
     parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--recipients", type=int, default=CUSTOMERS)
     parser.add_argument("--no-write", action="store_true", help="Print only; do not append to bench/RESULTS.md.")
+    parser.add_argument("--single-only", action="store_true",
+                        help="Only the bare endpoint and single decisions (printed, never written).")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is needed: apt-get install wrk")
+    if args.single_only:
+        print(json.dumps(run(args.db, args.recipients, single_only=True), indent=1))
+        return
     text = report(run(args.db, args.recipients))
     print(text)
     if not args.no_write:

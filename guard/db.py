@@ -16,7 +16,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
-from guard.sql import Sql
+from guard.sql import Sql, driver_error, wrapped
 from guard.timeutil import as_utc
 
 NAMING = {
@@ -195,7 +195,7 @@ class Database:
             with self.sessions() as session:
                 yield Sql.of_session(session)
             return
-        connection = self._raw_engine.raw_connection()
+        connection = self._connect()
         try:
             yield Sql(connection.driver_connection, self.engine.dialect.name)
         except OperationalError:
@@ -207,7 +207,7 @@ class Database:
     def _checkout(self, begin: str) -> tuple[Any, Sql]:
         """A pooled connection in a transaction; retried once when the server dropped the pool's connections."""
         for attempt in (1, 2) if self._postgres else (2,):
-            connection = self._raw_engine.raw_connection()
+            connection = self._connect()
             sql = Sql(connection.driver_connection, self.engine.dialect.name)
             try:
                 sql.run(begin)
@@ -218,6 +218,14 @@ class Database:
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")
+
+    def _connect(self) -> Any:
+        """A pooled DBAPI connection; a server that cannot be reached is SQLAlchemy's OperationalError."""
+        error = driver_error(self.engine.dialect.name)
+        try:
+            return self._raw_engine.raw_connection()
+        except error as exc:
+            raise wrapped("connect", exc, error) from exc
 
     def _forget_connections(self, failed: Any) -> None:
         """After a connection failed, drop it and every idle pooled one: they likely died together (restart)."""

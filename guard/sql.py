@@ -43,7 +43,7 @@ class Sql:
     def __init__(self, connection: Any, dialect: str) -> None:
         self.connection = connection
         self.postgres = dialect == "postgresql"
-        self._error = _driver_error(dialect)
+        self._error = driver_error(dialect)
 
     @classmethod
     def of_session(cls, session: Session) -> Sql:
@@ -79,7 +79,7 @@ class Sql:
         try:
             cursor.executemany(text, rows)
         except self._error as exc:
-            raise _wrapped(query, exc, self._error) from exc
+            raise wrapped(query, exc, self._error) from exc
         finally:
             cursor.close()
 
@@ -92,7 +92,7 @@ class Sql:
                 for row in rows:
                     copy.write_row(row)
         except self._error as exc:
-            raise _wrapped(query, exc, self._error) from exc
+            raise wrapped(query, exc, self._error) from exc
         finally:
             cursor.close()
 
@@ -118,11 +118,12 @@ class Sql:
             cursor.execute(_pg(query) if self.postgres else query, params)
         except self._error as exc:
             cursor.close()
-            raise _wrapped(query, exc, self._error) from exc
+            raise wrapped(query, exc, self._error) from exc
         return cursor
 
 
-def _driver_error(dialect: str) -> type[Exception]:
+def driver_error(dialect: str) -> type[Exception]:
+    """The base class of the driver's errors."""
     if dialect == "postgresql":
         import psycopg
 
@@ -132,6 +133,6 @@ def _driver_error(dialect: str) -> type[Exception]:
     return sqlite3.Error
 
 
-def _wrapped(query: str, exc: Exception, base: type[Exception]) -> StatementError:
+def wrapped(query: str, exc: Exception, base: type[Exception]) -> StatementError:
     """The SQLAlchemy exception (IntegrityError, OperationalError, ...) for a driver error."""
     return DBAPIError.instance(query, None, exc, base)
