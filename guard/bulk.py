@@ -31,8 +31,10 @@ def insert_rows(sql: Sql, table: str, columns: Sequence[str], rows: list[dict[st
         insert_tuples(sql, table, columns, [tuple(row[c] for c in columns) for row in rows])
 
 
-def insert_tuples(sql: Sql, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
-    """Insert rows given as tuples in `columns` order; times as datetimes, JSON as text."""
+def insert_tuples(sql: Sql, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]],
+                  prepared: bool = False) -> None:
+    """Insert rows given as tuples in `columns` order; times as datetimes (or already `sql.time`d when
+    `prepared`), JSON as text."""
     if not rows:
         return
     times = [i for i, c in enumerate(columns) if c in _TIMES]
@@ -44,7 +46,7 @@ def insert_tuples(sql: Sql, table: str, columns: Sequence[str], rows: list[tuple
         sql.run(f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join(marks for _ in rows)}",
                 [value for row in rows for value in row])
         return
-    if times:
+    if times and not prepared:
         rows = [_with_sqlite_times(row, times) for row in rows]
     marks = ", ".join("?" for _ in columns)
     sql.many(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)

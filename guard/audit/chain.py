@@ -8,9 +8,10 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from guard.audit.digests import GENESIS, link_hash
+from guard.audit.digests import GENESIS, link_hash_at
 from guard.bulk import insert_tuples
 from guard.sql import Sql
+from guard.timeutil import iso
 
 AUDIT_COLUMNS = ("seq", "kind", "ref", "at", "digest", "prev_hash", "hash")
 
@@ -43,12 +44,15 @@ def extend(sql: Sql, entries: Iterable[Entry]) -> None:
         sql.run("SELECT pg_advisory_xact_lock(?)", (_CHAIN_LOCK,))
     seq, prev = head(sql)
     rows = []
+    at: datetime | None = None
     for entry in entries:
         seq += 1
-        digest = link_hash(prev, seq, entry.kind, entry.ref, entry.at, entry.digest)
-        rows.append((seq, entry.kind, entry.ref, entry.at, entry.digest, prev, digest))
+        if entry.at is not at:  # the entries of one call mostly share one time: write it out once
+            at, at_text, stored_at = entry.at, iso(entry.at) or "", sql.time(entry.at)
+        digest = link_hash_at(prev, seq, entry.kind, entry.ref, at_text, entry.digest)
+        rows.append((seq, entry.kind, entry.ref, stored_at, entry.digest, prev, digest))
         prev = digest
-    insert_tuples(sql, "audit_records", AUDIT_COLUMNS, rows)
+    insert_tuples(sql, "audit_records", AUDIT_COLUMNS, rows, prepared=True)
 
 
 def head(sql: Sql) -> tuple[int, str]:

@@ -15,6 +15,7 @@ from typing import Any
 from guard.timeutil import iso
 
 ERASED_PREFIX = "erased:"
+_SEP = "\x1f"
 GENESIS = "0" * 64
 
 
@@ -42,7 +43,7 @@ def _text(part: Any) -> str:
 
 
 def _join(parts: Iterable[Any]) -> str:
-    return sha("\x1f".join(_text(p) for p in parts))
+    return sha(_SEP.join(_text(p) for p in parts))
 
 
 def request_digest(request: dict[str, Any]) -> str:
@@ -64,12 +65,25 @@ def facts_text(facts: Any) -> str:
 def decision_digest(row: dict[str, Any], reasons: Iterable[tuple[str, str, str]], request_dig: str,
                     facts_dig: str) -> str:
     """Everything a decision's audit record says, personal data only as the customer digest."""
-    fields = [row["decision_id"], customer_digest(row["customer_id"]), row["campaign_id"], row["channel"],
-              row["purpose"], row["send_at"], row["outcome"], row["route"], row["defer_until"],
-              row["rules_version"], row["evaluated_at"], row["idempotency_key"], request_dig, facts_dig]
+    return decision_digest_with(row["decision_id"], row["customer_id"],
+                                decision_tail(row, reasons, request_dig, facts_dig))
+
+
+def decision_tail(row: dict[str, Any], reasons: Iterable[tuple[str, str, str]], request_dig: str,
+                  facts_dig: str) -> str:
+    """The part of a decision's digested text after its id and customer: the same for every customer
+    given one message and verdict, so a campaign computes it once."""
+    fields = [row["campaign_id"], row["channel"], row["purpose"], row["send_at"], row["outcome"], row["route"],
+              row["defer_until"], row["rules_version"], row["evaluated_at"], row["idempotency_key"], request_dig,
+              facts_dig]
     for rule_id, outcome, explanation in reasons:
         fields.extend((rule_id, outcome, sha(explanation)))
-    return _join(fields)
+    return _SEP.join(_text(p) for p in fields)
+
+
+def decision_digest_with(decision_id: str, customer_id: str, tail: str) -> str:
+    """A decision's digest from its id, its customer and its `decision_tail`."""
+    return sha(f"{decision_id}{_SEP}{customer_digest(customer_id)}{_SEP}{tail}")
 
 
 def event_digest(event_id: str, customer_id: str, type_: str, occurred_at: datetime, content_hash: str,
@@ -85,4 +99,9 @@ def values_digest(values: Iterable[Any]) -> str:
 
 def link_hash(prev_hash: str, seq: int, kind: str, ref: str, at: datetime, digest: str) -> str:
     """The chained hash of one record."""
-    return _join([prev_hash, seq, kind, ref, at, digest])
+    return link_hash_at(prev_hash, seq, kind, ref, _text(at), digest)
+
+
+def link_hash_at(prev_hash: str, seq: int, kind: str, ref: str, at_text: str, digest: str) -> str:
+    """`link_hash` with the time already written out (many records of one call share it)."""
+    return sha(f"{prev_hash}{_SEP}{seq}{_SEP}{kind}{_SEP}{ref}{_SEP}{at_text}{_SEP}{digest}")

@@ -7,9 +7,7 @@ records are inserted in bulk in the same transaction that produces the answers.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -18,18 +16,17 @@ from typing import Any
 from marshmallow import ValidationError
 from sqlalchemy.exc import IntegrityError
 
-from guard.audit.chain import Entry, extend
-from guard.audit.digests import decision_digest, facts_digest, facts_text, request_digest
-from guard.bulk import DECISION_COLUMNS
 from guard.canonical import content_hash
 from guard.db import Database
 from guard.decisions import store
-from guard.decisions.evaluate import Evaluator, Reason, Verdict
+from guard.decisions.evaluate import Evaluator, Verdict
 from guard.decisions.message import Message, PriorDecision
 from guard.decisions.models import Decision
+from guard.decisions.record import Recorder, answer
 from guard.decisions.schemas import DecisionRequestSchema, to_message
 from guard.decisions.store import stored_version
 from guard.errors import GuardError, IdempotencyConflict, ValidationFailed
+from guard.ids import decision_ids
 from guard.lru import Lru
 from guard.situation.derive import EventRecord, derive
 from guard.sql import Sql
@@ -164,7 +161,7 @@ def _dry_run(db: Database, evaluator: Evaluator, item: _Item, now: datetime, ver
     assert item.message is not None
     with db.raw_reads() as sql:
         verdict = _Context.load(sql, chosen, [item.message]).evaluate(chosen, item.message)
-    item.result = _response(str(uuid.uuid4()), verdict, chosen.version, iso(now) or "", dry_run=True)
+    item.result = {"decision_id": decision_ids(1)[0], **answer(verdict, chosen.version, iso(now) or "", dry_run=True)}
 
 
 def _decide_live(db: Database, evaluator: Evaluator, items: list[_Item], now: datetime, key_name: str | None
@@ -241,14 +238,16 @@ class _Context:
         history = store.history_of(sql, customers, min(m.send_at for m in messages) - window, latest) if windows else {}
         return cls(events, history, window)
 
-    def evaluate(self, evaluator: Evaluator, message: Message) -> Verdict:
-        """The verdict for one message; customers with no events and no history share one per message."""
+    def evaluate(self, evaluator: Evaluator, message: Message, shape: str | None = None) -> Verdict:
+        """The verdict for one message; customers with no events and no history share one per message
+        (named by the request's shape, which holds all of it but the customer, and the send time)."""
         events = self.events.get(message.customer_id, [])
         history = [p for p in self.history.get(message.customer_id, [])
                    if message.send_at - self.window < p.send_at <= message.send_at]
         if events or history:
             return evaluator.evaluate(message, derive(events, message.send_at), history)
-        return evaluator.evaluate_blank(message, _message_key(message))
+        key = f"{shape}@{iso(message.send_at)}" if shape is not None else _message_key(message)
+        return evaluator.evaluate_blank(message, key)
 
     def remember(self, message: Message, verdict: Verdict, reasons: tuple[str, ...]) -> None:
         """Later items of the same batch see this decision, as they would have in sequence."""
@@ -266,94 +265,14 @@ def _message_key(message: Message) -> str:
 
 def _decide_and_record(sql: Sql, evaluator: Evaluator, context: _Context, items: list[_Item],
                        now: datetime, key_name: str | None) -> None:
-    rows, reasons, entries = [], [], []
-    digests = _Digests()
-    stamp = iso(now) or ""
+    recorder = Recorder(sql, evaluator.version, now, key_name, len(items))
     for item in items:
         assert item.message is not None
-        verdict = context.evaluate(evaluator, item.message)
-        decision_id = str(uuid.uuid4())
-        facts, facts_dig = digests.facts(verdict)
-        row, request = _row(decision_id, item, verdict, evaluator.version, now, key_name, facts)
-        rows.append(row)
-        reasons.append(verdict.reasons)
-        matched = [(r.rule_id, r.outcome, r.explanation) for r in verdict.reasons]
-        entries.append(Entry("decision", decision_id, now,
-                             decision_digest(row, matched, digests.request(item, request), facts_dig)))
+        verdict = context.evaluate(evaluator, item.message, item.shape)
+        item.result = recorder.add(item.raw, item.shape, item.message, verdict, item.data.get("idempotency_key"),
+                                   item.request_hash)
         context.remember(item.message, verdict, tuple(r.rule_id for r in verdict.reasons))
-        item.result = _response(decision_id, verdict, evaluator.version, stamp)
-    _insert(sql, rows, reasons)
-    extend(sql, entries)
-
-
-class _Digests:
-    """Serialisations and digests shared by many decisions of one call, computed once each."""
-
-    def __init__(self) -> None:
-        self._facts: dict[int, tuple[str, str]] = {}
-        self._requests: dict[str, str] = {}
-
-    def facts(self, verdict: Verdict) -> tuple[str, str]:
-        """The stored facts text of a verdict and its digest."""
-        if id(verdict) not in self._facts:
-            text = facts_text(verdict.facts)
-            self._facts[id(verdict)] = (text, facts_digest(text))
-        return self._facts[id(verdict)]
-
-    def request(self, item: _Item, request: dict[str, Any]) -> str:
-        """The request digest; requests of one shape without a key differ only in the customer."""
-        if item.shape is None or "idempotency_key" in request:
-            return request_digest(request)
-        if item.shape not in self._requests:
-            self._requests[item.shape] = request_digest(request)
-        return self._requests[item.shape]
-
-
-def _insert(sql: Sql, rows: list[dict[str, Any]], reasons: list[tuple[Reason, ...]]) -> None:
-    """Bulk insert decisions and their reasons (ids allocated up front)."""
-    ids = store.allocate_ids(sql, len(rows))
-    decision_rows = []
-    for pk, row in zip(ids, rows, strict=True):
-        row["id"] = pk
-        decision_rows.append(tuple(row[c] for c in DECISION_COLUMNS))
-    reason_rows = [(pk, i, r.rule_id, r.outcome, r.explanation)
-                   for pk, matched in zip(ids, reasons, strict=True) for i, r in enumerate(matched)]
-    store.insert_decisions(sql, decision_rows, reason_rows)
-
-
-def _row(decision_id: str, item: _Item, verdict: Verdict, version: int | str, now: datetime,
-         key_name: str | None, facts: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The decision's row and the request as stored in it."""
-    message = item.message
-    assert message is not None
-    request = {k: v for k, v in item.raw.items() if k != "dry_run"}
-    if "send_at" not in request:
-        request["send_at"] = iso(message.send_at)
-    request_text = json.dumps(request, separators=(",", ":"))
-    return {
-        "decision_id": decision_id, "customer_id": message.customer_id, "campaign_id": message.campaign_id,
-        "channel": message.channel, "purpose": message.purpose, "send_at": message.send_at,
-        "outcome": verdict.outcome, "route": verdict.route, "defer_until": verdict.defer_until,
-        "rules_version": str(version), "evaluated_at": now, "idempotency_key": item.data.get("idempotency_key"),
-        "request_hash": item.request_hash or hashlib.sha256(request_text.encode()).hexdigest(),
-        "request": request_text, "facts": facts, "api_key_name": key_name,
-    }, request
-
-
-def _response(decision_id: str, verdict: Verdict, version: int | str, evaluated_at: str, dry_run: bool = False
-              ) -> dict[str, Any]:
-    out = {
-        "decision_id": decision_id,
-        "outcome": verdict.outcome,
-        "route": verdict.route,
-        "defer_until": iso(verdict.defer_until),
-        "reasons": [r.to_dict() for r in verdict.reasons],
-        "rules_version": version,
-        "evaluated_at": evaluated_at,
-    }
-    if dry_run:
-        out["dry_run"] = True
-    return out
+    recorder.write()
 
 
 def decision_response(decision: Decision) -> dict[str, Any]:

@@ -126,8 +126,9 @@ def allocate_ids(sql: Sql, count: int) -> list[int]:
 
 
 def insert_decisions(sql: Sql, rows: list[tuple[Any, ...]], reasons: list[tuple[Any, ...]]) -> None:
-    """Decision rows (DECISION_COLUMNS order, ids allocated) and their reason rows (REASON_COLUMNS order)."""
-    insert_tuples(sql, "decisions", DECISION_COLUMNS, rows)
+    """Decision rows (DECISION_COLUMNS order, ids allocated, times already `sql.time`d) and their reason rows
+    (REASON_COLUMNS order)."""
+    insert_tuples(sql, "decisions", DECISION_COLUMNS, rows, prepared=True)
     insert_tuples(sql, "decision_reasons", REASON_COLUMNS, reasons)
 
 

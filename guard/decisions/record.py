@@ -1,0 +1,133 @@
+"""Turning verdicts into decision rows, audit entries and answers, in bulk.
+
+The decisions of a campaign mostly share everything but the customer: the stored request, the facts, the
+digested text of the audit record and the answer. That shared part is serialised and digested once per
+(request shape, verdict); each decision then costs an id, two short hashes and a row.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from json.encoder import encode_basestring_ascii
+from typing import Any
+
+from guard.audit.chain import Entry, extend
+from guard.audit.digests import decision_digest_with, decision_tail, facts_digest, facts_text, request_digest
+from guard.decisions import store
+from guard.decisions.evaluate import Verdict
+from guard.decisions.message import Message
+from guard.ids import decision_ids
+from guard.sql import Sql
+from guard.timeutil import iso
+
+_CUSTOMER = "\x00customer\x00"  # stands for the customer in a request template
+_CUSTOMER_JSON = json.dumps(_CUSTOMER)
+
+
+@dataclass(frozen=True)
+class _Shared:
+    """What every decision of one request shape and one verdict has in common."""
+
+    request_prefix: str
+    request_suffix: str
+    request_digest: str
+    facts_text: str
+    facts_digest: str
+    fields: dict[str, Any]  # the digested fields after the customer, idempotency key unset
+    row_middle: tuple[Any, ...]  # campaign_id .. evaluated_at, in the driver's terms
+    tail: str
+    answer: dict[str, Any]
+    verdict: Verdict  # held, so that its id() names it for as long as this entry lives
+
+
+class Recorder:
+    """Collects the decisions of one call: rows, reason rows, audit entries; hands back each answer."""
+
+    def __init__(self, sql: Sql, version: int | str, now: datetime, key_name: str | None, count: int) -> None:
+        self._sql = sql
+        self._version = version
+        self._now = now
+        self._stamp = iso(now) or ""
+        self._key_name = key_name
+        self._ids = iter(decision_ids(count))
+        self._shared: dict[tuple[Any, ...], _Shared] = {}
+        self.rows: list[list[Any]] = []
+        self.reasons: list[list[tuple[int, str, str, str]]] = []
+        self.entries: list[Entry] = []
+
+    def write(self) -> None:
+        """Insert the decisions and their reasons (ids allocated now), then chain their audit records."""
+        pks = store.allocate_ids(self._sql, len(self.rows))
+        reason_rows: list[tuple[Any, ...]] = []
+        for pk, row, reasons in zip(pks, self.rows, self.reasons, strict=True):
+            row[0] = pk
+            reason_rows.extend((pk, *reason) for reason in reasons)
+        store.insert_decisions(self._sql, [tuple(row) for row in self.rows], reason_rows)
+        extend(self._sql, self.entries)
+
+    def add(self, raw: dict[str, Any], shape: str | None, message: Message, verdict: Verdict,
+            idempotency_key: str | None, request_hash: str) -> dict[str, Any]:
+        """Record one decision; returns its answer."""
+        shared = self._shared_for(raw, shape, message, verdict)
+        decision_id = next(self._ids)
+        customer = message.customer_id
+        request = f"{shared.request_prefix}{encode_basestring_ascii(customer)}{shared.request_suffix}"
+        tail = shared.tail
+        if idempotency_key is not None:
+            tail = decision_tail({**shared.fields, "idempotency_key": idempotency_key},
+                                 _matched(verdict), shared.request_digest, shared.facts_digest)
+        self.rows.append([None, decision_id, customer, *shared.row_middle, idempotency_key,
+                          request_hash or shared.request_digest, request, shared.facts_text, self._key_name])
+        self.reasons.append([(i, r.rule_id, r.outcome, r.explanation) for i, r in enumerate(verdict.reasons)])
+        self.entries.append(Entry("decision", decision_id, self._now,
+                                  decision_digest_with(decision_id, customer, tail)))
+        return {"decision_id": decision_id, **shared.answer}
+
+    def _shared_for(self, raw: dict[str, Any], shape: str | None, message: Message, verdict: Verdict) -> _Shared:
+        if shape is None:
+            return self._build(raw, message, verdict)
+        key = (shape, tuple(raw), id(verdict))
+        shared = self._shared.get(key)
+        if shared is None:
+            shared = self._shared[key] = self._build(raw, message, verdict)
+        return shared
+
+    def _build(self, raw: dict[str, Any], message: Message, verdict: Verdict) -> _Shared:
+        request = {k: (_CUSTOMER if k == "customer_id" else v) for k, v in raw.items() if k != "dry_run"}
+        if "send_at" not in request:
+            request["send_at"] = iso(message.send_at)
+        prefix, suffix = json.dumps(request, separators=(",", ":")).split(_CUSTOMER_JSON)
+        request_dig = request_digest(request)
+        facts = facts_text(verdict.facts)
+        facts_dig = facts_digest(facts)
+        fields = {"campaign_id": message.campaign_id, "channel": message.channel, "purpose": message.purpose,
+                  "send_at": message.send_at, "outcome": verdict.outcome, "route": verdict.route,
+                  "defer_until": verdict.defer_until, "rules_version": str(self._version),
+                  "evaluated_at": self._now, "idempotency_key": None}
+        time = self._sql.time
+        middle = (message.campaign_id, message.channel, message.purpose, time(message.send_at), verdict.outcome,
+                  verdict.route, time(verdict.defer_until), str(self._version), time(self._now))
+        return _Shared(prefix, suffix, request_dig, facts, facts_dig, fields, middle,
+                       decision_tail(fields, _matched(verdict), request_dig, facts_dig),
+                       answer(verdict, self._version, self._stamp), verdict)
+
+
+def _matched(verdict: Verdict) -> list[tuple[str, str, str]]:
+    return [(r.rule_id, r.outcome, r.explanation) for r in verdict.reasons]
+
+
+def answer(verdict: Verdict, version: int | str, evaluated_at: str, dry_run: bool = False) -> dict[str, Any]:
+    """The answer to a decision request, without its decision id (which comes first)."""
+    out = {
+        "outcome": verdict.outcome,
+        "route": verdict.route,
+        "defer_until": iso(verdict.defer_until),
+        "reasons": [r.to_dict() for r in verdict.reasons],
+        "rules_version": version,
+        "evaluated_at": evaluated_at,
+    }
+    if dry_run:
+        out["dry_run"] = True
+    return out
