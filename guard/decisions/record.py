@@ -45,12 +45,11 @@ class _Shared:
 class Recorder:
     """Collects the decisions of one call: rows, reason rows, audit entries; hands back each answer."""
 
-    def __init__(self, sql: Sql, version: int | str, now: datetime, key_name: str | None, count: int) -> None:
+    def __init__(self, sql: Sql, version: int | str, now: datetime, count: int) -> None:
         self._sql = sql
         self._version = version
         self._now = now
         self._stamp = iso(now) or ""
-        self._key_name = key_name
         self._ids = iter(decision_ids(count))
         self._shared: dict[tuple[Any, ...], _Shared] = {}
         self.rows: list[list[Any]] = []
@@ -68,7 +67,7 @@ class Recorder:
         extend(self._sql, self.entries)
 
     def add(self, raw: dict[str, Any], shape: str | None, message: Message, verdict: Verdict,
-            idempotency_key: str | None, request_hash: str) -> dict[str, Any]:
+            idempotency_key: str | None, request_hash: str, key_name: str | None) -> dict[str, Any]:
         """Record one decision; returns its answer."""
         shared = self._shared_for(raw, shape, message, verdict)
         decision_id = next(self._ids)
@@ -79,7 +78,7 @@ class Recorder:
             tail = decision_tail({**shared.fields, "idempotency_key": idempotency_key},
                                  _matched(verdict), shared.request_digest, shared.facts_digest)
         self.rows.append([None, decision_id, customer, *shared.row_middle, idempotency_key,
-                          request_hash or shared.request_digest, request, shared.facts_text, self._key_name])
+                          request_hash or shared.request_digest, request, shared.facts_text, key_name])
         self.reasons.append([(i, r.rule_id, r.outcome, r.explanation) for i, r in enumerate(verdict.reasons)])
         self.entries.append(Entry("decision", decision_id, self._now,
                                   decision_digest_with(decision_id, customer, tail)))

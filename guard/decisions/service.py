@@ -8,15 +8,19 @@ records are inserted in bulk in the same transaction that produces the answers.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from marshmallow import ValidationError
 from sqlalchemy.exc import IntegrityError
 
 from guard.canonical import content_hash
+from guard.coalesce import Coalescer
 from guard.db import Database
 from guard.decisions import store
 from guard.decisions.evaluate import Evaluator, Verdict
@@ -38,6 +42,9 @@ MAX_BATCH = 10_000
 VersionLookup = Callable[[int], Evaluator]
 # Validated request shapes remembered across calls (each a few hundred bytes).
 _SHAPES: Lru[str, dict[str, Any]] = Lru(4096)
+# One group-commit queue per database of this process.
+_COALESCERS: WeakKeyDictionary[Database, Coalescer[tuple[Evaluator, _Item]]] = WeakKeyDictionary()
+_COALESCERS_LOCK = threading.Lock()
 
 
 @dataclass
@@ -46,6 +53,7 @@ class _Item:
 
     index: int
     raw: Any
+    key_name: str | None
     data: dict[str, Any] = field(default_factory=dict)
     message: Message | None = None
     request_hash: str = ""
@@ -70,12 +78,39 @@ def validate_request(raw: Any) -> dict[str, Any]:
 
 def decide(db: Database, evaluator: Evaluator, raw: Any, key_name: str | None = None,
            versions: VersionLookup | None = None) -> dict[str, Any]:
-    """Answer one planned send; unless dry_run, the answer and its audit record are committed together."""
-    item = decide_many(db, evaluator, [raw], key_name, versions)[0]
+    """Answer one planned send; unless dry_run, the answer and its audit record are committed together.
+
+    Single decisions arriving together on one process are committed as one batch (group commit): the
+    same transaction, locks and in-batch ordering as `decide_batch`, each with its own answer.
+    """
+    now = utcnow()
+    item = _validated(0, raw, now, key_name)
+    if item.error is None and item.data["dry_run"]:
+        _dry_run(db, evaluator, item, now, versions)
+    elif item.error is None:
+        _coalescer(db).submit((evaluator, item))
     if item.error is not None:
         raise item.error
     assert item.result is not None
     return item.result
+
+
+def _coalescer(db: Database) -> Coalescer[tuple[Evaluator, _Item]]:
+    with _COALESCERS_LOCK:
+        coalescer = _COALESCERS.get(db)
+        if coalescer is None:
+            coalescer = _COALESCERS[db] = Coalescer(partial(_decide_coalesced, db))
+        return coalescer
+
+
+def _decide_coalesced(db: Database, work: list[tuple[Evaluator, _Item]]) -> None:
+    """One transaction per evaluator (there are two only while an activation is being picked up)."""
+    now = utcnow()
+    by_evaluator: dict[int, tuple[Evaluator, list[_Item]]] = {}
+    for evaluator, item in work:
+        by_evaluator.setdefault(id(evaluator), (evaluator, []))[1].append(item)
+    for evaluator, items in by_evaluator.values():
+        _decide_live(db, evaluator, items, now)
 
 
 def decide_batch(db: Database, evaluator: Evaluator, raws: list[Any], key_name: str | None = None,
@@ -100,18 +135,18 @@ def decide_many(db: Database, evaluator: Evaluator, raws: list[Any], key_name: s
                 versions: VersionLookup | None = None) -> list[_Item]:
     """The shared path: validate all, answer dry runs, then decide and record the rest in one transaction."""
     now = utcnow()
-    items = [_validated(i, raw, now) for i, raw in enumerate(raws)]
+    items = [_validated(i, raw, now, key_name) for i, raw in enumerate(raws)]
     for item in items:
         if item.error is None and item.data["dry_run"]:
             _dry_run(db, evaluator, item, now, versions)
     live = [i for i in items if i.error is None and i.result is None]
     if live:
-        _decide_live(db, evaluator, live, now, key_name)
+        _decide_live(db, evaluator, live, now)
     return items
 
 
-def _validated(index: int, raw: Any, now: datetime) -> _Item:
-    item = _Item(index, raw)
+def _validated(index: int, raw: Any, now: datetime, key_name: str | None) -> _Item:
+    item = _Item(index, raw, key_name)
     try:
         item.data, item.shape = _validate_with_shapes(raw)
     except ValidationFailed as exc:
@@ -164,8 +199,7 @@ def _dry_run(db: Database, evaluator: Evaluator, item: _Item, now: datetime, ver
     item.result = {"decision_id": decision_ids(1)[0], **answer(verdict, chosen.version, iso(now) or "", dry_run=True)}
 
 
-def _decide_live(db: Database, evaluator: Evaluator, items: list[_Item], now: datetime, key_name: str | None
-                 ) -> None:
+def _decide_live(db: Database, evaluator: Evaluator, items: list[_Item], now: datetime) -> None:
     for attempt in range(3):
         try:
             with db.raw_transaction() as sql:
@@ -174,7 +208,7 @@ def _decide_live(db: Database, evaluator: Evaluator, items: list[_Item], now: da
                     messages = [i.message for i in fresh if i.message is not None]
                     store.lock_customers(sql, {m.customer_id for m in messages})
                     context = _Context.load(sql, evaluator, messages)
-                    _decide_and_record(sql, evaluator, context, fresh, now, key_name)
+                    _decide_and_record(sql, evaluator, context, fresh, now)
             for repeat, first in repeats:
                 repeat.result = first.result
             return
@@ -264,13 +298,13 @@ def _message_key(message: Message) -> str:
 
 
 def _decide_and_record(sql: Sql, evaluator: Evaluator, context: _Context, items: list[_Item],
-                       now: datetime, key_name: str | None) -> None:
-    recorder = Recorder(sql, evaluator.version, now, key_name, len(items))
+                       now: datetime) -> None:
+    recorder = Recorder(sql, evaluator.version, now, len(items))
     for item in items:
         assert item.message is not None
         verdict = context.evaluate(evaluator, item.message, item.shape)
         item.result = recorder.add(item.raw, item.shape, item.message, verdict, item.data.get("idempotency_key"),
-                                   item.request_hash)
+                                   item.request_hash, item.key_name)
         context.remember(item.message, verdict, tuple(r.rule_id for r in verdict.reasons))
     recorder.write()
 
