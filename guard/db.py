@@ -66,7 +66,7 @@ def make_engine(url: str, timeout: float = DEFAULT_TIMEOUT, raw: bool = False, *
     """
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": timeout, "check_same_thread": False},
-                               pool_timeout=timeout, **kwargs)
+                               pool_timeout=timeout, pool_use_lifo=True, **kwargs)
         _sqlite_transactions(engine, timeout)
         return engine
     connect_args = {"connect_timeout": max(1, round(timeout)), "options": f"-c lock_timeout={int(timeout * 1000)}"}

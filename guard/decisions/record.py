@@ -19,11 +19,14 @@ from guard.decisions import store
 from guard.decisions.evaluate import Verdict
 from guard.decisions.message import Message
 from guard.ids import decision_ids
+from guard.lru import Lru
 from guard.sql import Sql
 from guard.timeutil import iso
 
 _CUSTOMER = "\x00customer\x00"  # stands for the customer in a request template
 _CUSTOMER_JSON = json.dumps(_CUSTOMER)
+_TEMPLATES: Lru[tuple[Any, ...], tuple[str, str, str]] = Lru(4096)
+_FACTS: Lru[int, tuple[Verdict, str, str]] = Lru(4096)
 
 
 @dataclass(frozen=True)
@@ -86,21 +89,16 @@ class Recorder:
 
     def _shared_for(self, raw: dict[str, Any], shape: str | None, message: Message, verdict: Verdict) -> _Shared:
         if shape is None:
-            return self._build(raw, message, verdict)
+            return self._build(raw, shape, message, verdict)
         key = (shape, tuple(raw), id(verdict))
         shared = self._shared.get(key)
         if shared is None:
-            shared = self._shared[key] = self._build(raw, message, verdict)
+            shared = self._shared[key] = self._build(raw, shape, message, verdict)
         return shared
 
-    def _build(self, raw: dict[str, Any], message: Message, verdict: Verdict) -> _Shared:
-        request = {k: (_CUSTOMER if k == "customer_id" else v) for k, v in raw.items() if k != "dry_run"}
-        if "send_at" not in request:
-            request["send_at"] = iso(message.send_at)
-        prefix, suffix = json.dumps(request, separators=(",", ":")).split(_CUSTOMER_JSON)
-        request_dig = request_digest(request)
-        facts = facts_text(verdict.facts)
-        facts_dig = facts_digest(facts)
+    def _build(self, raw: dict[str, Any], shape: str | None, message: Message, verdict: Verdict) -> _Shared:
+        prefix, suffix, request_dig = _request_template(raw, shape, message)
+        facts, facts_dig = _facts(verdict)
         fields = {"campaign_id": message.campaign_id, "channel": message.channel, "purpose": message.purpose,
                   "send_at": message.send_at, "outcome": verdict.outcome, "route": verdict.route,
                   "defer_until": verdict.defer_until, "rules_version": str(self._version),
@@ -111,6 +109,35 @@ class Recorder:
         return _Shared(prefix, suffix, request_dig, facts, facts_dig, fields, middle,
                        decision_tail(fields, _matched(verdict), request_dig, facts_dig),
                        answer(verdict, self._version, self._stamp), verdict)
+
+
+def _request_template(raw: dict[str, Any], shape: str | None, message: Message) -> tuple[str, str, str]:
+    """The stored request's text before and after the customer, and its digest; remembered across calls
+    for requests that name their send time (the others default it to now)."""
+    key = (shape, tuple(raw)) if shape is not None and "send_at" in raw else None
+    known = _TEMPLATES.get(key) if key is not None else None
+    if known is not None:
+        return known
+    request = {k: (_CUSTOMER if k == "customer_id" else v) for k, v in raw.items() if k != "dry_run"}
+    if "send_at" not in request:
+        request["send_at"] = iso(message.send_at)
+    prefix, suffix = json.dumps(request, separators=(",", ":")).split(_CUSTOMER_JSON)
+    template = (prefix, suffix, request_digest(request))
+    if key is not None:
+        _TEMPLATES.put(key, template)
+    return template
+
+
+def _facts(verdict: Verdict) -> tuple[str, str]:
+    """The stored facts text of a verdict and its digest; remembered for the shared verdicts of customers
+    without a situation (the entry holds the verdict, so a reused id() is never mistaken for it)."""
+    known = _FACTS.get(id(verdict))
+    if known is not None and known[0] is verdict:
+        return known[1], known[2]
+    text = facts_text(verdict.facts)
+    digest = facts_digest(text)
+    _FACTS.put(id(verdict), (verdict, text, digest))
+    return text, digest
 
 
 def _matched(verdict: Verdict) -> list[tuple[str, str, str]]:

@@ -47,12 +47,15 @@ def _start() -> None:
 
 
 def _finish(response: Response) -> Response:
-    response.headers["X-Request-ID"] = g.get("request_id") or uuid.uuid4().hex
+    headers = response.headers
+    headers["X-Request-ID"] = g.get("request_id") or uuid.uuid4().hex
+    present = {name.lower() for name in headers.keys()}  # one pass, not one scan per header
     for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
-    if request.path.startswith("/v1/"):
+        if name.lower() not in present:
+            headers.add(name, value)
+    if request.path.startswith("/v1/") and "cache-control" not in present:
         # API answers are per key and per moment: no shared cache may keep them.
-        response.headers.setdefault("Cache-Control", "no-store")
+        headers.add("Cache-Control", "no-store")
     if request.is_secure:
         response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
     _observe(response)
