@@ -8,6 +8,7 @@ Guard's error codes.
 from __future__ import annotations
 
 import os
+from collections import Counter as CountOf
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -32,12 +33,14 @@ ERRORS = Counter("guard_http_errors", "Error answers, by status and error code."
 
 def count_decisions(results: Iterable[Mapping[str, Any]]) -> None:
     """Count answered (non-dry-run) decisions; items that carry an error are not decisions."""
+    counts: CountOf[tuple[str, str]] = CountOf()
     for result in results:
         if "outcome" not in result or result.get("dry_run"):
             continue
         reasons = result.get("reasons") or []
-        winner = reasons[0].get("rule_id", "none") if reasons else "none"
-        DECISIONS.labels(result["outcome"], winner).inc()
+        counts[(result["outcome"], reasons[0].get("rule_id", "none") if reasons else "none")] += 1
+    for (outcome, winner), count in counts.items():
+        DECISIONS.labels(outcome, winner).inc(count)
 
 
 def count_events(statuses: Iterable[str]) -> None:

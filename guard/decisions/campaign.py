@@ -128,4 +128,6 @@ def _screen_chunk(db: Database, evaluator: Evaluator, chunk: list[Any], offset: 
         if isinstance(item, _LineError):
             yield {"index": offset + position, "error": item.error.to_dict()}
         else:
-            yield {**next(answers), "index": offset + position}
+            answer = next(answers)
+            answer["index"] = offset + position
+            yield answer

@@ -49,7 +49,7 @@ def _start() -> None:
 def _finish(response: Response) -> Response:
     headers = response.headers
     headers["X-Request-ID"] = g.get("request_id") or uuid.uuid4().hex
-    present = {name.lower() for name in headers.keys()}  # one pass, not one scan per header
+    present = {name.lower() for name, _ in headers}  # one pass, not one scan per header
     for name, value in SECURITY_HEADERS.items():
         if name.lower() not in present:
             headers.add(name, value)
