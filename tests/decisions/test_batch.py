@@ -89,3 +89,35 @@ def test_idempotency_keys_inside_a_batch_and_across_calls(guard):
     (again,) = decide_batch(guard.db, guard.evaluator, [body])
     assert again["decision_id"] == first["decision_id"]
     assert _count(guard) == 1
+
+
+def test_concurrent_single_decisions_are_group_committed_as_if_in_sequence(committed_guard):
+    """Threads deciding at once share transactions, yet the frequency cap counts every earlier decision."""
+    import threading
+
+    from guard.audit.verify import verify
+
+    answers: list[dict] = []
+    lock = threading.Lock()
+
+    def send(customer: str) -> None:
+        answer = decide(committed_guard.db, committed_guard.evaluator,
+                        {"customer_id": customer, "channel": "email", "purpose": "marketing",
+                         "send_at": "2026-03-12T10:00:00Z"}, "threads")
+        with lock:
+            answers.append({"customer": customer, **answer})
+
+    threads = [threading.Thread(target=send, args=(f"busy-{n % 3}",)) for n in range(30)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(answers) == 30 and len({a["decision_id"] for a in answers}) == 30
+    for customer in ("busy-0", "busy-1", "busy-2"):
+        outcomes = [a["outcome"] for a in answers if a["customer"] == customer]
+        # Ten sends at one time: three are allowed, whatever order the threads ran in.
+        assert outcomes.count("allow") == 3 and outcomes.count("defer") == 7
+    with committed_guard.db.sessions() as session:
+        stored = session.scalars(select(Decision).where(Decision.api_key_name == "threads")).all()
+        assert len(stored) == 30
+        assert verify(session).ok
