@@ -14,6 +14,8 @@ from typing import Any
 
 import durable_rules_engine as _engine
 
+from guard.lru import Lru
+
 # durable-rules keeps one state document per session id; one fixed sid avoids the 1,024-sid limit and
 # the segfaults of delete_state. The lock serialises requests (the C code never releases the GIL anyway).
 _SID = "guard"
@@ -105,6 +107,10 @@ def _chunks(definition: dict[str, Any]) -> list[dict[str, Any]]:
     return chunks
 
 
+# Distinct fact documents whose matches each engine remembers.
+ANSWERS = 8192
+
+
 class CompiledEngine:
     """Compiled JSON rules held by durable-rules, evaluated one fact at a time.
 
@@ -114,6 +120,7 @@ class CompiledEngine:
     def __init__(self, definition: dict[str, Any], label: str) -> None:
         self._lock = threading.Lock()
         self._handles: list[int] = []
+        self._answers: Lru[str, tuple[str, ...]] = Lru(ANSWERS)
         try:
             for chunk in _chunks(definition):
                 self._handles.append(_create(label, chunk))
@@ -129,13 +136,20 @@ class CompiledEngine:
         """
         fact = dict(facts, sid=_SID, id=_FACT_ID)
         payload = encode(fact)
+        # The answer depends on the facts alone, and customers' facts repeat (a campaign's thousands of
+        # open complaints give a handful of distinct documents): remember recent answers.
+        known = self._answers.get(payload)
+        if known is not None and not self._closed:
+            return list(known)
         fired: list[str] = []
         with self._lock:
             if self._closed:
                 raise EngineError("this ruleset was closed")
             for handle in self._handles:
                 fired.extend(self._matches_one(handle, payload))
-        return list(dict.fromkeys(fired))
+        answer = tuple(dict.fromkeys(fired))
+        self._answers.put(payload, answer)
+        return list(answer)
 
     def _matches_one(self, handle: int, payload: str) -> list[str]:
         try:
