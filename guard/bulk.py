@@ -39,10 +39,10 @@ def insert_tuples(sql: Sql, table: str, columns: Sequence[str], rows: list[tuple
         return
     times = [i for i, c in enumerate(columns) if c in _TIMES]
     if sql.postgres:
-        if len(rows) >= _COPY_FROM:
+        if len(rows) >= _COPY_FROM and not sql.pipelining:
             sql.copy(table, columns, rows)
             return
-        marks = "(" + ", ".join("?" for _ in columns) + ")"
+        marks = "(" + ", ".join("?" for _ in columns) + ")"  # a pipelined batch stays well below 65,535 values
         sql.run(f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join(marks for _ in rows)}",
                 [value for row in rows for value in row])
         return

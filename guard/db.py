@@ -168,8 +168,12 @@ class Database:
             yield session
 
     @contextmanager
-    def raw_transaction(self) -> Iterator[Sql]:
-        """A writing transaction spoken to in the driver's terms: committed on success, rolled back on error."""
+    def raw_transaction(self, small: bool = False) -> Iterator[Sql]:
+        """A writing transaction spoken to in the driver's terms: committed on success, rolled back on error.
+
+        `small`: a few statements and rows (no COPY); on PostgreSQL they are pipelined, so statements
+        whose results are not read yet travel together with the next one that is read.
+        """
         if self._bind_mode:
             with self.transaction() as session:
                 yield Sql.of_session(session)
@@ -177,8 +181,9 @@ class Database:
         with self._lock.held() if self._lock is not None else nullcontext():
             connection, sql = self._checkout("BEGIN IMMEDIATE" if not self._postgres else "BEGIN")
             try:
-                yield sql
-                sql.run("COMMIT")
+                with sql.pipelined() if small else nullcontext():
+                    yield sql
+                    sql.run("COMMIT")
             except OperationalError:
                 self._forget_connections(connection)  # it may be gone: never hand it out again
                 raise

@@ -9,7 +9,8 @@ and driver errors come out as SQLAlchemy's own exception classes, so one error m
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,6 +44,7 @@ class Sql:
     def __init__(self, connection: Any, dialect: str) -> None:
         self.connection = connection
         self.postgres = dialect == "postgresql"
+        self.pipelining = False  # COPY cannot run in PostgreSQL's pipeline mode
         self._error = driver_error(dialect)
 
     @classmethod
@@ -95,6 +97,21 @@ class Sql:
             raise wrapped(query, exc, self._error) from exc
         finally:
             cursor.close()
+
+    @contextmanager
+    def pipelined(self) -> Iterator[None]:
+        """PostgreSQL pipeline mode for the block (nothing on SQLite); no COPY inside it."""
+        if not self.postgres:
+            yield
+            return
+        self.pipelining = True
+        try:
+            with self.connection.pipeline():
+                yield
+        except self._error as exc:
+            raise wrapped("pipeline", exc, self._error) from exc
+        finally:
+            self.pipelining = False
 
     def time(self, value: datetime | None) -> Any:
         """A datetime as this driver stores it (text on SQLite, aware datetime on PostgreSQL)."""

@@ -40,6 +40,8 @@ from guard.timeutil import iso, utcnow
 _schema = DecisionRequestSchema()
 _PER_ITEM = ("customer_id", "idempotency_key")
 MAX_BATCH = 10_000
+# Fewer decisions than this are written with plain INSERTs (no COPY), so their statements can be pipelined.
+PIPELINE_BELOW = 50
 VersionLookup = Callable[[int], Evaluator]
 # Validated request shapes remembered across calls (each a few hundred bytes).
 _SHAPES: Lru[str, dict[str, Any]] = Lru(4096)
@@ -205,7 +207,7 @@ def _dry_run(db: Database, evaluator: Evaluator, item: _Item, now: datetime, ver
 def _decide_live(db: Database, evaluator: Evaluator, items: list[_Item], now: datetime) -> None:
     for attempt in range(3):
         try:
-            with db.raw_transaction() as sql:
+            with db.raw_transaction(small=len(items) < PIPELINE_BELOW) as sql:
                 fresh, repeats = _resolve_idempotency(sql, items)
                 if fresh:
                     messages = [i.message for i in fresh if i.message is not None]
