@@ -5,13 +5,15 @@ from __future__ import annotations
 import secrets
 from datetime import timedelta
 
-from flask import Flask
+from flask import Flask, Request
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 
 from guard.config import Settings
 from guard.console import views  # noqa: F401  (declares the routes on the blueprint)
 from guard.console.blueprint import bp, csrf
 
 SESSION_HOURS = 8
+CONSOLE_PREFIX = "/console"
 
 
 def init_console(app: Flask, settings: Settings) -> None:
@@ -30,5 +32,17 @@ def init_console(app: Flask, settings: Settings) -> None:
         # A token lives as long as the session, so editing a rule for an hour does not lose the edit.
         WTF_CSRF_TIME_LIMIT=None,
     )
+    app.session_interface = ConsoleSessions()
     csrf.init_app(app)
     app.register_blueprint(bp)
+
+
+class ConsoleSessions(SecureCookieSessionInterface):
+    """Cookie sessions for the console only: API requests authenticate with bearer keys, so they skip
+    reading, verifying and re-signing a cookie they never use (measurable on every decision)."""
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        """A null session for everything outside the console."""
+        if not request.path.startswith(CONSOLE_PREFIX):
+            return self.null_session_class()
+        return super().open_session(app, request)

@@ -73,7 +73,7 @@ def test_sign_in_with_a_read_key_sets_a_strict_cookie_holding_only_the_key_id(
     cookie = response.headers["Set-Cookie"]
     assert "guard_console=" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
     assert "Secure" not in cookie
-    with browser.client.session_transaction() as session:
+    with browser.client.session_transaction("/console/") as session:
         with console_guard.db.sessions() as db_session:
             key_id = db_session.scalars(select(ApiKey.id).where(ApiKey.name == "rita")).one()
         assert session["key_id"] == key_id
@@ -146,7 +146,7 @@ def test_a_revoked_key_is_signed_out_at_its_next_page(reader: Browser, console_g
         key = session.scalars(select(ApiKey).where(ApiKey.name == "rita")).one()
         revoke_key(session, key.id)
     assert reader.get("/console/").location.startswith("/console/signin")
-    with reader.client.session_transaction() as session:
+    with reader.client.session_transaction("/console/") as session:
         assert "key_id" not in session
 
 
@@ -364,3 +364,11 @@ def test_guard_serve_makes_one_secret_for_all_its_workers():
     assert made.secret_key and len(made.secret_key) >= 32
     assert with_secret(made) is made
     assert with_secret(Settings(secret_key="configured")).secret_key == "configured"
+
+
+def test_api_requests_neither_read_nor_set_the_console_cookie(browser: Browser, key_for: Callable[..., str]):
+    browser.sign_in(key_for("read", name="cookie-holder"))
+    token = key_for("read", name="api-caller")
+    answer = browser.client.get("/v1/decisions", headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 200 and "Set-Cookie" not in answer.headers
+    assert browser.get("/console/").status_code == 200  # the console session is untouched
