@@ -88,8 +88,8 @@ class Recorder:
         return {"decision_id": decision_id, **shared.answer}
 
     def _shared_for(self, raw: dict[str, Any], shape: str | None, message: Message, verdict: Verdict) -> _Shared:
-        if shape is None:
-            return self._build(raw, shape, message, verdict)
+        if shape is None or raw.get("idempotency_key") is not None:
+            return self._build(raw, shape, message, verdict)  # a keyed request's stored text is its own
         key = (shape, tuple(raw), id(verdict))
         shared = self._shared.get(key)
         if shared is None:
@@ -113,8 +113,10 @@ class Recorder:
 
 def _request_template(raw: dict[str, Any], shape: str | None, message: Message) -> tuple[str, str, str]:
     """The stored request's text before and after the customer, and its digest; remembered across calls
-    for requests that name their send time (the others default it to now)."""
-    key = (shape, tuple(raw)) if shape is not None and "send_at" in raw else None
+    for requests that name their send time (the others default it to now) and carry no idempotency key
+    (the shape leaves the key out, the stored text keeps it)."""
+    shareable = shape is not None and "send_at" in raw and raw.get("idempotency_key") is None
+    key = (shape, tuple(raw)) if shareable else None
     known = _TEMPLATES.get(key) if key is not None else None
     if known is not None:
         return known

@@ -121,3 +121,19 @@ def test_concurrent_single_decisions_are_group_committed_as_if_in_sequence(commi
         stored = session.scalars(select(Decision).where(Decision.api_key_name == "threads")).all()
         assert len(stored) == 30
         assert verify(session).ok
+
+
+def test_requests_alike_but_for_their_idempotency_keys_store_each_its_own_request(guard):
+    import json
+
+    base = {"channel": "email", "purpose": "marketing", "send_at": SEND_AT, "customer_id": "nobody-1"}
+    raws = [{**base, "idempotency_key": "key-a"}, {**base, "idempotency_key": "key-b"},
+            {**base, "customer_id": "nobody-2"}]
+    decide_batch(guard.db, guard.evaluator, raws)
+    with guard.db.sessions() as session:
+        stored = {d.idempotency_key: d.request for d in session.scalars(select(Decision))}
+    as_dict = {k: (json.loads(v) if isinstance(v, str) else v) for k, v in stored.items()}
+    assert as_dict["key-a"]["idempotency_key"] == "key-a"
+    assert as_dict["key-b"]["idempotency_key"] == "key-b"
+    assert as_dict[None] == {"channel": "email", "purpose": "marketing", "send_at": SEND_AT,
+                             "customer_id": "nobody-2"}
