@@ -180,9 +180,6 @@ class GuardWorker(ThreadWorker):
     def init_process(self) -> None:
         """Swap gunicorn's HTML error writer for ours in this worker, then run."""
         gunicorn_util.write_error = write_json_error
-        switch = os.environ.get("GUARD_SWITCH")
-        if switch:
-            sys.setswitchinterval(float(switch))
         super().init_process()
 
 
