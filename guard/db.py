@@ -211,7 +211,9 @@ class Database:
 
     def _checkout(self, begin: str) -> tuple[Any, Sql]:
         """A pooled connection in a transaction; retried once when the server dropped the pool's connections."""
-        for attempt in (1, 2) if self._postgres else (2,):
+        # A locked SQLite file is not retried: its busy timeout has already been waited out.
+        attempts = 2 if self._postgres else 1
+        for attempt in range(1, attempts + 1):
             connection = self._connect()
             sql = Sql(connection.driver_connection, self.engine.dialect.name)
             try:
@@ -220,7 +222,7 @@ class Database:
             except OperationalError:
                 self._forget_connections(connection)
                 connection.close()
-                if attempt == 2:
+                if attempt == attempts:
                     raise
         raise AssertionError("unreachable")
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.orm import Session
+
+from guard.timeutil import as_utc
 
 Row = tuple[Any, ...]
 _PG_TEXT: dict[str, str] = {}
@@ -33,9 +35,7 @@ def sqlite_time(value: datetime | None) -> str | None:
     """The text SQLAlchemy's SQLite DATETIME stores, so reads and comparisons agree."""
     if value is None:
         return None
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None)
-    return value.isoformat(sep=" ", timespec="microseconds")
+    return as_utc(value).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
 
 
 class Sql:
@@ -121,9 +121,7 @@ class Sql:
         """A stored datetime as an aware UTC datetime."""
         if value is None:
             return None
-        if isinstance(value, str):
-            value = datetime.fromisoformat(value)
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return as_utc(datetime.fromisoformat(value) if isinstance(value, str) else value)
 
     def read_json(self, value: Any) -> Any:
         """A stored JSON value (text on SQLite, already parsed on PostgreSQL)."""
