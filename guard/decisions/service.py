@@ -28,7 +28,6 @@ from guard.decisions.message import Message, PriorDecision
 from guard.decisions.models import Decision
 from guard.decisions.record import Recorder, answer
 from guard.decisions.schemas import DecisionRequestSchema, to_message
-from guard.decisions.store import stored_version
 from guard.errors import GuardError, IdempotencyConflict, ValidationFailed
 from guard.ids import decision_ids
 from guard.lru import Lru
@@ -315,15 +314,6 @@ def _decide_and_record(sql: Sql, evaluator: Evaluator, context: _Context, items:
 
 def decision_response(decision: Decision) -> dict[str, Any]:
     """The answer as it was first given, rebuilt from the audit record."""
-    return {
-        "decision_id": decision.decision_id,
-        "outcome": decision.outcome,
-        "route": decision.route,
-        "defer_until": iso(decision.defer_until),
-        "reasons": [{"rule_id": r.rule_id, "outcome": r.outcome, "explanation": r.explanation}
-                    for r in decision.reasons],
-        "rules_version": stored_version(decision.rules_version),
-        "evaluated_at": iso(decision.evaluated_at),
-    }
-
-
+    reasons = [{"rule_id": r.rule_id, "outcome": r.outcome, "explanation": r.explanation} for r in decision.reasons]
+    return store.stored_answer(decision.decision_id, decision.outcome, decision.route, decision.defer_until,
+                               reasons, decision.rules_version, decision.evaluated_at)

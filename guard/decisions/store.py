@@ -71,22 +71,12 @@ def history_of(sql: Sql, customers: Sequence[str], start: datetime, end: datetim
         rows = sql.rows(f"SELECT id, customer_id, send_at, purpose, channel, outcome, campaign_id FROM decisions "
                         f"WHERE {member} AND send_at > ? AND send_at <= ?",
                         [*params, sql.time(start), sql.time(end)])
-        rules = _matched_rules(sql, [row[0] for row in rows])
+        reasons = _reasons(sql, [row[0] for row in rows])
         for pk, customer_id, send_at, purpose, channel, outcome, campaign_id in rows:
+            rule_ids = tuple(r["rule_id"] for r in reasons.get(pk, ()))
             out[customer_id].append(PriorDecision(sql.read_time(send_at), purpose, channel,  # type: ignore[arg-type]
-                                                  outcome, campaign_id, tuple(rules.get(pk, ()))))
+                                                  outcome, campaign_id, rule_ids))
     return out
-
-
-def _matched_rules(sql: Sql, pks: list[int]) -> dict[int, list[str]]:
-    """The rule ids that matched each decision, in reason order."""
-    rules: dict[int, list[str]] = defaultdict(list)
-    if pks:
-        member, params = _member(sql, "decision_pk", pks)
-        for pk, rule_id in sql.rows(f"SELECT decision_pk, rule_id FROM decision_reasons WHERE {member} "
-                                    f"ORDER BY decision_pk, position", params):
-            rules[pk].append(rule_id)
-    return rules
 
 
 def by_idempotency_keys(sql: Sql, keys: set[str]) -> dict[str, StoredDecision]:
@@ -98,14 +88,14 @@ def by_idempotency_keys(sql: Sql, keys: set[str]) -> dict[str, StoredDecision]:
                         f"rules_version, evaluated_at FROM decisions WHERE {member}", params)
         reasons = _reasons(sql, [row[0] for row in rows])
         for pk, key, decision_id, request_hash, outcome, route, defer_until, version, evaluated_at in rows:
-            answer = {"decision_id": decision_id, "outcome": outcome, "route": route,
-                      "defer_until": iso(sql.read_time(defer_until)), "reasons": reasons.get(pk, []),
-                      "rules_version": stored_version(version), "evaluated_at": iso(sql.read_time(evaluated_at))}
+            answer = stored_answer(decision_id, outcome, route, sql.read_time(defer_until), reasons.get(pk, []),
+                                   version, sql.read_time(evaluated_at))
             found[key] = StoredDecision(decision_id, request_hash, answer)
     return found
 
 
 def _reasons(sql: Sql, pks: list[int]) -> dict[int, list[dict[str, str]]]:
+    """Each decision's matched rules, in reason order, as answers show them."""
     out: dict[int, list[dict[str, str]]] = defaultdict(list)
     if pks:
         member, params = _member(sql, "decision_pk", pks)
@@ -130,6 +120,13 @@ def insert_decisions(sql: Sql, rows: list[tuple[Any, ...]], reasons: list[tuple[
     (REASON_COLUMNS order)."""
     insert_tuples(sql, "decisions", DECISION_COLUMNS, rows, prepared=True)
     insert_tuples(sql, "decision_reasons", REASON_COLUMNS, reasons)
+
+
+def stored_answer(decision_id: str, outcome: str, route: str | None, defer_until: datetime | None,
+                  reasons: list[dict[str, str]], version: str, evaluated_at: datetime | None) -> dict[str, Any]:
+    """The answer a recorded decision gave, in the shape it was given."""
+    return {"decision_id": decision_id, "outcome": outcome, "route": route, "defer_until": iso(defer_until),
+            "reasons": reasons, "rules_version": stored_version(version), "evaluated_at": iso(evaluated_at)}
 
 
 def stored_version(text: str) -> int | str:
