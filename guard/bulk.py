@@ -22,7 +22,7 @@ REASON_COLUMNS = ("decision_pk", "position", "rule_id", "outcome", "explanation"
 EVENT_COLUMNS = ("event_id", "customer_id", "type", "occurred_at", "data", "content_hash", "received_at")
 _TIMES = {"send_at", "defer_until", "evaluated_at", "at", "occurred_at", "received_at"}
 # Fewer rows than this go in as one multi-row INSERT: COPY's own round trips cost more for a handful.
-_COPY_FROM = 50
+COPY_FROM = 50
 
 
 def insert_rows(sql: Sql, table: str, columns: Sequence[str], rows: list[dict[str, Any]]) -> None:
@@ -39,7 +39,7 @@ def insert_tuples(sql: Sql, table: str, columns: Sequence[str], rows: list[tuple
         return
     times = [i for i, c in enumerate(columns) if c in _TIMES]
     if sql.postgres:
-        if len(rows) >= _COPY_FROM and not sql.pipelining:
+        if len(rows) >= COPY_FROM and not sql.pipelining:
             sql.copy(table, columns, rows)
             return
         marks = "(" + ", ".join("?" for _ in columns) + ")"  # a pipelined batch stays well below 65,535 values

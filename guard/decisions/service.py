@@ -19,6 +19,7 @@ from weakref import WeakKeyDictionary
 from marshmallow import ValidationError
 from sqlalchemy.exc import IntegrityError
 
+from guard.bulk import COPY_FROM
 from guard.canonical import content_hash
 from guard.coalesce import Coalescer
 from guard.db import Database
@@ -39,8 +40,8 @@ from guard.timeutil import iso, utcnow
 _schema = DecisionRequestSchema()
 _PER_ITEM = ("customer_id", "idempotency_key")
 MAX_BATCH = 10_000
-# Fewer decisions than this are written with plain INSERTs (no COPY), so their statements can be pipelined.
-PIPELINE_BELOW = 50
+# Decisions fewer than COPY_FROM are written with plain INSERTs, so their statements can be pipelined.
+PIPELINE_BELOW = COPY_FROM
 VersionLookup = Callable[[int], Evaluator]
 # Validated request shapes remembered across calls (each a few hundred bytes).
 _SHAPES: Lru[str, dict[str, Any]] = Lru(4096)
