@@ -200,7 +200,7 @@ def _dry_run(db: Database, evaluator: Evaluator, item: _Item, now: datetime, ver
         return
     assert item.message is not None
     with db.raw_reads() as sql:
-        verdict = _Context.load(sql, chosen, [item.message]).evaluate(chosen, item.message)
+        verdict = _Context.load(sql, chosen, [item.message]).evaluate(chosen, item.message, item.blank_key)
     item.result = {"decision_id": decision_ids(1)[0], **answer(verdict, chosen.version, iso(now) or "", dry_run=True)}
 
 
