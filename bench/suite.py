@@ -22,8 +22,10 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -31,9 +33,17 @@ from bench.common import ROOT, fresh_database, situation_events
 from guard.serve import THREADS
 
 CUSTOMERS = 1_000_000
-ROUNDS = 3
+ROUNDS = 5
 WORKERS = os.cpu_count() or 2
 GUARD = [sys.executable, "-m", "guard.cli"]
+
+
+@dataclass(frozen=True)
+class Server:
+    """A running gunicorn: its base URL and its master's pid."""
+
+    url: str
+    pid: int
 
 
 def free_port() -> int:
@@ -76,6 +86,32 @@ def worker_peak_mb(master: int) -> float:
     return peak
 
 
+def worker_cpu_seconds(master: int) -> dict[int, float]:
+    """CPU time (user + system) each worker of a gunicorn master has used so far."""
+    tick = os.sysconf("SC_CLK_TCK")
+    used = {}
+    for child in Path(f"/proc/{master}/task/{master}/children").read_text().split():
+        fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
+        used[int(child)] = (int(fields[11]) + int(fields[12])) / tick
+    return used
+
+
+def wrk_cpu(url: str, key: str, master: int, seconds: int) -> dict[str, float]:
+    """`wrk`, plus the workers' CPU time per request and the busiest worker's share of it.
+
+    With a handful of keep-alive connections, the kernel may hand most of them to one worker (seen here:
+    every connection on one worker, the other idle), which halves that round's throughput whatever the
+    code; CPU per request does not depend on that split, so it is reported beside the throughput.
+    """
+    before = worker_cpu_seconds(master)
+    result = wrk(url, key, seconds)
+    used = {pid: spent - before.get(pid, 0.0) for pid, spent in worker_cpu_seconds(master).items()}
+    total = sum(used.values()) or float("nan")
+    result["cpu_us"] = total / result["requests"] * 1e6
+    result["busiest"] = max(used.values(), default=0.0) / total
+    return result
+
+
 def wrk(url: str, key: str, seconds: int = 15) -> dict[str, float]:
     out = subprocess.run(["wrk", "-t2", "-c8", f"-d{seconds}s", "--latency", "-s", str(ROOT / "bench/decide.lua"), url],
                          env={**os.environ, "GUARD_BENCH_KEY": key}, capture_output=True, text=True, check=True).stdout
@@ -83,7 +119,9 @@ def wrk(url: str, key: str, seconds: int = 15) -> dict[str, float]:
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
     scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {"rps": rps, "p99_ms": float(p99.group(1)) * scale[p99.group(2)] if p99 else float("nan"),
+    requests_done = float(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    return {"rps": rps, "requests": requests_done,
+            "p99_ms": float(p99.group(1)) * scale[p99.group(2)] if p99 else float("nan"),
             "non_2xx": float(errors.group(1)) if errors else 0.0}
 
 
@@ -149,18 +187,21 @@ def bare_server(port: int) -> contextlib.AbstractContextManager[subprocess.Popen
     return process(cmd, dict(os.environ), f"http://127.0.0.1:{port}/")
 
 
-def single_vs_bare(bare_url: str, base: str, key: str) -> tuple[dict[str, float], dict[str, float], list[float]]:
+def single_vs_bare(bare: Server, guard: Server, key: str) -> dict[str, Any]:
     """Bare and Guard measured in alternation (ROUNDS of 5 s each), so both see the same machine: this
-    machine's speed drifts by tens of percent from one minute to the next. The medians, and the median of
-    the per-round ratios."""
-    wrk(bare_url, "", 3)
-    wrk(base, key, 3)
+    machine's speed drifts by tens of percent from one minute to the next. Two ratios per round: of
+    throughputs, and of CPU cost per request (bare's over Guard's), which does not depend on how the
+    kernel happened to spread the 8 connections over the workers."""
+    wrk(bare.url, "", 3)
+    wrk(guard.url, key, 3)
     bares, singles = [], []
     for _ in range(ROUNDS):
-        bares.append(wrk(bare_url, "", 5))
-        singles.append(wrk(base, key, 5))
-    ratios = [s["rps"] / b["rps"] for b, s in zip(bares, singles, strict=True)]
-    return _median(bares), _median(singles), ratios
+        bares.append(wrk_cpu(bare.url, "", bare.pid, 5))
+        singles.append(wrk_cpu(guard.url, key, guard.pid, 5))
+    return {"bare": _median(bares), "single": _median(singles),
+            "ratios": [s["rps"] / b["rps"] for b, s in zip(bares, singles, strict=True)],
+            "cpu_ratios": [b["cpu_us"] / s["cpu_us"] for b, s in zip(bares, singles, strict=True)],
+            "busiest": [(b["busiest"], s["busiest"]) for b, s in zip(bares, singles, strict=True)]}
 
 
 def _median(runs: list[dict[str, float]]) -> dict[str, float]:
@@ -170,7 +211,7 @@ def _median(runs: list[dict[str, float]]) -> dict[str, float]:
 def run(db_kind: str, recipients: int, single_only: bool = False) -> dict[str, object]:
     results: dict[str, object] = {"db": db_kind, "workers": WORKERS, "recipients": recipients}
     bare_port = free_port()
-    with fresh_database(db_kind) as url, bare_server(bare_port):
+    with fresh_database(db_kind) as url, bare_server(bare_port) as bare:
         env = {**os.environ, "GUARD_DATABASE_URL": url, "GUARD_RULES_DIR": str(ROOT / "rules"),
                "GUARD_LOG_LEVEL": "WARNING"}
         key = subprocess.run([*GUARD, "keys", "create", "--name", "bench", "--scope", "admin"], env=env,
@@ -180,8 +221,8 @@ def run(db_kind: str, recipients: int, single_only: bool = False) -> dict[str, o
         cmd = [*GUARD, "serve", "--port", str(port), "--workers", str(WORKERS)]
         with process(cmd, env, base + "/healthz") as server:
             results["events"] = ingest(base, key)
-            results["bare"], results["single"], results["ratios"] = single_vs_bare(
-                f"http://127.0.0.1:{bare_port}", base, key)
+            results.update(single_vs_bare(Server(f"http://127.0.0.1:{bare_port}", bare.pid),
+                                          Server(base, server.pid), key))
             if single_only:
                 return results
             results["batch"] = batch(base, key)
@@ -191,8 +232,9 @@ def run(db_kind: str, recipients: int, single_only: bool = False) -> dict[str, o
 
 
 def report(r: dict[str, object]) -> str:
-    bare, single, ratios = r["bare"], r["single"], r["ratios"]
-    assert isinstance(ratios, list)
+    bare, single, ratios, cpu_ratios = r["bare"], r["single"], r["ratios"], r["cpu_ratios"]
+    assert isinstance(ratios, list) and isinstance(cpu_ratios, list)
+    busiest = ", ".join(f"{b:.0%}/{g:.0%}" for b, g in r["busiest"])  # type: ignore[attr-defined]
     assert isinstance(bare, dict) and isinstance(single, dict)
     n_events, t_events = r["events"]  # type: ignore[misc]
     n_batch, t_batch = r["batch"]  # type: ignore[misc]
@@ -208,6 +250,10 @@ def report(r: dict[str, object]) -> str:
         f"p99 {single['p99_ms']:.1f} ms, non-2xx {single['non_2xx']:.0f} | |",
         f"| **ratio Guard / bare**, median of {ROUNDS} alternating rounds | **{statistics.median(ratios):.2f}** "
         f"(rounds: {', '.join(f'{x:.2f}' for x in ratios)}) | >= 0.5; p99 <= 15 ms |",
+        f"| CPU per request, bare / Guard (median) | {bare['cpu_us']:,.0f} us / {single['cpu_us']:,.0f} us |  |",
+        f"| ratio of CPU cost per request, bare / Guard (median of rounds) | **{statistics.median(cpu_ratios):.2f}** "
+        f"(rounds: {', '.join(f'{x:.2f}' for x in cpu_ratios)}) | |",
+        f"| busiest worker's share of CPU per round, bare/Guard | {busiest} | (50% = even) |",
         f"| events ingested (batches of 1000, 2 clients) | {n_events:,} in {t_events:.1f} s = "
         f"{n_events / t_events:,.0f}/s | >= 10,000/s |",
         f"| batch decisions (message + 10,000 customer_ids) | {n_batch:,} in {t_batch:.1f} s = "

@@ -24,6 +24,7 @@ from gunicorn.glogging import Logger
 from gunicorn.workers.gthread import ThreadWorker
 from sqlalchemy.exc import SQLAlchemyError
 
+from guard.balance import Board
 from guard.config import Settings
 from guard.logs import logging_config
 from guard.migrations import upgrade
@@ -174,13 +175,49 @@ def write_json_error(sock: Any, status: int, reason: str, message: str) -> None:
     gunicorn_util.write_nonblock(sock, head.encode("latin-1") + body)
 
 
+_BOARD: Board | None = None
+
+
+def _board(workers: int) -> Board:
+    """This master's connection board, made before its first fork so that every worker shares it."""
+    global _BOARD
+    if _BOARD is None or _BOARD.owner != os.getpid():
+        _BOARD = Board(max(2 * workers, 8))  # room for replacements starting while old workers stop
+    return _BOARD
+
+
 class GuardWorker(ThreadWorker):
-    """gunicorn's gthread worker, answering the requests gunicorn itself refuses in Guard's JSON shape."""
+    """gunicorn's gthread worker, answering the requests gunicorn itself refuses in Guard's JSON shape and
+    taking no more than its share of connections (see guard.balance)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._board = _board(self.cfg.workers)  # constructed in the master, before the fork
+        self._slot: int | None = None
+        self._holding_back = False
 
     def init_process(self) -> None:
-        """Swap gunicorn's HTML error writer for ours in this worker, then run."""
+        """Swap gunicorn's HTML error writer for ours in this worker, take a place on the board, then run."""
         gunicorn_util.write_error = write_json_error
-        super().init_process()
+        self._slot = self._board.claim(os.getpid())
+        try:
+            super().init_process()
+        finally:
+            if self._slot is not None:
+                self._board.release(self._slot)
+
+    def set_accept_enabled(self, enabled: bool) -> None:
+        """Accept new connections only while not holding more than this worker's share of them."""
+        fair = self._slot is None or self._board.may_accept(self._slot, self.nr_conns)
+        self._holding_back = enabled and not fair
+        super().set_accept_enabled(enabled and fair)
+
+    def wait_for_and_dispatch_events(self, timeout: float) -> None:
+        """One turn of the worker's loop, with the share looked at again first (counts move every turn)."""
+        if self.alive and self.nr_conns < self.worker_connections:
+            self.set_accept_enabled(True)
+        # While holding back, look again soon: the others may catch up without this worker seeing an event.
+        super().wait_for_and_dispatch_events(min(timeout, 0.05) if self._holding_back else timeout)
 
 
 class JsonAccessLogger(Logger):

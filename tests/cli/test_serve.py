@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import http.client
 import os
 import signal
 import socket
 import subprocess
 import sys
+import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -147,3 +150,42 @@ def test_bind_address_brackets_ipv6():
 
     assert bind_address("0.0.0.0", 8080) == "0.0.0.0:8080"
     assert bind_address("::1", 8080) == "[::1]:8080"
+
+
+def _worker_of_connections(master: int, server_port: int, client_ports: list[int]) -> list[int]:
+    """For each client port, the pid of the worker holding the server side of that connection."""
+    inodes: dict[int, str] = {}
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local_port, remote_port = int(fields[1].split(":")[1], 16), int(fields[2].split(":")[1], 16)
+        if local_port == server_port and remote_port in client_ports:
+            inodes[remote_port] = fields[9]
+    owners: dict[str, int] = {}
+    for worker in Path(f"/proc/{master}/task/{master}/children").read_text().split():
+        for fd in Path(f"/proc/{worker}/fd").iterdir():
+            target = os.readlink(fd) if fd.is_symlink() else ""
+            if target.startswith("socket:["):
+                owners[target[8:-1]] = int(worker)
+    return [owners[inodes[port]] for port in client_ports]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads Linux's /proc")
+def test_keep_alive_connections_are_spread_over_the_workers(tmp_path: Path):
+    """A client's few keep-alive connections do not all land on one worker (which would leave a core idle)."""
+    env = {**os.environ, "GUARD_DATABASE_URL": f"sqlite:///{tmp_path / 'served.db'}", "GUARD_RULES_DIR": str(RULES_DIR)}
+    with _serving(env, tmp_path) as (base, proc):
+        time.sleep(2)  # both workers loaded the app (the first one answered already)
+        port = int(base.rsplit(":", 1)[1])
+        # Opened all at once, as a client's pool or a load balancer does: that is when one worker took them all.
+        connections = [http.client.HTTPConnection("127.0.0.1", port, timeout=10) for _ in range(8)]
+        for conn in connections:
+            conn.connect()
+        for conn in connections:
+            conn.request("GET", "/healthz")
+            assert conn.getresponse().read() == b'{"status":"ok"}\n'
+        owners = _worker_of_connections(proc.pid, port, [c.sock.getsockname()[1] for c in connections])
+        for conn in connections:
+            conn.close()
+    spread = sorted(Counter(owners).values())
+    assert len(spread) == 2 and spread[0] >= 3, f"connections per worker: {spread}"
