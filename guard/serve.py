@@ -214,7 +214,9 @@ class GuardWorker(ThreadWorker):
 
     def wait_for_and_dispatch_events(self, timeout: float) -> None:
         """One turn of the worker's loop, with the share looked at again first (counts move every turn)."""
-        if self.alive and self.nr_conns < self.worker_connections:
+        # Only while gunicorn wants connections: it turns accepting off itself when full or stopping
+        # (after the master died, too, when `alive` is still true).
+        if self._accepting or self._holding_back:
             self.set_accept_enabled(True)
         # While holding back, look again soon: the others may catch up without this worker seeing an event.
         super().wait_for_and_dispatch_events(min(timeout, 0.05) if self._holding_back else timeout)

@@ -26,7 +26,8 @@ def test_kill_9_worker_then_master_under_load_loses_nothing(server_env: dict[str
     # A metrics directory of the test's own: a killed master cannot remove the one it would have made.
     server = servers({**server_env, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")})
     ledger = Ledger()
-    threads = run_clients(server.url, token, CUSTOMERS, operations=250, seconds=90, ledger=ledger)
+    # Enough operations (each client pauses 10 ms between them) to keep the load going well past the restart.
+    threads = run_clients(server.url, token, CUSTOMERS, operations=800, seconds=90, ledger=ledger)
 
     time.sleep(1.5)
     killed = server.kill_worker()
