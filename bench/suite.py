@@ -241,10 +241,14 @@ def run(db_kind: str, recipients: int, single_only: bool = False) -> dict[str, o
     return results
 
 
+def _share(value: float) -> str:
+    return "n/a" if math.isnan(value) else f"{value:.0%}"
+
+
 def report(r: dict[str, object]) -> str:
     bare, single, ratios, cpu_ratios = r["bare"], r["single"], r["ratios"], r["cpu_ratios"]
     assert isinstance(ratios, list) and isinstance(cpu_ratios, list)
-    busiest = ", ".join(f"{b:.0%}/{g:.0%}" for b, g in r["busiest"])  # type: ignore[attr-defined]
+    busiest = ", ".join(f"{_share(b)}/{_share(g)}" for b, g in r["busiest"])  # type: ignore[attr-defined]
     assert isinstance(bare, dict) and isinstance(single, dict)
     n_events, t_events = r["events"]  # type: ignore[misc]
     n_batch, t_batch = r["batch"]  # type: ignore[misc]
