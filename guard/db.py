@@ -16,7 +16,6 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
-from guard.checkpoint import Checkpointer
 from guard.sql import Sql, driver_error, wrapped
 from guard.timeutil import as_utc
 
@@ -247,24 +246,11 @@ class Database:
             self._raw = make_engine(self.url, self._timeout, raw=True) if self._postgres else self.engine
         return self._raw
 
-    def checkpoint_in_background(self) -> Checkpointer | None:
-        """On a SQLite file: stop this process's commits from checkpointing and start a thread that does
-        it instead (see guard.checkpoint); nothing on PostgreSQL or in tests' bound sessions."""
-        if self._lock is None:
-            return None
-        event.listen(self.engine, "connect", _no_automatic_checkpoints)
-        self.engine.dispose()  # connections made before now would keep checkpointing on commit
-        return Checkpointer(os.path.abspath(make_url(self.url).database or "")).start()
-
     def dispose(self) -> None:
         """Close pooled connections (after a fork, or at shutdown)."""
         self.engine.dispose()
         if self._raw is not None and self._raw is not self.engine:
             self._raw.dispose()
-
-
-def _no_automatic_checkpoints(dbapi_connection: Any, _record: Any) -> None:
-    dbapi_connection.execute("PRAGMA wal_autocheckpoint=0")
 
 
 def _quietly_roll_back(sql: Sql) -> None:

@@ -25,7 +25,6 @@ from gunicorn.workers.gthread import ThreadWorker
 from sqlalchemy.exc import SQLAlchemyError
 
 from guard.balance import Board
-from guard.checkpoint import Checkpointer
 from guard.config import Settings
 from guard.logs import logging_config
 from guard.migrations import upgrade
@@ -153,7 +152,6 @@ def options(host: str, port: int, workers: int, log_level: str = "INFO", log_for
         "logconfig_dict": logging_config(log_level, log_format),
         **({"logger_class": JsonAccessLogger} if log_format == "json" else {}),
         "when_ready": announce,
-        "post_worker_init": worker_ready,
         "child_exit": worker_exited,
         # The control socket lives at one path in $HOME: two Guards on one machine would fight over it.
         "control_socket_disable": True,
@@ -252,12 +250,6 @@ class JsonAccessLogger(Logger):
             self.access_log.info(json.dumps(entry, ensure_ascii=False))
         except Exception:  # a log line must never fail a request
             self.error("access log failed")
-
-
-def worker_ready(worker: Any) -> Checkpointer | None:
-    """In each worker once its app is loaded: SQLite's checkpoints leave the request path (guard.checkpoint)."""
-    guard = getattr(worker.wsgi, "extensions", {}).get("guard")
-    return guard.db.checkpoint_in_background() if isinstance(guard, Guard) else None
 
 
 def worker_exited(server: Arbiter, worker: Any) -> None:
