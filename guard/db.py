@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import threading
 from collections.abc import Iterator
@@ -18,6 +19,8 @@ from sqlalchemy.types import TypeDecorator
 
 from guard.sql import Sql, driver_error, wrapped
 from guard.timeutil import as_utc
+
+log = logging.getLogger("guard.db")
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -53,6 +56,8 @@ class UTCDateTime(TypeDecorator[datetime]):
         return None if value is None else as_utc(value)
 
 
+# SQLite's own default: a COMMIT that leaves more pages than this in the log copies them home.
+AUTOCHECKPOINT_PAGES = 1000
 # How long a request waits for the database (to connect, for a lock, for a pooled connection) before it
 # gives up with a 503: a locked or unreachable database must not hold every worker thread hostage.
 DEFAULT_TIMEOUT = 10.0
@@ -116,14 +121,28 @@ class _WriterLock:
 
     @contextmanager
     def held(self) -> Iterator[None]:
-        with self._threads:
+        self.acquire()
+        try:
+            yield
+        finally:
+            self.release()
+
+    def acquire(self) -> None:
+        """Wait for the lock (threads of this process, then other processes)."""
+        self._threads.acquire()
+        try:
             if self._fd is None:
                 self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
             fcntl.flock(self._fd, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        except BaseException:
+            self._threads.release()
+            raise
+
+    def release(self) -> None:
+        """Let the next writer in; any thread of this process may release it (see `checkpoint_later`)."""
+        assert self._fd is not None
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self._threads.release()
 
 
 def _writer_lock(url: str) -> _WriterLock | None:
@@ -168,30 +187,68 @@ class Database:
             yield session
 
     @contextmanager
-    def raw_transaction(self, small: bool = False) -> Iterator[Sql]:
+    def raw_transaction(self, small: bool = False, checkpoint_later: bool = False) -> Iterator[Sql]:
         """A writing transaction spoken to in the driver's terms: committed on success, rolled back on error.
 
         `small`: a few statements and rows (no COPY); on PostgreSQL they are pipelined, so statements
         whose results are not read yet travel together with the next one that is read.
+        `checkpoint_later` (SQLite; large writes): the WAL checkpoint this COMMIT would run is run by a
+        background thread instead, which keeps the writer lock until it is done. The caller goes on at once
+        (a stream parses and validates its next chunk meanwhile); the next writer waits for the lock as it
+        would have waited for this COMMIT, and so always starts on a fully copied log, which SQLite can
+        then restart: the `-wal` file stays as small as before.
         """
         if self._bind_mode:
             with self.transaction() as session:
                 yield Sql.of_session(session)
             return
-        with self._lock.held() if self._lock is not None else nullcontext():
-            connection, sql = self._checkout("BEGIN IMMEDIATE" if not self._postgres else "BEGIN")
-            try:
-                with sql.pipelined() if small else nullcontext():
-                    yield sql
-                    sql.run("COMMIT")
-            except OperationalError:
-                self._forget_connections(connection)  # it may be gone: never hand it out again
-                raise
-            except BaseException:
-                _quietly_roll_back(sql)
-                raise
-            finally:
-                connection.close()
+        if self._lock is None:
+            with self._raw_transaction("BEGIN" if self._postgres else "BEGIN IMMEDIATE", small) as sql:
+                yield sql
+            return
+        self._lock.acquire()
+        try:
+            with self._raw_transaction("BEGIN IMMEDIATE", small, no_checkpoint=checkpoint_later) as sql:
+                yield sql
+        except BaseException:
+            self._lock.release()
+            raise
+        if checkpoint_later:
+            threading.Thread(target=self._checkpoint_then_release, name="guard-checkpoint", daemon=True).start()
+        else:
+            self._lock.release()
+
+    @contextmanager
+    def _raw_transaction(self, begin: str, small: bool, no_checkpoint: bool = False) -> Iterator[Sql]:
+        connection, sql = self._checkout(begin)
+        try:
+            if no_checkpoint:
+                sql.run("PRAGMA wal_autocheckpoint=0")  # for this COMMIT only (restored below)
+            with sql.pipelined() if small else nullcontext():
+                yield sql
+                sql.run("COMMIT")
+        except OperationalError:
+            self._forget_connections(connection)  # it may be gone: never hand it out again
+            raise
+        except BaseException:
+            _quietly_roll_back(sql)
+            raise
+        finally:
+            if no_checkpoint:
+                with suppress(Exception):
+                    sql.run(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
+            connection.close()
+
+    def _checkpoint_then_release(self) -> None:
+        """Copy the log into the database file (what the COMMIT would have done), then let writers in."""
+        assert self._lock is not None
+        try:
+            with self.raw_reads() as sql:
+                sql.first("PRAGMA wal_checkpoint(PASSIVE)")
+        except Exception:  # a failed checkpoint only leaves the log longer until the next one
+            log.warning("background checkpoint failed", exc_info=True)
+        finally:
+            self._lock.release()
 
     @contextmanager
     def raw_reads(self) -> Iterator[Sql]:

@@ -207,7 +207,9 @@ def _dry_run(db: Database, evaluator: Evaluator, item: _Item, now: datetime, ver
 def _decide_live(db: Database, evaluator: Evaluator, items: list[_Item], now: datetime) -> None:
     for attempt in range(3):
         try:
-            with db.raw_transaction(small=len(items) < PIPELINE_BELOW) as sql:
+            small = len(items) < PIPELINE_BELOW
+            # A chunk of a campaign leaves its WAL checkpoint to a background thread and goes on reading.
+            with db.raw_transaction(small=small, checkpoint_later=not small) as sql:
                 fresh, repeats = _resolve_idempotency(sql, items)
                 if fresh:
                     messages = [i.message for i in fresh if i.message is not None]
