@@ -213,10 +213,13 @@ class Database:
         except BaseException:
             self._lock.release()
             raise
-        if checkpoint_later:
-            threading.Thread(target=self._checkpoint_then_release, name="guard-checkpoint", daemon=True).start()
-        else:
+        if not checkpoint_later:
             self._lock.release()
+            return
+        try:
+            threading.Thread(target=self._checkpoint_then_release, name="guard-checkpoint", daemon=True).start()
+        except RuntimeError:  # no thread to be had: checkpoint here, as the COMMIT would have
+            self._checkpoint_then_release()
 
     @contextmanager
     def _raw_transaction(self, begin: str, small: bool, no_checkpoint: bool = False) -> Iterator[Sql]:
