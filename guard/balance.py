@@ -47,17 +47,17 @@ class Board:
         """Publish this worker's count; True unless it holds more than SLACK above the least-loaded."""
         now = time.monotonic()
         self._connections[slot], self._seen[slot] = connections, now
-        others = [(self._connections[i], i) for i, pid in enumerate(self._pids)
-                  if pid and i != slot and now - self._seen[i] <= STALE_AFTER]
-        if not others or connections <= min(others)[0] + SLACK:
-            return True
-        # Before holding back for a worker that may have been killed (it never cleared its place), ask the
-        # kernel: a dead worker's place is cleared at once instead of after STALE_AFTER.
-        least = min(others)[1]
-        if _alive(self._pids[least]):
-            return False
-        self._pids[least] = 0
-        return self.may_accept(slot, connections)
+        others = {i: self._connections[i] for i, pid in enumerate(self._pids)
+                  if pid and i != slot and now - self._seen[i] <= STALE_AFTER}
+        while others and connections > min(others.values()) + SLACK:
+            # Before holding back for a worker that may have been killed (it never cleared its place), ask
+            # the kernel: a dead worker's place is cleared at once instead of after STALE_AFTER.
+            least = min(others, key=others.__getitem__)
+            if _alive(self._pids[least]):
+                return False
+            self._pids[least] = 0
+            del others[least]
+        return True
 
 
 def _alive(pid: int) -> bool:
@@ -66,5 +66,5 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
+        pass  # alive, and somebody else's
     return True
