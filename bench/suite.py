@@ -76,10 +76,15 @@ def process(cmd: list[str], env: dict[str, str], url: str) -> Iterator[subproces
         proc.wait(30)
 
 
+def workers_of(master: int) -> list[int]:
+    """The pids of a gunicorn master's workers (its children)."""
+    return [int(pid) for pid in Path(f"/proc/{master}/task/{master}/children").read_text().split()]
+
+
 def worker_peak_mb(master: int) -> float:
     """The largest peak resident size (VmHWM) among the master's children."""
     peak = 0.0
-    for child in Path(f"/proc/{master}/task/{master}/children").read_text().split():
+    for child in workers_of(master):
         status = Path(f"/proc/{child}/status").read_text()
         match = re.search(r"VmHWM:\s+(\d+) kB", status)
         if match:
@@ -91,9 +96,9 @@ def worker_cpu_seconds(master: int) -> dict[int, float]:
     """CPU time (user + system) each worker of a gunicorn master has used so far."""
     tick = os.sysconf("SC_CLK_TCK")
     used = {}
-    for child in Path(f"/proc/{master}/task/{master}/children").read_text().split():
+    for child in workers_of(master):
         fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
-        used[int(child)] = (int(fields[11]) + int(fields[12])) / tick
+        used[child] = (int(fields[11]) + int(fields[12])) / tick
     return used
 
 
