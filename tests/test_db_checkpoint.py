@@ -59,6 +59,18 @@ def test_a_failed_large_write_leaves_no_checkpoint_and_no_lock_behind(file_db: t
 
 
 def test_checkpoint_later_changes_nothing_where_there_is_no_file_lock(db: Database):
-    """PostgreSQL, or the tests' bound sessions: an ordinary transaction."""
+    """The tests' bound sessions: an ordinary transaction."""
     with db.raw_transaction(checkpoint_later=True) as sql:
         assert sql.first("SELECT 1") == (1,)
+
+
+def test_a_large_write_commits_and_lets_the_next_writer_in_on_every_database(committed_db: Database):
+    """PostgreSQL (no file lock: nothing to hand over) and a SQLite file (the lock goes to the checkpoint)."""
+    with committed_db.raw_transaction() as sql:
+        sql.run("CREATE TABLE probe_later (n INTEGER)")
+    with committed_db.raw_transaction(checkpoint_later=True) as sql:
+        sql.run("INSERT INTO probe_later (n) VALUES (1)")
+    with committed_db.raw_transaction() as sql:
+        sql.run("INSERT INTO probe_later (n) VALUES (2)")
+    with committed_db.raw_reads() as sql:
+        assert sql.rows("SELECT n FROM probe_later ORDER BY n") == [(1,), (2,)]
