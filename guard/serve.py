@@ -12,7 +12,7 @@ import shutil
 import sys
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -280,9 +280,14 @@ def metrics_directory() -> Iterator[str]:
             os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
 
 
-def config_file_settings(environ: dict[str, str] | None = None) -> dict[str, Any]:
-    """gunicorn.conf.py's settings: those of `guard serve`, bound to GUARD_BIND, with GUARD_WORKERS workers."""
+def config_file_settings(environ: MutableMapping[str, str] | None = None) -> dict[str, Any]:
+    """gunicorn.conf.py's settings: those of `guard serve`, bound to GUARD_BIND, with GUARD_WORKERS workers,
+    and a console secret shared by the workers (GUARD_SECRET_KEY, else one made now in the master)."""
     env = os.environ if environ is None else environ
+    if not env.get("GUARD_SECRET_KEY"):
+        # The workers inherit the master's environment: one console secret for all of them (and for the
+        # workers of a SIGHUP reload, which runs this file again in the same master).
+        env["GUARD_SECRET_KEY"] = secrets.token_urlsafe(32)
     settings = Settings.from_env(dict(env))
     out = options("127.0.0.1", 8080, int(env.get("GUARD_WORKERS") or default_workers()), settings.log_level,
                   settings.log_format)

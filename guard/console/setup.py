@@ -18,8 +18,8 @@ CONSOLE_PREFIX = "/console"
 
 def init_console(app: Flask, settings: Settings) -> None:
     """Mount the console on `app`: /console, with / redirecting to it."""
-    # Without GUARD_SECRET_KEY, a per-app secret: sessions end when the process does (guard serve
-    # makes one in the master instead, so all workers share it).
+    # Without GUARD_SECRET_KEY, a per-app secret: sessions end when the process does (guard serve and
+    # gunicorn.conf.py make one in the master instead, so all workers share it).
     app.secret_key = settings.secret_key or secrets.token_urlsafe(32)
     app.config.update(
         SESSION_COOKIE_NAME="guard_console",

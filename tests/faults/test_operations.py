@@ -12,7 +12,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -109,37 +110,76 @@ def test_sighup_reloads_workers_without_failing_a_request(server_env: dict[str, 
     assert not failures, failures[:3]
 
 
-def test_plain_gunicorn_with_gunicorn_conf(served_db_url: str, tmp_path: Path):
-    settings = Settings(database_url=served_db_url, rules_dir=str(ROOT / "rules"))
-    prepare(settings)  # what `guard serve` does before forking: migrate and activate the rules
-    token = make_key(served_db_url, "decide")
+@contextmanager
+def plain_gunicorn(url: str, directory: Path, workers: int = 2) -> Iterator[tuple[str, Path]]:
+    """`gunicorn -c gunicorn.conf.py guard.http.wsgi:app` as documented (no GUARD_SECRET_KEY): its base URL and
+    log, once it decides; stopped with SIGTERM (it must exit cleanly)."""
+    prepare(Settings(database_url=url, rules_dir=str(ROOT / "rules")))  # what `guard serve` does first
+    token = make_key(url, "decide")
     port = free_port()
-    env = {**os.environ, "GUARD_DATABASE_URL": served_db_url, "GUARD_RULES_DIR": str(ROOT / "rules"),
-           "GUARD_BIND": f"127.0.0.1:{port}", "GUARD_WORKERS": "2"}
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    env = {**os.environ, "GUARD_DATABASE_URL": url, "GUARD_RULES_DIR": str(ROOT / "rules"),
+           "GUARD_BIND": f"127.0.0.1:{port}", "GUARD_WORKERS": str(workers)}
+    for name in ("PROMETHEUS_MULTIPROC_DIR", "GUARD_SECRET_KEY"):
+        env.pop(name, None)
     gunicorn = Path(sys.executable).parent / "gunicorn"
-    log = (tmp_path / "gunicorn.log").open("wb")
+    path = directory / "gunicorn.log"
+    log = path.open("wb")
     proc = subprocess.Popen([str(gunicorn), "-c", str(ROOT / "gunicorn.conf.py"), "guard.http.wsgi:app"],
-                            env=env, cwd=tmp_path, stdout=log, stderr=log)
+                            env=env, cwd=directory, stdout=log, stderr=log)
     try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
         while True:
             try:
-                if _decide(base, token).status_code == 200:
+                if _decide(base, token).status_code == 200 and len(_children(proc.pid)) >= workers:
                     break
             except requests.RequestException:
                 pass
-            assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "gunicorn.log").read_text()
+            assert proc.poll() is None and time.monotonic() < deadline, path.read_text()
             time.sleep(0.2)
-        assert "guard_decisions_total" in requests.get(f"{base}/metrics", timeout=10).text
+        yield base, path
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
         log.close()
+
+
+def _children(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+
+
+def test_plain_gunicorn_with_gunicorn_conf(served_db_url: str, tmp_path: Path):
+    with plain_gunicorn(served_db_url, tmp_path) as (base, _):
+        assert "guard_decisions_total" in requests.get(f"{base}/metrics", timeout=10).text
     text = (tmp_path / "gunicorn.log").read_text()
     assert "Using worker: guard.serve.GuardWorker" in text
     assert '"logger": "access"' in text
+
+
+CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+
+
+def test_plain_gunicorn_workers_share_one_console_secret(served_db_url: str, tmp_path: Path):
+    key = make_key(served_db_url, "read", name="reviewer")
+    with plain_gunicorn(served_db_url, tmp_path, workers=2) as (base, log):
+        browsers = []
+        for _ in range(5):
+            browser = requests.Session()
+            browser.headers["Connection"] = "close"  # a new connection each time: any worker may answer
+            form = browser.get(f"{base}/console/signin", timeout=10)
+            found = CSRF.search(form.text)
+            assert found, form.text
+            signed = browser.post(f"{base}/console/signin", data={"key": key, "csrf_token": found.group(1)},
+                                  allow_redirects=False, timeout=10)
+            assert signed.status_code == 302 and "/signin" not in signed.headers["Location"], signed.text
+            browsers.append(browser)
+        for i in range(50):
+            page = browsers[i % 5].get(f"{base}/console/decisions", allow_redirects=False, timeout=10)
+            assert page.status_code == 200, (i, page.status_code, page.headers.get("Location"))
+    served_by = {entry["pid"] for entry in map(json.loads, filter(lambda line: line.startswith("{"),
+                                                                  log.read_text().splitlines()))
+                 if entry["logger"] == "access" and entry["path"] == "/console/decisions"}
+    assert len(served_by) == 2  # both workers answered signed-in pages
 
 
 def test_requests_gunicorn_refuses_are_answered_in_the_error_shape(server_env: dict[str, str],
