@@ -5,7 +5,9 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext, suppress
 from datetime import datetime
@@ -108,16 +110,23 @@ def _sqlite_transactions(engine: Engine, timeout: float = DEFAULT_TIMEOUT) -> No
 
 
 class _WriterLock:
-    """Queues SQLite writers of every process on an OS file lock.
+    """Queues SQLite writers of every process on an OS file lock, waiting at most `timeout` seconds for it.
 
     SQLite's own busy handler polls with sleeps of up to 100 ms, so two contending workers wait far longer
-    than the write takes; a blocking flock hands the lock over the moment it is released.
+    than the write takes; a blocking flock hands the lock over the moment it is released. A blocking flock
+    cannot be given up, so a contended one is waited for in a helper thread that the caller waits on with
+    its deadline: a caller that gives up leaves the helper's pending request to the next caller of this
+    process, or, if nobody wants it any more, the helper lets go of the lock as soon as it gets it.
     """
 
-    def __init__(self, database_path: str) -> None:
+    def __init__(self, database_path: str, timeout: float = DEFAULT_TIMEOUT) -> None:
         self._path = database_path + "-guard.lock"
+        self.timeout = timeout
         self._fd: int | None = None
         self._threads = threading.Lock()
+        self._state = threading.Lock()  # guards the three fields below, never held while waiting
+        self._granted: threading.Event | None = None  # set by the helper once its pending flock is held
+        self._wanted = False  # a caller waits for the pending flock
 
     @contextmanager
     def held(self) -> Iterator[None]:
@@ -128,15 +137,59 @@ class _WriterLock:
             self.release()
 
     def acquire(self) -> None:
-        """Wait for the lock (threads of this process, then other processes)."""
-        self._threads.acquire()
+        """Wait for the lock (threads of this process, then other processes); OperationalError after `timeout`."""
+        deadline = time.monotonic() + self.timeout
+        if not self._threads.acquire(timeout=self.timeout):
+            raise self._timed_out()
         try:
-            if self._fd is None:
-                self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
-            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            granted = self._request()
+            if granted is None or granted.wait(max(0.0, deadline - time.monotonic())):
+                self._taken()
+                return
+            with self._state:
+                if granted.is_set():  # granted while we gave up: take it after all
+                    self._granted = None
+                    return
+                self._wanted = False
+            raise self._timed_out()
         except BaseException:
             self._threads.release()
             raise
+
+    def _request(self) -> threading.Event | None:
+        """None when the lock is ours at once; else the event the (new or pending) helper's flock sets."""
+        with self._state:
+            if self._granted is None:
+                if self._fd is None:
+                    self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+                try:
+                    fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    return None
+                except BlockingIOError:
+                    self._granted = threading.Event()
+                    threading.Thread(target=self._wait_for_flock, args=(self._fd, self._granted),
+                                     name="guard-writer-lock", daemon=True).start()
+            self._wanted = True
+            return self._granted
+
+    def _taken(self) -> None:
+        with self._state:
+            self._granted = None
+            self._wanted = False
+
+    def _wait_for_flock(self, fd: int, granted: threading.Event) -> None:
+        """The helper: block for the flock, then hand it to the waiting caller, or release it if none waits."""
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        with self._state:
+            if self._wanted:
+                granted.set()
+            else:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                self._granted = None
+
+    def _timed_out(self) -> OperationalError:
+        message = f"database is locked (Guard's writer lock not had within {self.timeout:g} s)"
+        return OperationalError("acquire writer lock", None, sqlite3.OperationalError(message))
 
     def release(self) -> None:
         """Let the next writer in; any thread of this process may release it (see `checkpoint_later`)."""
@@ -145,12 +198,12 @@ class _WriterLock:
         self._threads.release()
 
 
-def _writer_lock(url: str) -> _WriterLock | None:
+def _writer_lock(url: str, timeout: float = DEFAULT_TIMEOUT) -> _WriterLock | None:
     """A writer lock for a SQLite file database (none for PostgreSQL or an in-memory database)."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
         return None
-    return _WriterLock(os.path.abspath(parsed.database))
+    return _WriterLock(os.path.abspath(parsed.database), timeout)
 
 
 class Database:
@@ -168,7 +221,7 @@ class Database:
             self.sessions = sessionmaker(self.engine, expire_on_commit=False)
             self._writers = sessionmaker(self.engine.execution_options(**{WRITE_OPTION: True}),
                                          expire_on_commit=False)
-            self._lock = _writer_lock(url)
+            self._lock = _writer_lock(url, timeout)
         else:
             # Tests: every session joins the test's outer transaction through savepoints.
             self.sessions = sessionmaker(bind=bind, expire_on_commit=False,

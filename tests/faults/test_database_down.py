@@ -4,6 +4,8 @@ database while liveness stays up, and Guard recovers by itself when the database
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -125,4 +127,49 @@ def test_sqlite_locked_by_another_process(tmp_path: Path, db_url: str, servers: 
         holder.execute("ROLLBACK")
         holder.close()
     _assert_recovers(server.url, auth, event)
+    assert '"status": 500' not in server.log_text()
+
+
+HOLDER = """
+import sys
+from sqlalchemy import text
+from guard.audit.chain import _CHAIN_LOCK
+from guard.db import Database
+
+db = Database(sys.argv[1])
+with db.transaction() as session:  # the writer lock (SQLite) and the audit chain's lock (PostgreSQL), as a purge
+    if db.engine.dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CHAIN_LOCK})
+    print("held", flush=True)
+    sys.stdin.read()  # until the test closes our stdin
+"""
+
+
+def test_a_long_writer_elsewhere_gives_503_after_the_timeout_not_a_stall(served_db_url: str,
+                                                                         servers: Callable[..., GuardServer]):
+    token = make_key(served_db_url, "decide", "events", "read")
+    auth = {"Authorization": f"Bearer {token}"}
+    server = servers({"GUARD_DATABASE_URL": served_db_url, "GUARD_RULES_DIR": str(RULES_DIR),
+                      "GUARD_DB_TIMEOUT": "1"})
+    assert requests.post(f"{server.url}/v1/decisions", json=_decision("long-c"), headers=auth,
+                         timeout=10).status_code == 200
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, served_db_url], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        for _ in range(4):  # several times, so every worker answers some
+            started = time.monotonic()
+            answer = requests.post(f"{server.url}/v1/decisions", json=_decision("long-c"), headers=auth,
+                                   timeout=30)
+            waited = time.monotonic() - started
+            assert answer.status_code == 503, answer.text
+            assert answer.json()["error"]["code"] == "service_unavailable"
+            assert int(answer.headers["Retry-After"]) > 0
+            assert waited < 5, waited  # GUARD_DB_TIMEOUT (1 s) and a little, while the writer holds on
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        assert holder.wait(timeout=30) == 0
+    assert requests.post(f"{server.url}/v1/decisions", json=_decision("long-c"), headers=auth,
+                         timeout=10).status_code == 200
     assert '"status": 500' not in server.log_text()
