@@ -6,6 +6,7 @@ import fcntl
 import logging
 import os
 import sqlite3
+import struct
 import threading
 import time
 from collections.abc import Iterator
@@ -120,6 +121,7 @@ class _WriterLock:
     """
 
     def __init__(self, database_path: str, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.database_path = database_path
         self._path = database_path + "-guard.lock"
         self.timeout = timeout
         self._fd: int | None = None
@@ -196,6 +198,32 @@ class _WriterLock:
         assert self._fd is not None
         fcntl.flock(self._fd, fcntl.LOCK_UN)
         self._threads.release()
+
+
+# SQLite's WAL write lock: a POSIX lock on this byte of the `-shm` file (https://sqlite.org/walformat.html).
+WAL_WRITE_LOCK_OFFSET = 120
+_FLOCK = struct.Struct("hhqqi4x")  # Linux's struct flock: type, whence, start, len, pid
+# How long a probe watches a held write lock for commits before it calls writes blocked.
+BLOCKED_WINDOW = 0.5
+# Descriptors of `-shm` files, opened once and never closed: closing any descriptor of a file drops every
+# POSIX lock this process holds on it, SQLite's own included.
+_SHM: dict[str, int] = {}
+_SHM_GUARD = threading.Lock()
+
+
+def _write_lock_holder(database_path: str) -> int | None:
+    """The pid of another process holding the SQLite file's WAL write lock, if any (F_GETLK takes nothing)."""
+    shm = database_path + "-shm"
+    try:
+        with _SHM_GUARD:
+            fd = _SHM.get(shm)
+            if fd is None or os.fstat(fd).st_ino != os.stat(shm).st_ino:  # first look, or a new -shm file
+                fd = _SHM[shm] = os.open(shm, os.O_RDONLY)
+        query = _FLOCK.pack(fcntl.F_WRLCK, os.SEEK_SET, WAL_WRITE_LOCK_OFFSET, 1, 0)
+        kind, _, _, _, pid = _FLOCK.unpack(fcntl.fcntl(fd, fcntl.F_GETLK, query))
+    except FileNotFoundError:  # no -shm file: nobody has the database open in WAL mode
+        return None
+    return None if kind == fcntl.F_UNLCK else int(pid)
 
 
 def _writer_lock(url: str, timeout: float = DEFAULT_TIMEOUT) -> _WriterLock | None:
@@ -305,6 +333,23 @@ class Database:
             log.warning("background checkpoint failed", exc_info=True)
         finally:
             self._lock.release()
+
+    def writes_blocked(self, window: float = BLOCKED_WINDOW) -> bool:
+        """On a SQLite file: whether another process holds the write lock and commits nothing for `window`
+        seconds (every write would wait it out). The lock is only looked at, never taken, so a probe never
+        competes with writers; PostgreSQL answering is enough."""
+        if self._lock is None or _write_lock_holder(self._lock.database_path) is None:
+            return False
+        with self.raw_reads() as sql:
+            version = sql.first("PRAGMA data_version")
+            deadline = time.monotonic() + window
+            while time.monotonic() < deadline:
+                time.sleep(window / 10)
+                # Free again, or commits go on (another worker writing a lot): writers are not stuck.
+                if _write_lock_holder(self._lock.database_path) is None or \
+                        sql.first("PRAGMA data_version") != version:
+                    return False
+        return True
 
     @contextmanager
     def raw_reads(self) -> Iterator[Sql]:
