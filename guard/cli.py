@@ -97,7 +97,7 @@ def _database(settings: Settings) -> Iterator[Database]:
         upgrade(settings.database_url)
     except ArgumentError as exc:
         raise click.ClickException(f"GUARD_DATABASE_URL is not a database URL: {exc}") from exc
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, timeout=settings.db_timeout, synchronous=settings.sqlite_synchronous)
     try:
         yield db
     finally:

@@ -69,6 +69,8 @@ class Settings:
     rate_limit_storage: str = "memory://"
     metrics_token: str | None = None
     db_timeout: float = 10.0
+    # SQLite's fsync discipline: FULL makes every acknowledged write durable (power loss included).
+    sqlite_synchronous: str = "FULL"
     log_format: str = "json"
     failsafe: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_FAILSAFE))
     extra: dict[str, Any] = field(default_factory=dict)
@@ -88,6 +90,7 @@ class Settings:
             rate_limit_storage=env.get("GUARD_RATE_LIMIT_STORAGE") or "memory://",
             metrics_token=env.get("GUARD_METRICS_TOKEN") or None,
             db_timeout=_seconds(env, "GUARD_DB_TIMEOUT", 10.0),
+            sqlite_synchronous=_synchronous(env.get("GUARD_SQLITE_SYNCHRONOUS")),
             log_format=_log_format(env.get("GUARD_LOG_FORMAT")),
             failsafe=parse_failsafe(env.get("GUARD_FAILSAFE")),
         )
@@ -97,6 +100,13 @@ def _log_format(raw: str | None) -> str:
     value = (raw or "json").strip().lower()
     if value not in ("json", "text"):
         raise SystemExit(f"GUARD_LOG_FORMAT must be json or text, got {raw!r}")
+    return value
+
+
+def _synchronous(raw: str | None) -> str:
+    value = (raw or "FULL").strip().upper()
+    if value not in ("FULL", "NORMAL"):
+        raise SystemExit(f"GUARD_SQLITE_SYNCHRONOUS must be FULL or NORMAL, got {raw!r}")
     return value
 
 

@@ -64,9 +64,13 @@ AUTOCHECKPOINT_PAGES = 1000
 # How long a request waits for the database (to connect, for a lock, for a pooled connection) before it
 # gives up with a 503: a locked or unreachable database must not hold every worker thread hostage.
 DEFAULT_TIMEOUT = 10.0
+# FULL: a COMMIT returns only once the WAL is synced, so an acknowledged decision or event survives a power
+# failure (an audit log's promise); NORMAL syncs at checkpoints only and may lose the newest commits then.
+DEFAULT_SYNCHRONOUS = "FULL"
 
 
-def make_engine(url: str, timeout: float = DEFAULT_TIMEOUT, raw: bool = False, **kwargs: Any) -> Engine:
+def make_engine(url: str, timeout: float = DEFAULT_TIMEOUT, raw: bool = False,
+                synchronous: str = DEFAULT_SYNCHRONOUS, **kwargs: Any) -> Engine:
     """An engine with the settings Guard relies on: real transactions on SQLite, pre-ping on PostgreSQL.
 
     `raw`: PostgreSQL connections for `Sql`, in autocommit (a read is one round trip; transactions say
@@ -75,9 +79,11 @@ def make_engine(url: str, timeout: float = DEFAULT_TIMEOUT, raw: bool = False, *
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": timeout, "check_same_thread": False},
                                pool_timeout=timeout, pool_use_lifo=True, **kwargs)
-        _sqlite_transactions(engine, timeout)
+        _sqlite_transactions(engine, timeout, synchronous)
         return engine
-    connect_args = {"connect_timeout": max(1, round(timeout)), "options": f"-c lock_timeout={int(timeout * 1000)}"}
+    # synchronous_commit=on whatever the server's default: an acknowledged write is on disk (see SQLite's FULL).
+    connect_args = {"connect_timeout": max(1, round(timeout)),
+                    "options": f"-c lock_timeout={int(timeout * 1000)} -c synchronous_commit=on"}
     engine = create_engine(url, pool_pre_ping=not raw, pool_size=5, max_overflow=10, pool_timeout=timeout,
                            connect_args=connect_args, **kwargs)
     if raw:
@@ -89,8 +95,11 @@ def _autocommit(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.autocommit = True
 
 
-def _sqlite_transactions(engine: Engine, timeout: float = DEFAULT_TIMEOUT) -> None:
-    """Let SQLAlchemy, not pysqlite, begin transactions (so SAVEPOINT works) and enable WAL."""
+def _sqlite_transactions(engine: Engine, timeout: float = DEFAULT_TIMEOUT,
+                         synchronous: str = DEFAULT_SYNCHRONOUS) -> None:
+    """Let SQLAlchemy, not pysqlite, begin transactions (so SAVEPOINT works), enable WAL, set `synchronous`."""
+    if synchronous not in ("FULL", "NORMAL"):
+        raise ValueError(f"synchronous must be FULL or NORMAL, not {synchronous!r}")
 
     @event.listens_for(engine, "connect")
     def _connect(dbapi_connection: Any, _record: Any) -> None:
@@ -99,7 +108,7 @@ def _sqlite_transactions(engine: Engine, timeout: float = DEFAULT_TIMEOUT) -> No
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -238,9 +247,9 @@ class Database:
     """An engine and its session factory; tests bind sessions to a connection they roll back."""
 
     def __init__(self, url: str, engine: Engine | None = None, bind: Connection | None = None,
-                 timeout: float = DEFAULT_TIMEOUT) -> None:
+                 timeout: float = DEFAULT_TIMEOUT, synchronous: str = DEFAULT_SYNCHRONOUS) -> None:
         self.url = url
-        self.engine = engine or make_engine(url, timeout)
+        self.engine = engine or make_engine(url, timeout, synchronous=synchronous)
         self._timeout = timeout
         self._postgres = self.engine.dialect.name == "postgresql"
         self._bind_mode = bind is not None

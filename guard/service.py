@@ -51,7 +51,8 @@ class Guard:
 
     def __init__(self, settings: Settings, db: Database | None = None, rules: RulesSource | None = None) -> None:
         self.settings = settings
-        self.db = db or Database(settings.database_url, timeout=settings.db_timeout)
+        self.db = db or Database(settings.database_url, timeout=settings.db_timeout,
+                                 synchronous=settings.sqlite_synchronous)
         self.rules: RulesSource = rules if rules is not None else ActiveRules(self.db)
 
     @property
