@@ -3,6 +3,7 @@
 #   docker run --rm -p 8080:8080 -v guard-data:/data guard
 #   docker run --rm -v guard-data:/data guard guard keys create --name crm --scope decide --scope events
 # Point GUARD_DATABASE_URL at PostgreSQL (postgresql+psycopg://user:password@host/db) for production.
+# Console sign-ins are shared by the workers; set GUARD_SECRET_KEY (-e) so they also survive a restart.
 
 # durable-rules compiles a C extension: the compiler stays in this stage only.
 FROM python:3.11-slim AS builder

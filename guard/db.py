@@ -177,9 +177,13 @@ class _WriterLock:
                     fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                     return None
                 except BlockingIOError:
-                    self._granted = threading.Event()
-                    threading.Thread(target=self._wait_for_flock, args=(self._fd, self._granted),
-                                     name="guard-writer-lock", daemon=True).start()
+                    granted = threading.Event()
+                    try:
+                        threading.Thread(target=self._wait_for_flock, args=(self._fd, granted),
+                                         name="guard-writer-lock", daemon=True).start()
+                    except RuntimeError:  # no thread to be had: as if the lock were not had in time
+                        raise self._timed_out() from None
+                    self._granted = granted
             self._wanted = True
             return self._granted
 

@@ -1,4 +1,5 @@
-"""The WSGI entry point for gunicorn: `gunicorn guard.http.wsgi:app` (settings from GUARD_* variables)."""
+"""The WSGI entry point for gunicorn: `gunicorn -c gunicorn.conf.py guard.http.wsgi:app` (settings from GUARD_*
+variables; without the config file, several workers need GUARD_SECRET_KEY to share console sign-ins)."""
 
 from guard.http.app import create_app
 

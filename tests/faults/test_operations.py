@@ -159,27 +159,44 @@ def test_plain_gunicorn_with_gunicorn_conf(served_db_url: str, tmp_path: Path):
 CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 
 
+def _signed_in_pages_on_every_worker(base: str, key: str) -> None:
+    """5 console sign-ins, then 50 page loads spread over them, each on a new connection (any worker)."""
+    browsers = []
+    for _ in range(5):
+        browser = requests.Session()
+        browser.headers["Connection"] = "close"  # a new connection each time: any worker may answer
+        form = browser.get(f"{base}/console/signin", timeout=10)
+        found = CSRF.search(form.text)
+        assert found, form.text
+        signed = browser.post(f"{base}/console/signin", data={"key": key, "csrf_token": found.group(1)},
+                              allow_redirects=False, timeout=10)
+        assert signed.status_code == 302 and "/signin" not in signed.headers["Location"], signed.text
+        browsers.append(browser)
+    for i in range(50):
+        page = browsers[i % 5].get(f"{base}/console/decisions", allow_redirects=False, timeout=10)
+        assert page.status_code == 200, (i, page.status_code, page.headers.get("Location"))
+
+
+def _pids_that_served(log: str, path: str) -> set[int]:
+    entries = (json.loads(line) for line in log.splitlines() if line.startswith("{"))
+    return {e["pid"] for e in entries if e["logger"] == "access" and e["path"] == path}
+
+
 def test_plain_gunicorn_workers_share_one_console_secret(served_db_url: str, tmp_path: Path):
     key = make_key(served_db_url, "read", name="reviewer")
     with plain_gunicorn(served_db_url, tmp_path, workers=2) as (base, log):
-        browsers = []
-        for _ in range(5):
-            browser = requests.Session()
-            browser.headers["Connection"] = "close"  # a new connection each time: any worker may answer
-            form = browser.get(f"{base}/console/signin", timeout=10)
-            found = CSRF.search(form.text)
-            assert found, form.text
-            signed = browser.post(f"{base}/console/signin", data={"key": key, "csrf_token": found.group(1)},
-                                  allow_redirects=False, timeout=10)
-            assert signed.status_code == 302 and "/signin" not in signed.headers["Location"], signed.text
-            browsers.append(browser)
-        for i in range(50):
-            page = browsers[i % 5].get(f"{base}/console/decisions", allow_redirects=False, timeout=10)
-            assert page.status_code == 200, (i, page.status_code, page.headers.get("Location"))
-    served_by = {entry["pid"] for entry in map(json.loads, filter(lambda line: line.startswith("{"),
-                                                                  log.read_text().splitlines()))
-                 if entry["logger"] == "access" and entry["path"] == "/console/decisions"}
-    assert len(served_by) == 2  # both workers answered signed-in pages
+        _signed_in_pages_on_every_worker(base, key)
+    assert len(_pids_that_served(log.read_text(), "/console/decisions")) == 2  # both workers answered
+
+
+def test_guard_serve_workers_share_one_console_secret(server_env: dict[str, str], served_db_url: str,
+                                                      servers: Callable[..., GuardServer]):
+    # The Docker image's command: `guard serve --workers 2` without GUARD_SECRET_KEY.
+    key = make_key(served_db_url, "read", name="reviewer")
+    server = servers({**server_env, "GUARD_SECRET_KEY": ""}, workers=2)
+    _signed_in_pages_on_every_worker(server.url, key)
+    server.stop()
+    assert len(_pids_that_served(server.log_text(), "/console/decisions")) == 2
 
 
 def test_requests_gunicorn_refuses_are_answered_in_the_error_shape(server_env: dict[str, str],
