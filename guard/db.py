@@ -158,10 +158,10 @@ class _WriterLock:
                 self._taken()
                 return
             with self._state:
+                self._wanted = False
                 if granted.is_set():  # granted while we gave up: take it after all
                     self._granted = None
                     return
-                self._wanted = False
             raise self._timed_out()
         except BaseException:
             self._threads.release()
