@@ -19,6 +19,7 @@ from sqlalchemy import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from guard import __version__
+from guard.audit.digests import use_key
 from guard.auth.keys import SCOPES, create_key, list_keys, revoke_key
 from guard.config import Settings
 from guard.db import Database
@@ -93,6 +94,7 @@ def _safe_url(url: str) -> str:
 @contextmanager
 def _database(settings: Settings) -> Iterator[Database]:
     """The configured database, brought up to date first: every command works on a fresh machine."""
+    use_key(settings.audit_key)  # before migrating: a migration may chain a record
     try:
         upgrade(settings.database_url)
     except ArgumentError as exc:

@@ -111,11 +111,13 @@ def test_a_decision_digest_in_parts_is_the_digest_verification_recomputes():
     at = datetime(2026, 3, 10, 12, tzinfo=UTC)
     row = {"decision_id": "d-1", "customer_id": "cust-1", "campaign_id": None, "channel": "email",
            "purpose": "marketing", "send_at": at, "outcome": "defer", "route": None, "defer_until": at,
-           "rules_version": "3", "evaluated_at": at, "idempotency_key": "k"}
+           "rules_version": "3", "evaluated_at": at, "idempotency_key": "k", "api_key_name": "crm",
+           "request_hash": "h" * 64}
     reasons = [("quiet-hours", "defer", "Not at night.")]
     tail = decision_tail(row, reasons, "r" * 64, "f" * 64)
-    assert decision_digest_with("d-1", "cust-1", tail) == decision_digest(row, reasons, "r" * 64, "f" * 64)
-    assert decision_digest_with("d-2", "cust-1", tail) != decision_digest(row, reasons, "r" * 64, "f" * 64)
+    whole = decision_digest(row, reasons, "r" * 64, "f" * 64)
+    assert decision_digest_with("d-1", "cust-1", tail, "crm", "h" * 64) == whole
+    assert decision_digest_with("d-2", "cust-1", tail, "crm", "h" * 64) != whole
     assert link_hash_at("p", 7, "decision", "d-1", "2026-03-10T12:00:00Z", "x") == link_hash(
         "p", 7, "decision", "d-1", at, "x")
 

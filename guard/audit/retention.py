@@ -9,7 +9,7 @@ from sqlalchemy import CursorResult, delete, func, select
 from sqlalchemy.orm import Session
 
 from guard.audit.chain import Entry, append
-from guard.audit.digests import customer_digest, pseudonym, values_digest
+from guard.audit.digests import customer_digest, erasure_digest, pseudonym, values_digest
 from guard.audit.models import AuditCheckpoint, AuditErasure, AuditRecord
 from guard.db import Database
 from guard.decisions.models import Decision, DecisionReason
@@ -75,7 +75,7 @@ def erase_customer(db: Database, customer_id: str) -> dict[str, Any]:
         session.add(erasure)
         session.flush()
         append(session, [Entry("erasure", str(erasure.id), erasure.created_at,
-                               values_digest([erasure.id, digest, len(event_ids), len(decisions)]))])
+                               erasure_digest(erasure.id, digest, event_ids, len(decisions)))])
         return {"customer": alias, "events_deleted": len(event_ids), "decisions_pseudonymised": len(decisions)}
 
 
