@@ -214,7 +214,7 @@ def _chunks(session: Session) -> Iterator[list[AuditRecord]]:
         session.expunge_all()
 
 
-def _check(record: AuditRecord, seq: int, prev: str, contents: Contents, erased: set[str],
+def _check(record: AuditRecord, seq: int, prev: str, contents: Contents, erased: dict[str, bool],
            legacy: bool) -> Problem | None:
     name = f"{record.kind} {record.ref}"
     if record.seq != seq + 1 or record.prev_hash != prev:
@@ -226,9 +226,11 @@ def _check(record: AuditRecord, seq: int, prev: str, contents: Contents, erased:
                        "match: rewritten without the audit key, or verified with another key)")
     current = contents.get((record.kind, record.ref))
     if current is None:
-        if record.kind == "event" and record.ref in erased:
+        excuse = erased.get(record.ref) if record.kind == "event" else None
+        if excuse:
             return None
-        return Problem("removed", record.seq, name, f"the {name} recorded at {record.seq} is gone")
+        why = " (an erasure row names it, but no chained record vouches for that row)" if excuse is False else ""
+        return Problem("removed", record.seq, name, f"the {name} recorded at {record.seq} is gone{why}")
     if current != record.digest:
         return Problem("altered", record.seq, name, f"the {name} recorded at {record.seq} was altered")
     return None
@@ -314,17 +316,18 @@ _LOADERS: dict[str, Callable[[Session, list[str], bool], Iterator[tuple[str, str
 }
 
 
-def _erased_events(session: Session, epoch: int | None) -> set[str]:
-    """The events removed by erasures that a chained record vouches for (an erasure row alone excuses nothing;
-    the walk then checks the vouching record's own link)."""
-    out: set[str] = set()
-    rows = session.execute(select(AuditErasure, AuditRecord.seq, AuditRecord.digest).join(
+def _erased_events(session: Session, epoch: int | None) -> dict[str, bool]:
+    """The events named by erasure rows: True when a chained record vouches for the row (an erasure row alone
+    excuses nothing; the walk then checks the vouching record's own link), else False."""
+    out: dict[str, bool] = {}
+    rows = session.execute(select(AuditErasure, AuditRecord.seq, AuditRecord.digest).outerjoin(
         AuditRecord, (AuditRecord.kind == "erasure") & (AuditRecord.ref == cast(AuditErasure.id, String))))
-    for erasure, seq, digest in rows:
-        legacy = epoch is not None and seq < epoch
-        if digest == erasure_digest(erasure.id, erasure.customer_digest, erasure.event_ids, erasure.decisions,
-                                    legacy):
-            out.update(erasure.event_ids)
+    for erasure, record_seq, record_digest in rows:
+        legacy = epoch is not None and record_seq is not None and record_seq < epoch
+        vouched = record_digest is not None and record_digest == erasure_digest(
+            erasure.id, erasure.customer_digest, erasure.event_ids, erasure.decisions, legacy)
+        for event_id in erasure.event_ids:
+            out[event_id] = out.get(event_id, False) or vouched
     return out
 
 

@@ -31,8 +31,8 @@ def audit() -> None:
               help="A head exported earlier by `guard audit head`: its record must still be in the chain.")
 def audit_verify(as_json: bool, since_head: str | None) -> None:
     """Re-compute the keyed hash chain; name the first record altered, removed or inserted (exit 1)."""
-    since = _read_head(Path(since_head).read_text(encoding="utf-8")) if since_head is not None else None
-    with _db() as db, db.sessions() as session:
+    with _db() as db, db.sessions() as session:  # keys the process first: the head's signature needs it
+        since = _read_head(Path(since_head).read_text(encoding="utf-8")) if since_head is not None else None
         report = verify(session, since)
     if as_json:
         click.echo(json.dumps(report.to_dict()))
