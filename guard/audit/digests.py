@@ -147,12 +147,21 @@ def files_digest(files: Iterable[dict[str, str]]) -> str:
     return _join(part for f in files for part in (f["name"], sha(f["text"])))
 
 
-def erasure_digest(erasure_id: int, digest: str, event_ids: list[str], decisions: int,
+def erasure_digest(erasure_id: int, digest: str, event_ids: list[str], decisions: int, created_at: datetime,
                    legacy: bool = False) -> str:
-    """An erasure's account: whose, which events it removed (by id, so none can be added) and how many decisions."""
+    """An erasure's account: whose, which events it removed (by id, so none can be added), how many
+    decisions, when."""
     if legacy:
         return _join([erasure_id, digest, len(event_ids), decisions])
-    return _join([erasure_id, digest, len(event_ids), decisions, _join(event_ids)])
+    return _join([erasure_id, digest, len(event_ids), decisions, created_at, _join(event_ids)])
+
+
+def purge_digest(upto_seq: int, upto_hash: str, before: datetime, created_at: datetime, counts: dict[str, Any],
+                 legacy: bool = False) -> str:
+    """A purge checkpoint: where the chain now starts, the date it purged before, when, and what it removed."""
+    if legacy:
+        return _join([upto_seq, upto_hash, before])
+    return _join([upto_seq, upto_hash, before, created_at, json.dumps(counts, sort_keys=True)])
 
 
 def link_hash(prev_hash: str, seq: int, kind: str, ref: str, at: datetime, digest: str,

@@ -6,6 +6,7 @@ import hmac
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import String, cast, func, select
@@ -21,8 +22,8 @@ from guard.audit.digests import (
     head_signature,
     key_id,
     link_hash,
+    purge_digest,
     request_digest,
-    values_digest,
 )
 from guard.audit.models import AuditCheckpoint, AuditErasure, AuditRecord
 from guard.auth.keys import key_digest
@@ -35,6 +36,8 @@ from guard.situation.models import Event
 from guard.timeutil import iso
 
 CHUNK = 2000
+# The kinds whose rows must each have a record (rows without one were inserted behind the log's back).
+_VOUCHED = ("decision", "event", "rule_version", "activation", "key")
 Contents = dict[tuple[str, str], str | None]
 
 
@@ -108,7 +111,7 @@ class _Walk:
     epoch: int | None  # the epoch record's seq: only records before it may be legacy
     checkpoint: AuditCheckpoint | None
     since: Head | None
-    seen: dict[str, set[str]] = field(default_factory=lambda: {"decision": set(), "event": set()})
+    seen: dict[str, set[str]] = field(default_factory=lambda: {kind: set() for kind in _VOUCHED})
 
 
 def current_head(session: Session) -> Head:
@@ -133,7 +136,8 @@ def verify(session: Session, since: Head | None = None) -> Report:
     problem = _unvouched_checkpoint(session, checkpoint) or _walk(session, walk, report)
     if problem is None:
         report.head_seq, report.head = walk.seq, walk.prev
-        problem = _truncated(walk, since) or _unchained(session, walk.seen)
+        problem = _truncated(walk, since) or _unchained(session, walk.seen) \
+            or _unvouched_setup(session, walk.seen, checkpoint)
     if problem is not None:
         report.problems.append(problem)
     return report
@@ -291,12 +295,12 @@ def _keys(session: Session, refs: list[str], legacy: bool) -> Iterator[tuple[str
 
 def _erasures(session: Session, refs: list[str], legacy: bool) -> Iterator[tuple[str, str]]:
     for e in session.scalars(select(AuditErasure).where(AuditErasure.id.in_([int(r) for r in refs]))):
-        yield str(e.id), erasure_digest(e.id, e.customer_digest, e.event_ids, e.decisions, legacy)
+        yield str(e.id), erasure_digest(e.id, e.customer_digest, e.event_ids, e.decisions, e.created_at, legacy)
 
 
 def _purges(session: Session, refs: list[str], legacy: bool) -> Iterator[tuple[str, str]]:
     for c in session.scalars(select(AuditCheckpoint).where(AuditCheckpoint.upto_seq.in_([int(r) for r in refs]))):
-        yield str(c.upto_seq), values_digest([c.upto_seq, c.upto_hash, c.before])
+        yield str(c.upto_seq), purge_digest(c.upto_seq, c.upto_hash, c.before, c.created_at, c.counts, legacy)
 
 
 def _epochs(session: Session, refs: list[str], legacy: bool) -> Iterator[tuple[str, str]]:
@@ -325,7 +329,7 @@ def _erased_events(session: Session, epoch: int | None) -> dict[str, bool]:
     for erasure, record_seq, record_digest in rows:
         legacy = epoch is not None and record_seq is not None and record_seq < epoch
         vouched = record_digest is not None and record_digest == erasure_digest(
-            erasure.id, erasure.customer_digest, erasure.event_ids, erasure.decisions, legacy)
+            erasure.id, erasure.customer_digest, erasure.event_ids, erasure.decisions, erasure.created_at, legacy)
         for event_id in erasure.event_ids:
             out[event_id] = out.get(event_id, False) or vouched
     return out
@@ -342,3 +346,37 @@ def _unchained(session: Session, seen: dict[str, set[str]]) -> Problem | None:
             return Problem("inserted", None, f"event {event_id}", f"event {event_id} is not in the audit chain")
     return None
 
+
+
+def _unvouched_setup(session: Session, seen: dict[str, set[str]],
+                     checkpoint: AuditCheckpoint | None) -> Problem | None:
+    """The first rule version, activation (the newest names the active rules), key or key revocation without a
+    chained record. A purge removes the records of older ones but keeps the rows: those count as purged
+    when older than the purge's date and than every such row still chained."""
+    def unvouched(kind: str, ref: str, number: int, when: datetime) -> bool:
+        if ref in seen[kind]:
+            return False
+        if checkpoint is None or when >= checkpoint.before:
+            return True
+        chained = [int(r.split(":")[0]) for r in seen[kind]]
+        return bool(chained) and number > min(chained)
+
+    found: list[tuple[str, str]] = []
+    for v in session.scalars(select(RuleVersion).order_by(RuleVersion.number)):
+        if unvouched("rule_version", str(v.number), v.number, v.created_at):
+            found.append(("rule_version", str(v.number)))
+            break
+    for a in session.scalars(select(RuleActivation).order_by(RuleActivation.id)):
+        if unvouched("activation", str(a.id), a.id, a.activated_at):
+            found.append(("activation", str(a.id)))
+            break
+    for k in session.scalars(select(ApiKey).order_by(ApiKey.id)):
+        for action, when in (("created", k.created_at), ("revoked", k.revoked_at)):
+            if when is not None and unvouched("key", f"{k.id}:{action}", k.id, when):
+                found.append(("key", f"{k.id}:{action}"))
+                break
+    if not found:
+        return None
+    kind, ref = found[0]
+    return Problem("inserted", None, f"{kind} {ref}", f"{kind} {ref} is not in the audit chain: it was inserted "
+                   "or changed behind the log's back")

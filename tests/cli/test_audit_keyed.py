@@ -22,10 +22,12 @@ from guard.audit.digests import (
     use_key,
 )
 from guard.audit.models import AuditCheckpoint, AuditErasure, AuditRecord
+from guard.auth.models import ApiKey
 from guard.canonical import content_hash
 from guard.config import DEV_AUDIT_KEY, Settings
 from guard.db import Database
 from guard.decisions.service import decide
+from guard.lifecycle.models import RuleActivation
 from guard.migrations import upgrade
 from guard.service import Guard
 from guard.situation.events import ingest_batch
@@ -202,6 +204,29 @@ def test_who_asked_and_the_request_hash_are_digested(keyed: Invoke, logged: str,
     _sql(logged, f"UPDATE decisions SET {column} = {value} WHERE decision_id = :d", d=decision_id)
     problem = _first_problem(keyed)
     assert problem["kind"] == "altered" and problem["record"] == f"decision {decision_id}", problem
+
+
+@pytest.mark.parametrize("row, named", [
+    (lambda: RuleActivation(version=1, previous=1, kind="activate", actor="mallory", message="quietly",
+                            activated_at=utcnow()), "activation 2"),
+    (lambda: ApiKey(name="backdoor", prefix="gk_back", key_hash="b" * 64, scopes="admin", created_at=utcnow()),
+     "key 1:created"),
+])
+def test_an_activation_or_key_inserted_by_sql_is_caught(keyed: Invoke, logged: str, row, named: str):
+    """The newest activation row names the active rules; a key row lets its holder in: neither without a record."""
+    _add(logged, row())
+    problem = _first_problem(keyed)
+    assert problem["kind"] == "inserted" and problem["record"] == named, problem
+
+
+def test_a_purge_checkpoints_counts_are_digested_and_purged_setup_rows_are_not_flagged(keyed: Invoke, logged: str):
+    purged = keyed("audit", "purge", "--before", "2100-01-01")
+    assert purged.exit_code == 0, purged.output
+    assert keyed("audit", "verify").exit_code == 0  # versions, activations: rows kept, records purged
+    _sql(logged, "UPDATE audit_checkpoints SET counts = :c", c=json.dumps({"decisions": 0, "events": 0,
+                                                                            "records": 0}))
+    problem = _first_problem(keyed)
+    assert problem["kind"] == "altered" and problem["record"].startswith("purge "), problem
 
 
 def test_removing_the_newest_records_is_caught_against_an_exported_head(keyed: Invoke, logged: str,
