@@ -135,12 +135,23 @@ def serve(host: str, port: int, workers: int | None) -> None:
     directory = Path(str(settings.rules_dir))
     _require_valid(directory)
     click.echo(f"Database {_safe_url(settings.database_url)}; rules from {directory}", err=True)
+    click.echo(f"Audit key {_audit_key_source()}", err=True)
     try:
         version = serving.prepare(settings)
     except ArgumentError as exc:
         raise click.ClickException(f"GUARD_DATABASE_URL is not a database URL: {exc}") from exc
     click.echo(f"Active rules version {version}; starting {workers} worker(s)", err=True)
     serving.run(settings, host, port, workers)
+
+
+def _audit_key_source() -> str:
+    """Where the audit key came from, for the operator (never the key)."""
+    if os.environ.get("GUARD_AUDIT_KEY"):
+        return "from GUARD_AUDIT_KEY"
+    if os.environ.get("GUARD_AUDIT_KEY_FILE"):
+        return f"from {os.path.abspath(os.environ['GUARD_AUDIT_KEY_FILE'])} (GUARD_AUDIT_KEY_FILE)"
+    return ("NOT SET: the public development key signs the audit log, which then proves nothing "
+            "(set GUARD_AUDIT_KEY or GUARD_AUDIT_KEY_FILE; GUARD_ENV=production requires one)")
 
 
 def _require_valid(directory: Path) -> None:
