@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from guard.audit.digests import key_id
 from guard.audit.retention import erase_customer, purge
 from guard.audit.verify import Head, current_head, verify
 from guard.db import Database
@@ -64,8 +65,9 @@ def _read_head(text: str) -> Head:
     except (ValueError, KeyError, TypeError):
         raise click.BadParameter("not a head written by `guard audit head`", param_hint="--since-head") from None
     if not head.authentic:
-        raise click.BadParameter("its signature does not match: it was altered, or signed with another audit key",
-                                 param_hint="--since-head")
+        other = f" (key id {head.key_id}, this key is {key_id()})" if head.key_id and head.key_id != key_id() else ""
+        raise click.BadParameter(f"its signature does not match: it was altered, or signed with another audit "
+                                 f"key{other}", param_hint="--since-head")
     return head
 
 

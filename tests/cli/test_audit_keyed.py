@@ -257,6 +257,7 @@ def test_a_forged_or_foreign_head_is_refused(keyed: Invoke, logged: str, tmp_pat
     path.write_text(json.dumps(head))
     other = keyed("audit", "verify", "--since-head", str(path), env={"GUARD_AUDIT_KEY": secrets.token_hex(32)})
     assert other.exit_code == 2 and "signature does not match" in other.output
+    assert f"key id {head['key_id']}, this key is" in other.output
 
 
 def test_pseudonyms_are_keyed(keyed: Invoke, logged: str):
