@@ -104,7 +104,7 @@ class Report:
 
 @dataclass
 class _Walk:
-    """Where the walk is: the last good record, and whether keyed records have begun."""
+    """Where the walk is (the last good record), what it checks against, and the rows it has seen chained."""
 
     seq: int
     prev: str
