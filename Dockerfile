@@ -25,7 +25,9 @@ RUN useradd --system --create-home --uid 10001 --shell /usr/sbin/nologin guard \
 COPY --from=builder /opt/guard /opt/guard
 ENV PATH=/opt/guard/bin:$PATH \
     PYTHONUNBUFFERED=1 \
-    GUARD_DATABASE_URL=sqlite:////data/guard.db
+    GUARD_DATABASE_URL=sqlite:////data/guard.db \
+    GUARD_ENV=production
+# Production mode: Guard refuses to start without GUARD_AUDIT_KEY or GUARD_AUDIT_KEY_FILE (mount it as a secret).
 # No ./rules in /data: the starter pack installed with Guard is used unless GUARD_RULES_DIR says otherwise.
 WORKDIR /data
 VOLUME ["/data"]

@@ -18,8 +18,17 @@ FUZZ_SEED ?= $(shell date +%s)
 
 .PHONY: run test fuzz install lint clean
 
-run: install
-	exec $(BIN)/guard serve $(SERVE_ARGS)
+# The audit key of `make run`, made once and kept out of git: the chain written with it verifies only with it.
+AUDIT_KEY_FILE ?= .guard/audit.key
+
+run: install $(AUDIT_KEY_FILE)
+	@[ -n "$$GUARD_AUDIT_KEY" ] || export GUARD_AUDIT_KEY_FILE="$${GUARD_AUDIT_KEY_FILE:-$(AUDIT_KEY_FILE)}"; \
+	  exec $(BIN)/guard serve $(SERVE_ARGS)
+
+$(AUDIT_KEY_FILE): | $(BIN)/python
+	@mkdir -p $(dir $@)
+	@(umask 077; $(BIN)/python -c 'import secrets; print(secrets.token_hex(32))' > $@)
+	@echo "Generated the audit key in $@ (GUARD_AUDIT_KEY_FILE); keep it: the audit log verifies only with it."
 
 test: install lint
 	$(BIN)/python -m pytest -q

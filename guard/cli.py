@@ -19,6 +19,7 @@ from sqlalchemy import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from guard import __version__
+from guard.audit.digests import use_key
 from guard.auth.keys import SCOPES, create_key, list_keys, revoke_key
 from guard.config import Settings
 from guard.db import Database
@@ -93,6 +94,7 @@ def _safe_url(url: str) -> str:
 @contextmanager
 def _database(settings: Settings) -> Iterator[Database]:
     """The configured database, brought up to date first: every command works on a fresh machine."""
+    use_key(settings.audit_key)  # before migrating: a migration may chain a record
     try:
         upgrade(settings.database_url)
     except ArgumentError as exc:
@@ -133,12 +135,23 @@ def serve(host: str, port: int, workers: int | None) -> None:
     directory = Path(str(settings.rules_dir))
     _require_valid(directory)
     click.echo(f"Database {_safe_url(settings.database_url)}; rules from {directory}", err=True)
+    click.echo(f"Audit key {_audit_key_source()}", err=True)
     try:
         version = serving.prepare(settings)
     except ArgumentError as exc:
         raise click.ClickException(f"GUARD_DATABASE_URL is not a database URL: {exc}") from exc
     click.echo(f"Active rules version {version}; starting {workers} worker(s)", err=True)
     serving.run(settings, host, port, workers)
+
+
+def _audit_key_source() -> str:
+    """Where the audit key came from, for the operator (never the key)."""
+    if os.environ.get("GUARD_AUDIT_KEY"):
+        return "from GUARD_AUDIT_KEY"
+    if os.environ.get("GUARD_AUDIT_KEY_FILE"):
+        return f"from {os.path.abspath(os.environ['GUARD_AUDIT_KEY_FILE'])} (GUARD_AUDIT_KEY_FILE)"
+    return ("NOT SET: the public development key signs the audit log, which then proves nothing "
+            "(set GUARD_AUDIT_KEY or GUARD_AUDIT_KEY_FILE; GUARD_ENV=production requires one)")
 
 
 def _require_valid(directory: Path) -> None:

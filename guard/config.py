@@ -7,6 +7,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 DEFAULT_DATABASE_URL = "sqlite:///guard.db"
+# The audit key used when none is configured outside production: public, so it protects nothing against
+# a database writer; GUARD_ENV=production refuses to start without a real one.
+DEV_AUDIT_KEY = b"guard-development-audit-key (public: set GUARD_AUDIT_KEY or GUARD_AUDIT_KEY_FILE)"
+MIN_AUDIT_KEY = 32
+ENVIRONMENTS = ("development", "production")
 PURPOSES = ("marketing", "survey", "service", "transactional", "legal")
 # What a caller should do with a message when Guard cannot be reached: "closed" holds it back (a missed
 # promotion costs little), "open" sends it (a missed receipt or legal notice costs the customer).
@@ -73,6 +78,10 @@ class Settings:
     sqlite_synchronous: str = "FULL"
     log_format: str = "json"
     failsafe: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_FAILSAFE))
+    # GUARD_ENV: "production" refuses to start without an audit key; "development" falls back to the public one.
+    env: str = "development"
+    # Keys the audit chain and customer pseudonyms (HMAC); lives outside the database.
+    audit_key: bytes = field(default=DEV_AUDIT_KEY, repr=False)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -93,7 +102,39 @@ class Settings:
             sqlite_synchronous=_synchronous(env.get("GUARD_SQLITE_SYNCHRONOUS")),
             log_format=_log_format(env.get("GUARD_LOG_FORMAT")),
             failsafe=parse_failsafe(env.get("GUARD_FAILSAFE")),
+            env=_environment(env.get("GUARD_ENV")),
+            audit_key=audit_key(env),
         )
+
+
+def _environment(raw: str | None) -> str:
+    value = (raw or "development").strip().lower()
+    if value not in ENVIRONMENTS:
+        raise SystemExit(f"GUARD_ENV must be development or production, got {raw!r}")
+    return value
+
+
+def audit_key(env: dict[str, str]) -> bytes:
+    """GUARD_AUDIT_KEY, or the contents of GUARD_AUDIT_KEY_FILE; the public development key only outside
+    production (GUARD_ENV=production without either refuses to start)."""
+    text, path = env.get("GUARD_AUDIT_KEY") or None, env.get("GUARD_AUDIT_KEY_FILE") or None
+    if text and path:
+        raise SystemExit("Set GUARD_AUDIT_KEY or GUARD_AUDIT_KEY_FILE, not both")
+    if path:
+        try:
+            with open(path, encoding="utf-8") as file:
+                text = file.read().strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SystemExit(f"GUARD_AUDIT_KEY_FILE {path!r} cannot be read: {exc}") from None
+    if text is None:
+        if _environment(env.get("GUARD_ENV")) == "production":
+            raise SystemExit("GUARD_ENV=production needs an audit key outside the database: set GUARD_AUDIT_KEY "
+                             "or GUARD_AUDIT_KEY_FILE (e.g. from `python -c 'import secrets; "
+                             "print(secrets.token_hex(32))'`)")
+        return DEV_AUDIT_KEY
+    if len(text) < MIN_AUDIT_KEY:
+        raise SystemExit(f"The audit key must be at least {MIN_AUDIT_KEY} characters (got {len(text)})")
+    return text.encode("utf-8")
 
 
 def _log_format(raw: str | None) -> str:

@@ -24,6 +24,7 @@ from gunicorn.glogging import Logger
 from gunicorn.workers.gthread import ThreadWorker
 from sqlalchemy.exc import SQLAlchemyError
 
+from guard.audit.digests import use_key
 from guard.balance import Board
 from guard.config import Settings
 from guard.logs import logging_config
@@ -48,6 +49,7 @@ def with_secret(settings: Settings) -> Settings:
 
 def prepare(settings: Settings) -> int | str:
     """In the master, before forking: migrate the database and activate the rule files; the active version."""
+    use_key(settings.audit_key)  # before migrating: a migration may chain a record
     upgrade(settings.database_url)
     guard = Guard(settings)
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol
 
+from guard.audit.digests import use_key
 from guard.config import Settings
 from guard.db import Database
 from guard.decisions.evaluate import Evaluator
@@ -51,6 +52,7 @@ class Guard:
 
     def __init__(self, settings: Settings, db: Database | None = None, rules: RulesSource | None = None) -> None:
         self.settings = settings
+        use_key(settings.audit_key)  # the process's audit key: every chain record and pseudonym uses it
         self.db = db or Database(settings.database_url, timeout=settings.db_timeout,
                                  synchronous=settings.sqlite_synchronous)
         self.rules: RulesSource = rules if rules is not None else ActiveRules(self.db)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import threading
 import time
 import uuid
@@ -10,8 +12,17 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy.exc import IntegrityError
 
-from guard.audit.digests import decision_digest, decision_digest_with, decision_tail, link_hash, link_hash_at
+from guard.audit.digests import (
+    decision_digest,
+    decision_digest_with,
+    decision_tail,
+    keyed,
+    link_hash,
+    link_hash_at,
+    use_key,
+)
 from guard.coalesce import Coalescer
+from guard.config import DEV_AUDIT_KEY
 from guard.ids import decision_ids
 from guard.lru import Lru
 
@@ -111,11 +122,13 @@ def test_a_decision_digest_in_parts_is_the_digest_verification_recomputes():
     at = datetime(2026, 3, 10, 12, tzinfo=UTC)
     row = {"decision_id": "d-1", "customer_id": "cust-1", "campaign_id": None, "channel": "email",
            "purpose": "marketing", "send_at": at, "outcome": "defer", "route": None, "defer_until": at,
-           "rules_version": "3", "evaluated_at": at, "idempotency_key": "k"}
+           "rules_version": "3", "evaluated_at": at, "idempotency_key": "k", "api_key_name": "crm",
+           "request_hash": "h" * 64}
     reasons = [("quiet-hours", "defer", "Not at night.")]
     tail = decision_tail(row, reasons, "r" * 64, "f" * 64)
-    assert decision_digest_with("d-1", "cust-1", tail) == decision_digest(row, reasons, "r" * 64, "f" * 64)
-    assert decision_digest_with("d-2", "cust-1", tail) != decision_digest(row, reasons, "r" * 64, "f" * 64)
+    whole = decision_digest(row, reasons, "r" * 64, "f" * 64)
+    assert decision_digest_with("d-1", "cust-1", tail, "crm", "h" * 64) == whole
+    assert decision_digest_with("d-2", "cust-1", tail, "crm", "h" * 64) != whole
     assert link_hash_at("p", 7, "decision", "d-1", "2026-03-10T12:00:00Z", "x") == link_hash(
         "p", 7, "decision", "d-1", at, "x")
 
@@ -128,3 +141,14 @@ def test_raw_sql_errors_are_sqlalchemys_own_classes(db):
                 ("b", "gk_", "h" * 64, "read", sql.time(datetime.now(UTC))))
     with db.raw_reads() as sql:
         assert sql.first("SELECT count(*) FROM api_keys WHERE key_hash = ?", ("h" * 64,)) == (0,)
+
+
+@pytest.mark.parametrize("key", [b"k" * 32, b"x" * 64, bytes(range(200)), "sch\u00fcssel-".encode() * 8])
+def test_keyed_digests_are_hmac_sha256_under_the_audit_key(key):
+    """The hot path's precomputed HMAC states give exactly the standard HMAC, for keys up to and beyond a block."""
+    try:
+        use_key(key)
+        for text in ("", "customer\x1fann", "\u00e9" * 500):
+            assert keyed(text) == hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
+    finally:
+        use_key(DEV_AUDIT_KEY)

@@ -9,7 +9,7 @@ from sqlalchemy import CursorResult, delete, func, select
 from sqlalchemy.orm import Session
 
 from guard.audit.chain import Entry, append
-from guard.audit.digests import customer_digest, pseudonym, values_digest
+from guard.audit.digests import customer_digest, erasure_digest, pseudonym, purge_digest
 from guard.audit.models import AuditCheckpoint, AuditErasure, AuditRecord
 from guard.db import Database
 from guard.decisions.models import Decision, DecisionReason
@@ -27,11 +27,13 @@ def purge(db: Database, before: datetime) -> dict[str, Any]:
         # Everything up to the last record older than `before` goes, so the chain stays one unbroken run.
         upto_hash = session.scalar(select(AuditRecord.hash).where(AuditRecord.seq == upto))
         counts = _purge_rows(session, upto)
-        session.add(AuditCheckpoint(upto_seq=upto, upto_hash=upto_hash, before=before, created_at=utcnow(),
-                                    counts=counts))
+        checkpoint = AuditCheckpoint(upto_seq=upto, upto_hash=upto_hash, before=before, created_at=utcnow(),
+                                     counts=counts)
+        session.add(checkpoint)
         session.execute(delete(AuditRecord).where(AuditRecord.seq <= upto))
         session.flush()
-        append(session, [Entry("purge", str(upto), utcnow(), values_digest([upto, upto_hash, before]))])
+        append(session, [Entry("purge", str(upto), checkpoint.created_at,
+                               purge_digest(upto, str(upto_hash), before, checkpoint.created_at, counts))])
         return {"purged": True, "upto_seq": upto, **counts}
 
 
@@ -75,7 +77,7 @@ def erase_customer(db: Database, customer_id: str) -> dict[str, Any]:
         session.add(erasure)
         session.flush()
         append(session, [Entry("erasure", str(erasure.id), erasure.created_at,
-                               values_digest([erasure.id, digest, len(event_ids), len(decisions)]))])
+                               erasure_digest(erasure.id, digest, event_ids, len(decisions), erasure.created_at))])
         return {"customer": alias, "events_deleted": len(event_ids), "decisions_pseudonymised": len(decisions)}
 
 

@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+import hmac
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import String, cast, func, select
 from sqlalchemy.orm import Session
 
 from guard.audit.digests import (
+    GENESIS,
     decision_digest,
+    epoch_digest,
+    erasure_digest,
     event_digest,
     facts_digest,
+    head_signature,
+    key_id,
     link_hash,
+    purge_digest,
     request_digest,
-    values_digest,
 )
 from guard.audit.models import AuditCheckpoint, AuditErasure, AuditRecord
 from guard.auth.keys import key_digest
@@ -26,15 +33,19 @@ from guard.decisions.models import Decision
 from guard.lifecycle.models import RuleActivation, RuleVersion
 from guard.lifecycle.versions import activation_digest, version_digest
 from guard.situation.models import Event
+from guard.timeutil import iso
 
 CHUNK = 2000
+# The kinds whose rows must each have a record (rows without one were inserted behind the log's back).
+_VOUCHED = ("decision", "event", "rule_version", "activation", "key")
+Contents = dict[tuple[str, str], str | None]
 
 
 @dataclass(frozen=True)
 class Problem:
     """What is wrong with the log, at which record."""
 
-    kind: str  # altered | removed | inserted | broken_link
+    kind: str  # altered | removed | inserted | broken_link | truncated
     seq: int | None
     record: str
     message: str
@@ -44,11 +55,39 @@ class Problem:
         return {"kind": self.kind, "seq": self.seq, "record": self.record, "message": self.message}
 
 
+@dataclass(frozen=True)
+class Head:
+    """An exported chain head (`guard audit head`): the newest record's number, hash and time, signed."""
+
+    seq: int
+    hash: str
+    at: str
+    key_id: str = ""
+    signature: str = ""
+
+    @classmethod
+    def signed(cls, seq: int, hash_: str, at: str) -> Head:
+        """A head signed with this process's audit key."""
+        return cls(seq, hash_, at, key_id(), head_signature(seq, hash_, at))
+
+    @property
+    def authentic(self) -> bool:
+        """True when the signature was made with this process's audit key."""
+        return hmac.compare_digest(self.signature, head_signature(self.seq, self.hash, self.at))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form (what `guard audit head` prints)."""
+        return {"seq": self.seq, "hash": self.hash, "at": self.at, "key_id": self.key_id,
+                "signature": self.signature}
+
+
 @dataclass
 class Report:
     """The outcome of a verification."""
 
     records: int = 0
+    legacy: int = 0  # records chained before keying (plain SHA-256), pinned by the keyed epoch record after them
+    head_seq: int = 0
     head: str = ""
     problems: list[Problem] = field(default_factory=list)
 
@@ -59,33 +98,112 @@ class Report:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
-        return {"ok": self.ok, "records": self.records, "head": self.head,
-                "first_problem": self.problems[0].to_dict() if self.problems else None}
+        return {"ok": self.ok, "records": self.records, "legacy_records": self.legacy, "head_seq": self.head_seq,
+                "head": self.head, "first_problem": self.problems[0].to_dict() if self.problems else None}
 
 
-def verify(session: Session) -> Report:
-    """Walk the chain from the last checkpoint; stop at the first problem."""
+@dataclass
+class _Walk:
+    """Where the walk is (the last good record), what it checks against, and the rows it has seen chained."""
+
+    seq: int
+    prev: str
+    epoch: int | None  # the epoch record's seq: only records before it may be legacy
+    checkpoint: AuditCheckpoint | None
+    since: Head | None
+    seen: dict[str, set[str]] = field(default_factory=lambda: {kind: set() for kind in _VOUCHED})
+
+
+def current_head(session: Session) -> Head:
+    """The newest record as a signed head (after a purge of everything, the checkpoint's)."""
+    record = session.scalars(select(AuditRecord).order_by(AuditRecord.seq.desc()).limit(1)).first()
+    if record is not None:
+        return Head.signed(record.seq, record.hash, iso(record.at) or "")
+    checkpoint = session.scalars(select(AuditCheckpoint).order_by(AuditCheckpoint.id.desc()).limit(1)).first()
+    if checkpoint is not None:
+        return Head.signed(checkpoint.upto_seq, checkpoint.upto_hash, iso(checkpoint.created_at) or "")
+    return Head.signed(0, GENESIS, "")
+
+
+def verify(session: Session, since: Head | None = None) -> Report:
+    """Walk the chain from the last checkpoint; stop at the first problem. `since`: an exported head that
+    must still be in the chain (records after it may follow; records up to it must not have been removed)."""
     report = Report()
     checkpoint = session.scalars(select(AuditCheckpoint).order_by(AuditCheckpoint.id.desc()).limit(1)).first()
-    seq, prev = (checkpoint.upto_seq, checkpoint.upto_hash) if checkpoint else (0, "0" * 64)
-    erased = _erased_events(session)
-    seen: dict[str, set[str]] = {"decision": set(), "event": set()}
-    for chunk in _chunks(session):
-        contents = _contents(session, chunk)
-        for record in chunk:
-            problem = _check(record, seq, prev, contents, erased)
-            if problem:
-                report.problems.append(problem)
-                return report
-            if record.kind in seen:
-                seen[record.kind].add(record.ref)
-            seq, prev = record.seq, record.hash
-            report.records += 1
-    report.head = prev
-    inserted = _unchained(session, seen)
-    if inserted:
-        report.problems.append(inserted)
+    epoch = session.scalar(select(func.min(AuditRecord.seq)).where(AuditRecord.kind == "epoch"))
+    walk = _Walk(checkpoint.upto_seq if checkpoint else 0, checkpoint.upto_hash if checkpoint else GENESIS,
+                 epoch, checkpoint, since)
+    problem = _unvouched_checkpoint(session, checkpoint) or _walk(session, walk, report)
+    if problem is None:
+        report.head_seq, report.head = walk.seq, walk.prev
+        problem = _truncated(walk, since) or _unchained(session, walk.seen) \
+            or _unvouched_setup(session, walk.seen, checkpoint)
+    if problem is not None:
+        report.problems.append(problem)
     return report
+
+
+def _walk(session: Session, walk: _Walk, report: Report) -> Problem | None:
+    erased = _erased_events(session, walk.epoch)
+    for chunk in _chunks(session):
+        contents = _contents(session, chunk, legacy=False)
+        legacy: Contents | None = None
+        for record in chunk:
+            is_legacy = _is_legacy(record, walk)
+            if is_legacy and legacy is None:
+                legacy = _contents(session, chunk, legacy=True)
+            problem = _check(record, walk.seq, walk.prev, (legacy if is_legacy else contents) or {}, erased,
+                             is_legacy)
+            if problem is None and walk.since is not None and record.seq == walk.since.seq \
+                    and record.hash != walk.since.hash:
+                problem = Problem("altered", record.seq, f"{record.kind} {record.ref}",
+                                  f"record {record.seq} is not the one the exported head names: the chain was "
+                                  "rewritten from there")
+            if problem:
+                return problem
+            if record.kind in walk.seen:
+                walk.seen[record.kind].add(record.ref)
+            walk.seq, walk.prev = record.seq, record.hash
+            report.records += 1
+            report.legacy += is_legacy
+    return None
+
+
+def _is_legacy(record: AuditRecord, walk: _Walk) -> bool:
+    """Legacy (unkeyed) only before the epoch record, and only if the keyed form does not match."""
+    if walk.epoch is None or record.seq >= walk.epoch:
+        return False
+    return link_hash(walk.prev, record.seq, record.kind, record.ref, record.at, record.digest,
+                     legacy=True) == record.hash
+
+
+def _unvouched_checkpoint(session: Session, checkpoint: AuditCheckpoint | None) -> Problem | None:
+    """A checkpoint hides what was before it: it counts only if a chained purge record (walked later) names it."""
+    if checkpoint is None:
+        return None
+    vouched = session.scalar(select(AuditRecord.seq).where(
+        AuditRecord.kind == "purge", AuditRecord.ref == str(checkpoint.upto_seq),
+        AuditRecord.seq > checkpoint.upto_seq).limit(1))
+    if vouched is not None:
+        return None
+    return Problem("removed", checkpoint.upto_seq, f"checkpoint {checkpoint.id}",
+                   f"checkpoint {checkpoint.id} (records up to {checkpoint.upto_seq} purged) is vouched by no "
+                   "chained purge record: the records before it were removed")
+
+
+def _truncated(walk: _Walk, since: Head | None) -> Problem | None:
+    """The exported head is newer than the chain's end: the newest records were removed."""
+    if since is None:
+        return None
+    if since.seq > walk.seq:
+        return Problem("truncated", walk.seq + 1, f"record {walk.seq + 1}",
+                       f"the chain ends at record {walk.seq} but the exported head names record {since.seq} "
+                       f"({since.at}): records {walk.seq + 1} to {since.seq} were removed")
+    checkpoint = walk.checkpoint
+    if checkpoint is not None and since.seq == checkpoint.upto_seq and since.hash != checkpoint.upto_hash:
+        return Problem("altered", since.seq, f"checkpoint {checkpoint.id}",
+                       f"the checkpoint at record {since.seq} is not the record the exported head names")
+    return None
 
 
 def _chunks(session: Session) -> Iterator[list[AuditRecord]]:
@@ -100,68 +218,74 @@ def _chunks(session: Session) -> Iterator[list[AuditRecord]]:
         session.expunge_all()
 
 
-def _check(record: AuditRecord, seq: int, prev: str, contents: dict[tuple[str, str], str | None],
-           erased: set[str]) -> Problem | None:
+def _check(record: AuditRecord, seq: int, prev: str, contents: Contents, erased: dict[str, bool],
+           legacy: bool) -> Problem | None:
     name = f"{record.kind} {record.ref}"
     if record.seq != seq + 1 or record.prev_hash != prev:
         return Problem("removed" if record.seq > seq + 1 else "broken_link", record.seq, name,
                        f"record {record.seq} does not follow record {seq}: a record before it was removed "
                        "or inserted, or its link was altered")
-    if link_hash(prev, record.seq, record.kind, record.ref, record.at, record.digest) != record.hash:
-        return Problem("altered", record.seq, name, f"record {record.seq} was altered (its hash does not match)")
+    if not legacy and link_hash(prev, record.seq, record.kind, record.ref, record.at, record.digest) != record.hash:
+        return Problem("altered", record.seq, name, f"record {record.seq} was altered (its keyed hash does not "
+                       "match: rewritten without the audit key, or verified with another key)")
     current = contents.get((record.kind, record.ref))
     if current is None:
-        if record.kind == "event" and record.ref in erased:
+        excuse = erased.get(record.ref) if record.kind == "event" else None
+        if excuse:
             return None
-        return Problem("removed", record.seq, name, f"the {name} recorded at {record.seq} is gone")
+        why = " (an erasure row names it, but no chained record vouches for that row)" if excuse is False else ""
+        return Problem("removed", record.seq, name, f"the {name} recorded at {record.seq} is gone{why}")
     if current != record.digest:
         return Problem("altered", record.seq, name, f"the {name} recorded at {record.seq} was altered")
     return None
 
 
-def _contents(session: Session, chunk: list[AuditRecord]) -> dict[tuple[str, str], str | None]:
-    """The digest of each referenced row as it is now (absent when the row is gone)."""
+def _contents(session: Session, chunk: list[AuditRecord], legacy: bool) -> Contents:
+    """The digest of each referenced row as it is now (absent when the row is gone); `legacy`: in the
+    form records chained before keying used."""
     by_kind: dict[str, list[str]] = {}
     for record in chunk:
         by_kind.setdefault(record.kind, []).append(record.ref)
-    out: dict[tuple[str, str], str | None] = {}
+    out: Contents = {}
     for kind, refs in by_kind.items():
         loader = _LOADERS.get(kind)
         if loader is not None:
-            out.update(((kind, ref), digest) for ref, digest in loader(session, refs))
+            out.update(((kind, ref), digest) for ref, digest in loader(session, refs, legacy))
     return out
 
 
-def _decisions(session: Session, refs: list[str]) -> Iterator[tuple[str, str]]:
+def _decisions(session: Session, refs: list[str], legacy: bool) -> Iterator[tuple[str, str]]:
     for d in session.scalars(select(Decision).where(Decision.decision_id.in_(refs))):
         row = {"decision_id": d.decision_id, "customer_id": d.customer_id, "campaign_id": d.campaign_id,
                "channel": d.channel, "purpose": d.purpose, "send_at": d.send_at, "outcome": d.outcome,
                "route": d.route, "defer_until": d.defer_until, "rules_version": d.rules_version,
-               "evaluated_at": d.evaluated_at, "idempotency_key": d.idempotency_key}
+               "evaluated_at": d.evaluated_at, "idempotency_key": d.idempotency_key,
+               "api_key_name": d.api_key_name, "request_hash": d.request_hash}
         reasons = [(r.rule_id, r.outcome, r.explanation) for r in d.reasons]
         facts = json.dumps(d.facts, separators=(",", ":"))
-        yield d.decision_id, decision_digest(row, reasons, request_digest(d.request), facts_digest(facts))
+        yield d.decision_id, decision_digest(row, reasons, request_digest(d.request), facts_digest(facts), legacy)
 
 
-def _events(session: Session, refs: list[str]) -> Iterator[tuple[str, str]]:
+def _events(session: Session, refs: list[str], legacy: bool) -> Iterator[tuple[str, str]]:
     for e in session.scalars(select(Event).where(Event.event_id.in_(refs))):
         # Recomputed from the content, not read from the stored hash: an edited payload must show.
         recomputed = content_hash({"customer_id": e.customer_id, "type": e.type, "occurred_at": e.occurred_at,
                                    "data": e.data})
-        yield e.event_id, event_digest(e.event_id, e.customer_id, e.type, e.occurred_at, recomputed, e.received_at)
+        yield e.event_id, event_digest(e.event_id, e.customer_id, e.type, e.occurred_at, recomputed,
+                                       e.received_at, legacy)
 
 
-def _versions(session: Session, refs: list[str]) -> Iterator[tuple[str, str]]:
+def _versions(session: Session, refs: list[str], legacy: bool) -> Iterator[tuple[str, str]]:
     for v in session.scalars(select(RuleVersion).where(RuleVersion.number.in_([int(r) for r in refs]))):
-        yield str(v.number), version_digest(v)
+        yield str(v.number), version_digest(v, legacy)
 
 
-def _activations(session: Session, refs: list[str]) -> Iterator[tuple[str, str]]:
+def _activations(session: Session, refs: list[str], legacy: bool) -> Iterator[tuple[str, str]]:
     for a in session.scalars(select(RuleActivation).where(RuleActivation.id.in_([int(r) for r in refs]))):
         yield str(a.id), activation_digest(a)
 
 
-def _keys(session: Session, refs: list[str]) -> Iterator[tuple[str, str]]:
+def _keys(session: Session, refs: list[str], legacy: bool) -> Iterator[tuple[str, str]]:
     ids = {int(r.split(":")[0]) for r in refs}
     for key in session.scalars(select(ApiKey).where(ApiKey.id.in_(ids))):
         yield f"{key.id}:created", key_digest(key, "created")
@@ -169,17 +293,22 @@ def _keys(session: Session, refs: list[str]) -> Iterator[tuple[str, str]]:
             yield f"{key.id}:revoked", key_digest(key, "revoked")
 
 
-def _erasures(session: Session, refs: list[str]) -> Iterator[tuple[str, str]]:
+def _erasures(session: Session, refs: list[str], legacy: bool) -> Iterator[tuple[str, str]]:
     for e in session.scalars(select(AuditErasure).where(AuditErasure.id.in_([int(r) for r in refs]))):
-        yield str(e.id), values_digest([e.id, e.customer_digest, len(e.event_ids), e.decisions])
+        yield str(e.id), erasure_digest(e.id, e.customer_digest, e.event_ids, e.decisions, e.created_at, legacy)
 
 
-def _purges(session: Session, refs: list[str]) -> Iterator[tuple[str, str]]:
+def _purges(session: Session, refs: list[str], legacy: bool) -> Iterator[tuple[str, str]]:
     for c in session.scalars(select(AuditCheckpoint).where(AuditCheckpoint.upto_seq.in_([int(r) for r in refs]))):
-        yield str(c.upto_seq), values_digest([c.upto_seq, c.upto_hash, c.before])
+        yield str(c.upto_seq), purge_digest(c.upto_seq, c.upto_hash, c.before, c.created_at, c.counts, legacy)
 
 
-_LOADERS: dict[str, Callable[[Session, list[str]], Iterator[tuple[str, str]]]] = {
+def _epochs(session: Session, refs: list[str], legacy: bool) -> Iterator[tuple[str, str]]:
+    # The epoch record has no row of its own: its content is where keying began and under which key.
+    return ((ref, epoch_digest(int(ref))) for ref in refs)
+
+
+_LOADERS: dict[str, Callable[[Session, list[str], bool], Iterator[tuple[str, str]]]] = {
     "decision": _decisions,
     "event": _events,
     "rule_version": _versions,
@@ -187,13 +316,22 @@ _LOADERS: dict[str, Callable[[Session, list[str]], Iterator[tuple[str, str]]]] =
     "key": _keys,
     "erasure": _erasures,
     "purge": _purges,
+    "epoch": _epochs,
 }
 
 
-def _erased_events(session: Session) -> set[str]:
-    out: set[str] = set()
-    for ids in session.scalars(select(AuditErasure.event_ids)):
-        out.update(ids)
+def _erased_events(session: Session, epoch: int | None) -> dict[str, bool]:
+    """The events named by erasure rows: True when a chained record vouches for the row (an erasure row alone
+    excuses nothing; the walk then checks the vouching record's own link), else False."""
+    out: dict[str, bool] = {}
+    rows = session.execute(select(AuditErasure, AuditRecord.seq, AuditRecord.digest).outerjoin(
+        AuditRecord, (AuditRecord.kind == "erasure") & (AuditRecord.ref == cast(AuditErasure.id, String))))
+    for erasure, record_seq, record_digest in rows:
+        legacy = epoch is not None and record_seq is not None and record_seq < epoch
+        vouched = record_digest is not None and record_digest == erasure_digest(
+            erasure.id, erasure.customer_digest, erasure.event_ids, erasure.decisions, erasure.created_at, legacy)
+        for event_id in erasure.event_ids:
+            out[event_id] = out.get(event_id, False) or vouched
     return out
 
 
@@ -208,3 +346,37 @@ def _unchained(session: Session, seen: dict[str, set[str]]) -> Problem | None:
             return Problem("inserted", None, f"event {event_id}", f"event {event_id} is not in the audit chain")
     return None
 
+
+
+def _unvouched_setup(session: Session, seen: dict[str, set[str]],
+                     checkpoint: AuditCheckpoint | None) -> Problem | None:
+    """The first rule version, activation (the newest names the active rules), key or key revocation without a
+    chained record. A purge removes the records of older ones but keeps the rows: those count as purged
+    when older than the purge's date and than every such row still chained."""
+    def unvouched(kind: str, ref: str, number: int, when: datetime) -> bool:
+        if ref in seen[kind]:
+            return False
+        if checkpoint is None or when >= checkpoint.before:
+            return True
+        chained = [int(r.split(":")[0]) for r in seen[kind]]
+        return bool(chained) and number > min(chained)
+
+    found: list[tuple[str, str]] = []
+    for v in session.scalars(select(RuleVersion).order_by(RuleVersion.number)):
+        if unvouched("rule_version", str(v.number), v.number, v.created_at):
+            found.append(("rule_version", str(v.number)))
+            break
+    for a in session.scalars(select(RuleActivation).order_by(RuleActivation.id)):
+        if unvouched("activation", str(a.id), a.id, a.activated_at):
+            found.append(("activation", str(a.id)))
+            break
+    for k in session.scalars(select(ApiKey).order_by(ApiKey.id)):
+        for action, when in (("created", k.created_at), ("revoked", k.revoked_at)):
+            if when is not None and unvouched("key", f"{k.id}:{action}", k.id, when):
+                found.append(("key", f"{k.id}:{action}"))
+                break
+    if not found:
+        return None
+    kind, ref = found[0]
+    return Problem("inserted", None, f"{kind} {ref}", f"{kind} {ref} is not in the audit chain: it was inserted "
+                   "or changed behind the log's back")

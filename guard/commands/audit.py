@@ -1,15 +1,17 @@
-"""`guard audit verify|purge` and `guard customers erase`."""
+"""`guard audit verify|head|purge` and `guard customers erase`."""
 
 from __future__ import annotations
 
 import json
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
+from pathlib import Path
 
 import click
 
+from guard.audit.digests import key_id
 from guard.audit.retention import erase_customer, purge
-from guard.audit.verify import verify
+from guard.audit.verify import Head, current_head, verify
 from guard.db import Database
 
 
@@ -26,19 +28,47 @@ def audit() -> None:
 
 @audit.command("verify")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def audit_verify(as_json: bool) -> None:
-    """Re-compute the hash chain; name the first record altered, removed or inserted (exit 1)."""
-    with _db() as db, db.sessions() as session:
-        report = verify(session)
+@click.option("--since-head", "since_head", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="A head exported earlier by `guard audit head`: its record must still be in the chain.")
+def audit_verify(as_json: bool, since_head: str | None) -> None:
+    """Re-compute the keyed hash chain; name the first record altered, removed or inserted (exit 1)."""
+    with _db() as db, db.sessions() as session:  # keys the process first: the head's signature needs it
+        since = _read_head(Path(since_head).read_text(encoding="utf-8")) if since_head is not None else None
+        report = verify(session, since)
     if as_json:
         click.echo(json.dumps(report.to_dict()))
     elif report.ok:
-        click.echo(f"OK: {report.records} records verified; head {report.head}")
+        legacy = f" ({report.legacy} chained before keying)" if report.legacy else ""
+        click.echo(f"OK: {report.records} records verified{legacy}; head #{report.head_seq} {report.head}")
     else:
         problem = report.problems[0]
         click.echo(f"TAMPERED: {problem.message} ({problem.kind}: {problem.record})")
     if not report.ok:
         raise click.exceptions.Exit(1)
+
+
+@audit.command("head")
+def audit_head() -> None:
+    """Print the chain's newest record (seq, hash, time) signed with the audit key, as JSON to keep outside
+    the database; `guard audit verify --since-head FILE` then catches removal of the newest records."""
+    with _db() as db, db.sessions() as session:
+        head = current_head(session)
+    click.echo(json.dumps(head.to_dict()))
+
+
+def _read_head(text: str) -> Head:
+    """A head file as `guard audit head` wrote it; refused unless signed with this audit key."""
+    try:
+        raw = json.loads(text)
+        head = Head(int(raw["seq"]), str(raw["hash"]), str(raw["at"]), str(raw.get("key_id", "")),
+                    str(raw["signature"]))
+    except (ValueError, KeyError, TypeError):
+        raise click.BadParameter("not a head written by `guard audit head`", param_hint="--since-head") from None
+    if not head.authentic:
+        other = f" (key id {head.key_id}, this key is {key_id()})" if head.key_id and head.key_id != key_id() else ""
+        raise click.BadParameter(f"its signature does not match: it was altered, or signed with another audit "
+                                 f"key{other}", param_hint="--since-head")
+    return head
 
 
 @audit.command("purge")

@@ -80,11 +80,12 @@ class Recorder:
         if idempotency_key is not None:
             tail = decision_tail({**shared.fields, "idempotency_key": idempotency_key},
                                  _matched(verdict), shared.request_digest, shared.facts_digest)
+        stored_hash = request_hash or shared.request_digest
         self.rows.append([None, decision_id, customer, *shared.row_middle, idempotency_key,
-                          request_hash or shared.request_digest, request, shared.facts_text, key_name])
+                          stored_hash, request, shared.facts_text, key_name])
         self.reasons.append([(i, r.rule_id, r.outcome, r.explanation) for i, r in enumerate(verdict.reasons)])
         self.entries.append(Entry("decision", decision_id, self._now,
-                                  decision_digest_with(decision_id, customer, tail)))
+                                  decision_digest_with(decision_id, customer, tail, key_name, stored_hash)))
         return {"decision_id": decision_id, **shared.answer}
 
     def _shared_for(self, raw: dict[str, Any], shape: str | None, message: Message, verdict: Verdict) -> _Shared:

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from guard.audit.chain import Entry, append
-from guard.audit.digests import values_digest
+from guard.audit.digests import files_digest, values_digest
 from guard.db import Database
 from guard.decisions.evaluate import Evaluator
 from guard.errors import Conflict, NotFound, RuleTestsFailed, ValidationFailed
@@ -25,10 +25,12 @@ from guard.timeutil import iso, utcnow
 MAX_MESSAGE = 2000
 
 
-def version_digest(version: RuleVersion) -> str:
-    """What the audit chain records of a stored version."""
-    return values_digest([version.number, version.content_hash, version.author, version.message,
-                          version.created_at, version.parent])
+def version_digest(version: RuleVersion, legacy: bool = False) -> str:
+    """What the audit chain records of a stored version: with every file's full text by its SHA-256
+    (`legacy`: the form chained before keying, which named the files by the short content hash only)."""
+    values = [version.number, version.content_hash, version.author, version.message, version.created_at,
+              version.parent]
+    return values_digest(values if legacy else [*values, files_digest(version.files)])
 
 
 def activation_digest(row: RuleActivation) -> str:
