@@ -3,6 +3,7 @@ history question once with the rules that asked it. The stored facts stay as the
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,8 +17,8 @@ LABELS = {"channel": "Channel", "purpose": "Purpose", "campaign_id": "Campaign",
 # Engine helpers a person does not need: shown merged (local time) or as history questions (the counts).
 HIDDEN = {"product_ids_count", "timezone", "local_minutes", "local_weekday", "guard_request"}
 ATTRIBUTE_PREFIXES = ("a_s__", "a_n__", "a_b__")
-SOURCES = {"open_case": "open {kind} case", "event": "{kind} events", "last_event": "the last {kind} event",
-           "decisions": "earlier decisions"}
+SOURCES = {"open_case": "Open {kind} case", "event": "Events of type {kind}",
+           "last_event": "The last event of type {kind}", "decisions": "Earlier decisions"}
 COMPARE = {"gt": ">", "gte": "≥", "lt": "<", "lte": "≤", "eq": "=", "ne": "≠", "in": "in", "not_in": "not in",
            "contains": "contains", "intersects": "shares an item with", "exists": "exists"}
 
@@ -127,7 +128,7 @@ def questions(history: list[dict[str, Any]], compiled: CompiledRuleSet | None) -
     out = []
     for index, item in enumerate(history):
         kind = item.get("kind") or item.get("type") or "any"
-        asked = SOURCES.get(str(item.get("source")), "{kind} " + str(item.get("source"))).format(kind=kind)
+        asked = SOURCES.get(str(item.get("source")), str(item.get("source")) + " {kind}").format(kind=kind)
         probe = probes[index] if probes is not None else None
         if probe is not None and (probe.source, probe.kind) == (item.get("source"), item.get("kind")):
             asked += _test(probe.age, "age")
@@ -136,7 +137,7 @@ def questions(history: list[dict[str, Any]], compiled: CompiledRuleSet | None) -
             rules = askers.get(probe.probe_key(), [])
         else:
             rules = []
-        out.append(Question(asked[0].upper() + asked[1:], duration(item.get("within_seconds")),
+        out.append(Question(asked, duration(item.get("within_seconds")),
                             int(item.get("count") or 0), list(item.get("times") or []), rules))
     return out
 
@@ -152,10 +153,19 @@ def reason_routes(reasons: list[dict[str, Any]], compiled: CompiledRuleSet | Non
         rule = rules.get(reason.get("rule_id", ""))
         if rule is None:
             continue
-        found = {case.route for case in rule.cases if case.outcome == reason.get("outcome") and case.route}
+        cases = [case for case in rule.cases if case.outcome == reason.get("outcome") and case.route]
+        found = {case.route for case in cases}
+        if len(found) > 1:  # several routes: the case whose explanation produced the recorded one
+            found = {case.route for case in cases if _produced(case.explanation, reason.get("explanation", ""))}
         if len(found) == 1:
             routes[rule.id] = found.pop()
     return routes
+
+
+def _produced(template: str, text: str) -> bool:
+    """Whether filling the template's `{placeholders}` can give `text`."""
+    parts = re.split(r"\{[^{}]*\}", template)
+    return re.fullmatch(".*?".join(re.escape(part) for part in parts), text, re.S) is not None
 
 
 def shortened(text: str, limit: int = 90) -> str:
