@@ -148,15 +148,16 @@ def reason_routes(reasons: list[dict[str, Any]], compiled: CompiledRuleSet | Non
     if compiled is None:
         return {}
     rules = {rule.id: rule for rule in compiled.ruleset.rules}
-    routes = {}
+    routes: dict[str, str] = {}
     for reason in reasons:
         rule = rules.get(reason.get("rule_id", ""))
         if rule is None:
             continue
         cases = [case for case in rule.cases if case.outcome == reason.get("outcome") and case.route]
-        found = {case.route for case in cases}
+        found = {case.route for case in cases if case.route}
         if len(found) > 1:  # several routes: the case whose explanation produced the recorded one
-            found = {case.route for case in cases if _produced(case.explanation, reason.get("explanation", ""))}
+            found = {case.route for case in cases
+                     if case.route and _produced(case.explanation, reason.get("explanation", ""))}
         if len(found) == 1:
             routes[rule.id] = found.pop()
     return routes
