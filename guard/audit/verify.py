@@ -63,8 +63,8 @@ class Report:
                 "first_problem": self.problems[0].to_dict() if self.problems else None}
 
 
-def verify(session: Session) -> Report:
-    """Walk the chain from the last checkpoint; stop at the first problem."""
+def verify(session: Session, progress: Callable[[int], object] | None = None) -> Report:
+    """Walk the chain from the last checkpoint; stop at the first problem; `progress` hears of each chunk."""
     report = Report()
     checkpoint = session.scalars(select(AuditCheckpoint).order_by(AuditCheckpoint.id.desc()).limit(1)).first()
     seq, prev = (checkpoint.upto_seq, checkpoint.upto_hash) if checkpoint else (0, "0" * 64)
@@ -81,6 +81,8 @@ def verify(session: Session) -> Report:
                 seen[record.kind].add(record.ref)
             seq, prev = record.seq, record.hash
             report.records += 1
+        if progress is not None:
+            progress(len(chunk))
     report.head = prev
     inserted = _unchained(session, seen)
     if inserted:

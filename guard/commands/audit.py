@@ -7,10 +7,13 @@ from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 
 import click
+from sqlalchemy import func, select
 
+from guard.audit.models import AuditRecord
 from guard.audit.retention import erase_customer, purge
 from guard.audit.verify import verify
 from guard.db import Database
+from guard.progress import progress_bar
 
 
 def _db() -> AbstractContextManager[Database]:
@@ -29,7 +32,9 @@ def audit() -> None:
 def audit_verify(as_json: bool) -> None:
     """Re-compute the hash chain; name the first record altered, removed or inserted (exit 1)."""
     with _db() as db, db.sessions() as session:
-        report = verify(session)
+        total = session.scalar(select(func.count()).select_from(AuditRecord))
+        with progress_bar("Verifying the audit chain", total, unit="records") as bar:
+            report = verify(session, bar.update)
     if as_json:
         click.echo(json.dumps(report.to_dict()))
     elif report.ok:
