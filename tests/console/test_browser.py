@@ -23,7 +23,8 @@ from guard.auth.keys import create_key
 from guard.db import Database
 from tests.conftest import ROOT, RULES_DIR, fresh_postgres_database, wait_until_up
 
-CHROMIUM = Path("/usr/bin/chromium")
+# GUARD_TEST_CHROMIUM points elsewhere (tests/console/test_skip_notice.py uses it to see the skip notice).
+CHROMIUM = Path(os.environ.get("GUARD_TEST_CHROMIUM", "/usr/bin/chromium"))
 SHOTS = ROOT / "screenshots"
 WIDTHS = {"desktop": 1280, "phone": 390}
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
