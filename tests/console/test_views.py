@@ -382,6 +382,16 @@ def test_a_failed_save_keeps_the_text_and_says_why_plainly(admin: Browser, conso
         assert active_activation(session).version == 1
 
 
+def test_saving_an_invalid_file_names_the_first_error_and_keeps_the_text(admin: Browser):
+    lines = _edited(admin).split("\n")
+    lines.insert(9, BROKEN_LINE)
+    response = admin.post("/console/rules/edit/care.yaml", {"text": "\n".join(lines), "save": "1", "message": "x"})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "Not saved: 1 error (care.yaml:10: unknown field &#39;message.chanel&#39;" in page
+    assert BROKEN_LINE in _textarea(page)
+
+
 def test_time_filters_are_24_hour_utc_text_and_errors_show_the_form(reader: Browser, history):
     now = datetime.now(UTC)
     hour = (now - timedelta(hours=1)).strftime("%Y-%m-%d %H:%M"), (now + timedelta(hours=1)).strftime("%Y-%m-%d %H:%M")
