@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import stat
-import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from guard.db import Database
 from guard.engine import EngineError
 from guard.errors import GuardError
 from guard.migrations import head_revision, upgrade
+from guard.progress import progress_bar
 from guard.rules.loader import read_directory
 from guard.rules.model import RuleError
 from guard.rules.ruleset import build_evaluator, check_sources, load_directory, rules_directory
@@ -356,7 +356,7 @@ def _parse(number: int, raw: bytes) -> Any:
     return json.loads(text, parse_constant=_no_constants)
 
 
-def _records(stream: IO[bytes], tally: _Tally, advance: Callable[[int], None]) -> Iterator[tuple[int, Any]]:
+def _records(stream: IO[bytes], tally: _Tally, advance: Callable[[int], object]) -> Iterator[tuple[int, Any]]:
     """(line number, parsed value) for every non-blank line; bad JSON is tallied, not raised."""
     for number, raw in enumerate(stream, start=1):
         advance(len(raw))
@@ -384,21 +384,15 @@ def _size(stream: IO[bytes]) -> int | None:
     return info.st_size if stat.S_ISREG(info.st_mode) else None
 
 
-def _nothing() -> Iterator[int]:
-    yield from ()
-
-
 @contextmanager
-def _progress(stream: IO[bytes]) -> Iterator[Callable[[int], None]]:
-    """A progress bar on stderr over the bytes read (over lines when the size is unknown)."""
+def _progress(stream: IO[bytes]) -> Iterator[Callable[[int], object]]:
+    """A progress bar over the bytes read (over lines when the size is unknown), on a terminal only."""
     size = _size(stream)
-    stderr = sys.stderr  # looked up now: click's test runner swaps it
     if size is not None:
-        with click.progressbar(length=size, label="Importing events", file=stderr) as bar:
+        with progress_bar("Importing events", size, in_bytes=True) as bar:
             yield bar.update
         return
-    unknown: Iterator[int] = iter(_nothing())  # no length: the bar counts lines instead
-    with click.progressbar(unknown, label="Importing events (lines)", file=stderr, show_pos=True) as lines:
+    with progress_bar("Importing events", unit="lines") as lines:
         yield lambda _bytes: lines.update(1)
 
 

@@ -28,6 +28,8 @@ class AwareDateTime(fields.DateTime):
 
     bounded = True  # a filter (see guard.http.schemas.Instant) clamps instead
     default_error_messages = {
+        "invalid": "Not a valid time: write ISO 8601 with an offset, e.g. 2026-03-01T10:00:00Z or "
+                   "2026-03-01T11:00:00+01:00.",
         "naive": "Give a time zone offset, e.g. 2026-03-01T10:00:00Z or +01:00.",
         "range": "A time between 1900 and 9000 (UTC).",
     }

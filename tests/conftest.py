@@ -157,3 +157,16 @@ def wait_until_up(base: str, proc: subprocess.Popen[Any], log: Path) -> None:
             pass
         time.sleep(0.2)
     pytest.fail(f"guard serve did not answer within 60 s:\n{log.read_text()}")
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Say loudly when the browser tests did not run: a console change would otherwise pass unseen."""
+    skipped = [r for r in terminalreporter.stats.get("skipped", [])
+               if "tests/console/test_browser.py" in str(getattr(r, "nodeid", ""))]
+    if not skipped:
+        return
+    reason = skipped[0].longrepr[2] if isinstance(skipped[0].longrepr, tuple) else str(skipped[0].longrepr)
+    terminalreporter.write_sep("!", "BROWSER TESTS SKIPPED", red=True, bold=True)
+    terminalreporter.write_line(f"{len(skipped)} console browser test(s) did not run: {reason}", red=True, bold=True)
+    terminalreporter.write_line("The console is untested in a real browser. Install Chromium: "
+                                "apt-get install chromium (see README, Requirements).", red=True, bold=True)

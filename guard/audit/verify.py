@@ -125,15 +125,16 @@ def current_head(session: Session) -> Head:
     return Head.signed(0, GENESIS, "")
 
 
-def verify(session: Session, since: Head | None = None) -> Report:
+def verify(session: Session, since: Head | None = None, progress: Callable[[int], object] | None = None) -> Report:
     """Walk the chain from the last checkpoint; stop at the first problem. `since`: an exported head that
-    must still be in the chain (records after it may follow; records up to it must not have been removed)."""
+    must still be in the chain (records after it may follow; records up to it must not have been removed);
+    `progress` hears of each chunk walked."""
     report = Report()
     checkpoint = session.scalars(select(AuditCheckpoint).order_by(AuditCheckpoint.id.desc()).limit(1)).first()
     epoch = session.scalar(select(func.min(AuditRecord.seq)).where(AuditRecord.kind == "epoch"))
     walk = _Walk(checkpoint.upto_seq if checkpoint else 0, checkpoint.upto_hash if checkpoint else GENESIS,
                  epoch, checkpoint, since)
-    problem = _unvouched_checkpoint(session, checkpoint) or _walk(session, walk, report)
+    problem = _unvouched_checkpoint(session, checkpoint) or _walk(session, walk, report, progress)
     if problem is None:
         report.head_seq, report.head = walk.seq, walk.prev
         problem = _truncated(walk, since) or _unchained(session, walk.seen) \
@@ -143,7 +144,8 @@ def verify(session: Session, since: Head | None = None) -> Report:
     return report
 
 
-def _walk(session: Session, walk: _Walk, report: Report) -> Problem | None:
+def _walk(session: Session, walk: _Walk, report: Report,
+          progress: Callable[[int], object] | None = None) -> Problem | None:
     erased = _erased_events(session, walk.epoch)
     for chunk in _chunks(session):
         contents = _contents(session, chunk, legacy=False)
@@ -166,6 +168,8 @@ def _walk(session: Session, walk: _Walk, report: Report) -> Problem | None:
             walk.seq, walk.prev = record.seq, record.hash
             report.records += 1
             report.legacy += is_legacy
+        if progress is not None:
+            progress(len(chunk))
     return None
 
 

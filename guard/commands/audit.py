@@ -8,11 +8,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import click
+from sqlalchemy import func, select
 
 from guard.audit.digests import key_id
+from guard.audit.models import AuditRecord
 from guard.audit.retention import erase_customer, purge
 from guard.audit.verify import Head, current_head, verify
 from guard.db import Database
+from guard.progress import progress_bar
 
 
 def _db() -> AbstractContextManager[Database]:
@@ -34,7 +37,9 @@ def audit_verify(as_json: bool, since_head: str | None) -> None:
     """Re-compute the keyed hash chain; name the first record altered, removed or inserted (exit 1)."""
     with _db() as db, db.sessions() as session:  # keys the process first: the head's signature needs it
         since = _read_head(Path(since_head).read_text(encoding="utf-8")) if since_head is not None else None
-        report = verify(session, since)
+        total = session.scalar(select(func.count()).select_from(AuditRecord))
+        with progress_bar("Verifying the audit chain", total, unit="records") as bar:
+            report = verify(session, since, bar.update)
     if as_json:
         click.echo(json.dumps(report.to_dict()))
     elif report.ok:

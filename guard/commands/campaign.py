@@ -16,6 +16,7 @@ import click
 from guard.db import Database
 from guard.decisions.campaign import Tally, screen_stream
 from guard.errors import ServiceUnavailable
+from guard.progress import progress_bar
 from guard.service import Guard
 
 LIST_SEPARATOR = ";"
@@ -46,12 +47,13 @@ def screen(source: IO[bytes], fmt: str, output: Path | None, **defaults: str | N
     fmt = _format(fmt, source.name)
     lines = _requests(source, fmt, {k: v for k, v in defaults.items() if v is not None})
     tally = Tally()
-    with _guard() as db, _sink(output) as sink, click.progressbar(
-            length=_size(source), label="Screening", file=sys.stderr) as bar:
+    with _guard() as db, _sink(output) as sink, progress_bar("Screening", _size(source), in_bytes=True) as bar:
         guard = _ready(Guard(_settings(), db=db))
         for result in screen_stream(db, lambda: guard.evaluator, _counting(lines, bar), None):
             tally.add(result)
             sink.write(result)
+        if bar.total:
+            bar.update(bar.total - bar.n)  # CSV rows are counted approximately (the header not at all)
     click.echo(_summary(tally.to_dict()), err=True)
 
 
@@ -76,11 +78,12 @@ def _format(fmt: str, name: str) -> str:
     return "csv" if name.lower().endswith(".csv") else "ndjson"
 
 
-def _size(source: IO[bytes]) -> int:
+def _size(source: IO[bytes]) -> int | None:
+    """The file's byte size; None for standard input (the bar then counts without an ETA)."""
     try:
-        return Path(source.name).stat().st_size or 1
+        return Path(source.name).stat().st_size or None
     except OSError:
-        return 1
+        return None
 
 
 def _counting(lines: Iterator[tuple[int, str]], bar: Any) -> Iterator[str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import getpass
 import json
-import sys
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +23,7 @@ from guard.lifecycle.versions import (
     rollback,
     sources_of,
 )
+from guard.progress import progress_bar
 from guard.rules.loader import read_directory
 from guard.rules.ruleset import build_evaluator
 
@@ -73,8 +73,8 @@ def rules_versions() -> None:
         mark = "*" if v["active"] else " "
         click.echo(f"{mark} v{v['number']}  {v['created_at']}  {v['author']}: {v['message']}")
     for a in listing["activations"][:20]:
-        click.echo(f"  {a['activated_at']}  {a['kind']} v{a['version']} (from v{a['previous']}) by {a['actor']}: "
-                   f"{a['message']}")
+        origin = f" (from v{a['previous']})" if a["previous"] is not None else ""
+        click.echo(f"  {a['activated_at']}  {a['kind']} v{a['version']}{origin} by {a['actor']}: {a['message']}")
 
 
 @click.command("diff")
@@ -134,10 +134,10 @@ def rules_backtest(directory: Path | None, version: int | None, since: datetime 
 
 
 def _replay(db: Database, candidate: Any, since: datetime | None, until: datetime | None) -> dict[str, Any]:
-    with click.progressbar(length=1, label="Replaying decisions", file=sys.stderr) as bar:
+    with progress_bar("Replaying decisions", unit="decisions") as bar:
         def progress(done: int, total: int) -> None:
-            bar.length = max(total, 1)
-            bar.update(done - bar.pos)
+            bar.total = total
+            bar.update(done - bar.n)
 
         return run_backtest(db, candidate, since, until, progress=progress)
 
@@ -150,10 +150,10 @@ def _summary(report: dict[str, Any]) -> str:
     lines = [f"{report['total']} decisions replayed in {report['seconds']}s: {report['changed']} would change "
              f"({report['defer_changed']} more only in their defer time)."]
     lines += [f"  {m['from']:>8} -> {m['to']:<8} {m['count']}" for m in report["matrix"]]
-    lines += ["By rule (matched before / after / decisions changed):"]
+    lines += ["By rule (matched before / would match / changed decisions it now wins):"]
     lines += [f"  {r['rule_id']}: {r['matched_before']} / {r['matched_after']} / {r['changed_decisions']}"
               for r in report["by_rule"]]
-    lines += ["By campaign (total / changed):"]
+    lines += ["By campaign (decisions / would change):"]
     lines += [f"  {c['campaign_id']}: {c['total']} / {c['changed']}" for c in report["by_campaign"]]
     for sample in report["samples"][:5]:
         before, after = sample["before"], sample["after"]

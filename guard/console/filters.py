@@ -12,8 +12,11 @@ from guard.errors import ValidationFailed
 from guard.http.schemas import load
 
 FILTERS = ("customer_id", "campaign_id", "outcome", "rule_id", "channel", "purpose", "since", "until")
-# What a browser's datetime-local input sends: no seconds or offset.
-LOCAL_INPUT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?$")
+# What the console's time fields take: a 24-hour UTC time, `2026-03-04 22:00` (a `T` instead of the space
+# and seconds are fine too); an explicit offset is honoured.
+LOCAL_INPUT = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?$")
+UTC_PATTERN = r"\s*\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2})?\s*"
+UTC_HINT = "Write the time in UTC, 24-hour: YYYY-MM-DD HH:MM, e.g. 2026-03-04 22:00."
 
 
 def utc_input(text: str | None) -> str | None:
@@ -21,7 +24,9 @@ def utc_input(text: str | None) -> str | None:
     text = (text or "").strip()
     if not text:
         return None
-    return text + ("Z" if LOCAL_INPUT.match(text) else "")
+    if LOCAL_INPUT.match(text):
+        return text[:10] + "T" + text[11:] + "Z"
+    return text
 
 
 def chosen(args: MultiDict[str, str], names: tuple[str, ...] = FILTERS) -> dict[str, str]:
@@ -39,4 +44,5 @@ def validated(schema: Schema, shown: dict[str, str], extra: dict[str, Any] | Non
     try:
         return load(schema, raw, "filter"), {}
     except ValidationFailed as exc:
-        return {}, exc.details
+        return {}, {name: ([UTC_HINT] if name in ("since", "until") else messages)
+                    for name, messages in exc.details.items()}

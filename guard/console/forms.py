@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import PasswordField, StringField, SubmitField, TextAreaField
+from wtforms import BooleanField, PasswordField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from guard.lifecycle.schemas import MAX_RULE_TEXT
@@ -35,9 +35,10 @@ class EditForm(FlaskForm):
 
 
 class ActivateForm(FlaskForm):
-    """Activate a stored version."""
+    """Activate a stored version (one never backtested only when the admin says so)."""
 
     message = StringField("Why", validators=[DataRequired(message="Say why."), MESSAGE])
+    unbacktested = BooleanField("Activate without a backtest")
 
 
 class RollbackForm(FlaskForm):

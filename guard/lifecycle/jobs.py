@@ -8,7 +8,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from guard.db import Database
 from guard.decisions.evaluate import Evaluator
@@ -53,20 +53,43 @@ def _run(db: Database, job_id: str, candidate: Evaluator, since: datetime | None
         session.execute(update(BacktestJob).where(BacktestJob.id == job_id).values(finished_at=utcnow(), **values))
 
 
+def record_finished(db: Database, params: dict[str, Any], report: dict[str, Any]) -> str:
+    """Keep a backtest that ran in the request like a finished job, so a version's page can show it."""
+    job_id = str(uuid.uuid4())
+    now = utcnow()
+    with db.transaction() as session:
+        session.add(BacktestJob(id=job_id, status="done", total=report["total"] + report["skipped"],
+                                done=report["total"] + report["skipped"], params=params, report=report,
+                                created_at=now, finished_at=now))
+    return job_id
+
+
 def get_job(db: Database, job_id: str) -> dict[str, Any]:
     """A job's status, progress and, when done, its report."""
     with db.sessions() as session:
         job = session.get(BacktestJob, job_id)
         if job is None:
             raise NotFound(f"No backtest job {job_id!r}.", {"job_id": job_id})
-        return {
-            "job_id": job.id,
-            "status": job.status,
-            "total": job.total,
-            "done": job.done,
-            "progress": round(job.done / job.total, 3) if job.total else 1.0,
-            "created_at": iso(job.created_at),
-            "finished_at": iso(job.finished_at),
-            "report": job.report,
-            "error": job.error,
-        }
+        return _described(job)
+
+
+def latest_of_version(db: Database, number: int) -> dict[str, Any] | None:
+    """The newest backtest of a stored version (running, done or failed), or None when it never had one."""
+    with db.sessions() as session:
+        job = session.scalars(select(BacktestJob).where(BacktestJob.params["version"].as_integer() == number)
+                              .order_by(BacktestJob.created_at.desc()).limit(1)).first()
+        return _described(job) if job is not None else None
+
+
+def _described(job: BacktestJob) -> dict[str, Any]:
+    return {
+        "job_id": job.id,
+        "status": job.status,
+        "total": job.total,
+        "done": job.done,
+        "progress": round(job.done / job.total, 3) if job.total else 1.0,
+        "created_at": iso(job.created_at),
+        "finished_at": iso(job.finished_at),
+        "report": job.report,
+        "error": job.error,
+    }

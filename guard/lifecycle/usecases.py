@@ -9,7 +9,7 @@ from marshmallow import Schema, ValidationError
 from guard.errors import ValidationFailed
 from guard.lifecycle import schemas
 from guard.lifecycle.backtest import count_decisions, run_backtest
-from guard.lifecycle.jobs import start_job
+from guard.lifecycle.jobs import record_finished, start_job
 from guard.lifecycle.versions import activate, create_version, rollback
 from guard.rules.model import RuleSource
 from guard.rules.ruleset import build_evaluator
@@ -73,7 +73,10 @@ def backtest(guard: Guard, raw: Any, versions: Any) -> tuple[dict[str, Any], boo
     if background:
         return start_job(guard.db, candidate, since, until, params, close_candidate=owned), True
     try:
-        return run_backtest(guard.db, candidate, since, until, samples=data["samples"]), False
+        report = run_backtest(guard.db, candidate, since, until, samples=data["samples"])
     finally:
         if owned:
             candidate.close()
+    if data.get("version") is not None:
+        record_finished(guard.db, params, report)  # the version's page shows its latest backtest
+    return report, False

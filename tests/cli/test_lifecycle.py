@@ -42,6 +42,7 @@ def test_push_diff_pull_activate_and_roll_back(invoke, tmp_path):
     assert "Version 2 is active (was 1)" in invoke("rules", "activate", "2", "-m", "go").output
     versions = invoke("rules", "versions").output
     assert "* v2" in versions and "activate v2 (from v1)" in versions and ": go" in versions
+    assert "activate v1 by" in versions and "vNone" not in versions  # the first activation came from nothing
     rolled = invoke("rules", "rollback", "-m", "too strict")
     assert rolled.exit_code == 0 and "version 1 is active (was 2)" in rolled.output
 
@@ -68,4 +69,6 @@ def test_backtest_reports_what_would_change(invoke, tmp_path, cli_db_url):
     assert result.exit_code == 0, result.output
     assert "3 decisions replayed" in result.output and "2 would change" in result.output
     assert "allow -> block    2" in result.output and "spring: 2 / 2" in result.output
+    assert "By rule (matched before / would match / changed decisions it now wins):" in result.output
+    assert "  no-spring: 0 / 2 / 2" in result.output
     assert invoke("rules", "backtest").exit_code == 2

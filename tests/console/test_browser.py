@@ -23,7 +23,8 @@ from guard.auth.keys import create_key
 from guard.db import Database
 from tests.conftest import ROOT, RULES_DIR, fresh_postgres_database, wait_until_up
 
-CHROMIUM = Path("/usr/bin/chromium")
+# GUARD_TEST_CHROMIUM points elsewhere (tests/console/test_skip_notice.py uses it to see the skip notice).
+CHROMIUM = Path(os.environ.get("GUARD_TEST_CHROMIUM", "/usr/bin/chromium"))
 SHOTS = ROOT / "screenshots"
 WIDTHS = {"desktop": 1280, "phone": 390}
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -106,11 +107,20 @@ def _feed(base: str, key: str) -> None:
          "data": {"order_id": "ORD-981", "product_ids": ["espresso-pro"]}},
         {"event_id": "pay-55", "customer_id": "cust-9", "type": "refund.requested",
          "occurred_at": (now - timedelta(days=1)).isoformat(), "data": {"refund_id": "RF-55"}},
+        # A long-standing customer in Berlin with a complaint and a refund: the refund's block wins, the
+        # complaint's reroute to care-priority loses.
+        {"event_id": "crm-13", "customer_id": "cust-13", "type": "profile.updated",
+         "occurred_at": (now - timedelta(days=40)).isoformat(),
+         "data": {"customer_since": "2019-05-01", "timezone": "Europe/Berlin"}},
+        {"event_id": "hd-13", "customer_id": "cust-13", "type": "complaint.opened",
+         "occurred_at": (now - timedelta(days=5)).isoformat(), "data": {"case_id": "CASE-13"}},
+        {"event_id": "pay-13", "customer_id": "cust-13", "type": "refund.requested",
+         "occurred_at": (now - timedelta(days=2)).isoformat(), "data": {"refund_id": "RF-13"}},
     ]
     assert requests.post(f"{base}/v1/events", json={"events": events}, headers=auth, timeout=10).status_code == 200
     sends = [("cust-42", "spring-sale", []), ("cust-7", "spring-sale", ["espresso-pro"]),
              ("cust-9", "spring-sale", []), ("cust-7", "newsletter", ["milk-frother"]),
-             ("cust-11", "newsletter", []), ("cust-42", "newsletter", [])]
+             ("cust-11", "newsletter", []), ("cust-42", "newsletter", []), ("cust-13", "autumn-sale", [])]
     for customer, campaign, products in sends:
         body = {"customer_id": customer, "channel": "email", "purpose": "marketing", "campaign_id": campaign,
                 "product_ids": products}
@@ -148,6 +158,11 @@ def shoot(page: Any, name: str) -> None:
             # Nothing may stick out sideways on a phone except inside the horizontally scrolling boxes.
             overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
             assert overflow <= 1, f"{name}: the page is {overflow} px wider than a 390 px screen"
+            # Tables a reviewer reads stack their rows on a phone: every cell on screen, no sideways scrolling.
+            wide = page.evaluate("[...document.querySelectorAll('table.stack')].filter(t => t.scrollWidth >"
+                                 " t.parentElement.clientWidth + 1 || t.getBoundingClientRect().right > innerWidth)"
+                                 ".map(t => t.className)")
+            assert not wide, f"{name}: tables wider than a 390 px screen: {wide}"
     page.set_viewport_size({"width": WIDTHS["desktop"], "height": 900})
 
 
@@ -185,17 +200,39 @@ def test_review_a_decision_and_a_customer(page: Any, served: dict[str, str]):
     lines = Path(download.value.path()).read_text().splitlines()
     assert len(lines) == 2 and "cust-42" in lines[1] and "care-first" in lines[1]
 
+    # Both times, labelled, and the winning rule's explanation in the list.
+    assert "SEND AT" in page.inner_text("table.decisions").upper() and "DECIDED AT" in page.inner_text(
+        "table.decisions").upper()
+    assert "has been open for 3 days" in rows.first.locator("td.why").inner_text()
+    assert page.evaluate("document.querySelector('input[name=since]').type") == "text"
+    assert not page.evaluate("(() => { const i = document.querySelector('input[name=since]');"
+                             " i.value = '04/03/2026 10:00'; return i.checkValidity(); })()")
+    assert page.evaluate("(() => { const i = document.querySelector('input[name=since]');"
+                         " i.value = '2026-03-04 22:00'; return i.checkValidity(); })()")
+    page.fill("input[name=since]", "")
+
     rows.first.locator("a.explain").click()
     page.wait_for_url("**/console/decisions/*")
     winner = page.locator(".reason.winner")
     assert "care-first" in winner.inner_text() and "winning rule" in winner.inner_text()
     assert "Complaint CASE-4711 has been open for 3 days" in winner.inner_text()
     assert "v1" in page.inner_text("dl.facts")
-    assert "open_case" in page.inner_text("body")
+    seen = page.inner_text("#seen")
+    assert "Open complaint case" in seen and "care-first" in seen and "local_minutes" not in seen
+    assert '"' not in seen.split("History the rules asked about")[0]  # plain strings, no JSON quotes
+
+    page.goto(f"{base}/console/decisions?customer_id=cust-13")
+    page.locator("table.decisions a.explain").first.click()
+    page.wait_for_url("**/console/decisions/*")
+    assert "refund-pending" in page.inner_text(".reason.winner")
+    loser = page.locator(".reason:has-text('care-first')")
+    assert "to care-priority" in loser.inner_text()  # the route of a rule that matched but lost
+    seen = page.locator("#seen dl.facts").inner_text()
+    assert "(Europe/Berlin)," in seen and "day" in seen.split("(Europe/Berlin),")[1].split("\n")[0]
+    assert "7 years" in seen or "6 years" in seen
     shoot(page, "04-decision")
 
-    page.click("dl.facts >> text=cust-42")
-    page.wait_for_url("**/console/customers/cust-42")
+    page.goto(f"{base}/console/customers/cust-42")
     assert "CASE-4711" in page.inner_text(".situation")
     items = page.locator("ol.timeline > li")
     assert items.count() == 3 and "decision" in items.first.inner_text()  # newest first
@@ -240,7 +277,29 @@ def test_edit_backtest_activate_and_roll_back(page: Any, served: dict[str, str])
     assert flagged.count() == 1 and flagged.get_attribute("id") == "L10"
     assert "message.chanel" in flagged.inner_text()
     assert "did you mean 'message.channel'" in page.inner_text("tr.problem")
+    # The editor numbers its lines, marks the error's and jumps there from the problem list.
+    assert page.locator("#gutter span").count() == len(lines)
+    assert page.locator("#gutter span.g-error").inner_text() == "10"
+    page.click("#validation ul.problems a[data-line='10']")
+    assert page.evaluate("document.activeElement.id") == "text"
+    assert page.evaluate("(() => { const t = document.getElementById('text');"
+                         " return t.value.slice(0, t.selectionStart).split('\\n').length; })()") == 10
+    assert page.evaluate("document.querySelector('#text').value.slice(document.querySelector('#text').selectionStart,"
+                         " document.querySelector('#text').selectionEnd)") == BROKEN
+    assert "g-current" in (page.locator("#G10").get_attribute("class") or "")
     shoot(page, "08-edit-error")
+    page.keyboard.press("End")
+    page.keyboard.press("Enter")
+    assert page.locator("#gutter span").count() == len(lines) + 1  # the gutter follows the text
+
+    page.goto(f"{base}/console/rules/edit/commerce.yaml")
+    failing = page.input_value("#text").replace("expect: {outcome: block, rule_id: just-bought}",
+                                                "expect: {outcome: allow}", 1)
+    page.fill("#text", failing)
+    page.fill("#message", "try it")
+    page.click("button[name=save]")
+    assert page.inner_text("#not-saved").startswith("Not saved: 1 rule test failed (")
+    assert page.input_value("#text") == failing  # nothing typed is lost
 
     page.goto(f"{base}/console/rules/edit/commerce.yaml")
     text = page.input_value("#text")
@@ -256,6 +315,21 @@ def test_edit_backtest_activate_and_roll_back(page: Any, served: dict[str, str])
     page.fill("#message", "The spring sale is over")
     page.click("button[name=save]")
     page.wait_for_url("**/console/rules/versions/2")
+    diff = page.inner_text("#diff")
+    assert "no-spring" in diff and "Changes against the active version v1" in diff
+    assert "Never backtested" in page.inner_text("#latest-backtest")
+    page.fill("#activate-message", "spring is over")
+    page.click("#activate button[type=submit]")  # not backtested and not confirmed: refused
+    page.wait_for_url("**/console/rules/versions/2")
+    assert "never backtested" in page.inner_text(".flash.error")
+    page.click("#backtest button[type=submit]")
+    page.wait_for_url("**/versions/2/backtest")
+    page.goto(f"{base}/console/rules/versions/2")
+    assert "recorded decisions would change" in page.inner_text("#latest-backtest")
+    assert page.locator("#unbacktested").count() == 0
+    layout = page.evaluate("['#diff', '#latest-backtest', '#activate'].map(s => document.querySelector(s)"
+                           ".getBoundingClientRect().top)")
+    assert layout == sorted(layout)  # the diff and the backtest come before the Activate button
     shoot(page, "10-version")
     page.fill("#activate-message", "spring is over")
     page.click("#activate button[type=submit]")

@@ -7,6 +7,7 @@ import io
 import re
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from flask import Flask
@@ -177,7 +178,8 @@ def test_overview_draws_outcomes_rules_and_top_campaigns(reader: Browser, histor
     text = reader.get("/console/?period=24h").get_data(as_text=True)
     assert text.count("<svg class=\"chart chart-wide\"") == 2 and text.count("chart-narrow") == 2
     assert "<rect" in text and "reroute: 1" in text and "just-bought" in text
-    assert re.search(r"spring-sale</a></td>\s*<td class=\"num\">1</td>\s*<td class=\"num\">1</td>", text)
+    assert re.search(r"spring-sale</a></td>\s*<td data-label=\"Blocked\" class=\"num\">1</td>\s*"
+                     r"<td data-label=\"Rerouted\" class=\"num\">1</td>", text)
     assert "newsletter" not in text.split("Campaigns Guard stopped most")[1]
 
 
@@ -206,7 +208,15 @@ def test_a_decision_opens_to_its_full_explanation(reader: Browser, history):
     assert "Complaint CASE-4711 has been open for 3 days" in text
     assert 'href="/console/rules/versions/1"' in text  # the rules version that decided
     assert "spring-sale" in text and "cust-42" in text and "marketing-tool" in text
-    assert "open_case" in text and ">local_weekday<" in text  # the facts the rules saw
+    # The facts the rules saw, as a person reads them; the engine's form stays behind "All facts as recorded".
+    seen = text.split('id="seen"')[1].split("All facts as recorded")[0]
+    assert "<dd>10:00 (UTC), Wednesday</dd>" in seen and "<dd>spring-sale</dd>" in seen
+    assert "local_minutes" not in seen and "&#34;" not in seen and "_count" not in seen
+    assert "Open complaint case" in seen and "care-first, no-survey-during-complaint" in seen
+    assert "Open refund case, age ≥ 14 days" in seen
+    assert "<td data-label=\"Within\" class=\"nowrap\">7 days</td>" in seen
+    assert "Events of type purchase.completed, where product_ids shares an item with message.product_ids" in seen
+    assert '"local_minutes": 600' in text  # the recorded document, unchanged
     fine = reader.get(f"/console/decisions/{history['fine']['decision_id']}").get_data(as_text=True)
     assert "No rule matched" in fine
     assert reader.get("/console/decisions/nope").status_code == 404
@@ -269,7 +279,8 @@ def test_validation_errors_are_shown_at_their_line(admin: Browser):
     assert "1 error(s)" in page
     assert re.search(r'<tr id="L10" class="error-line">', page)
     assert "unknown field &#39;message.chanel&#39; (did you mean &#39;message.channel&#39;?)" in page
-    assert 'href="#L10">care.yaml:10:9</a>' in page
+    assert 'href="#L10" data-line="10">care.yaml:10:9</a>' in page
+    assert 'data-error-line="10"' in page and '<span id="G10" class="g-error">10</span>' in page
     valid = admin.post("/console/rules/edit/care.yaml", {"text": text, "check": "1"})
     assert valid.status_code == 200 and "Valid" in valid.get_data(as_text=True)
 
@@ -317,6 +328,92 @@ def test_edit_save_backtest_activate_and_roll_back(admin: Browser, history, cons
     with console_guard.db.sessions() as session:
         row = active_activation(session)
         assert (row.version, row.kind, row.actor, row.message) == (1, "rollback", "alice", "too early")
+
+
+NO_SPRING = ("\n  - id: no-spring\n    description: The spring sale is over.\n    priority: 5\n    when:\n"
+             "      - message.purpose: marketing\n      - message.campaign_id: spring-sale\n"
+             "    outcome: block\n    explanation: The spring sale is over.\n")
+
+
+def test_a_version_shows_its_diff_and_backtest_before_activation(admin: Browser, history, console_guard: Guard):
+    edited = _edited(admin, "commerce.yaml").replace("\ntests:", NO_SPRING + "\ntests:", 1)
+    admin.post("/console/rules/edit/commerce.yaml", {"text": edited, "save": "1", "message": "spring is over"})
+    page = admin.get("/console/rules/versions/2").get_data(as_text=True)
+    diff = page.split('id="diff"')[1].split("</section>")[0].replace("&#43;", "+")
+    assert "Changes against the active version v1" in diff and "+  - id: no-spring" in diff
+    assert "Never backtested" in page and "Run a backtest" in page and 'name="unbacktested"' in page
+    assert page.index('id="latest-backtest"') < page.index('id="activate"')  # read before you activate
+    refused = admin.post("/console/rules/versions/2/activate", {"message": "go"})
+    assert refused.location == "/console/rules/versions/2"
+    assert "never backtested" in admin.get("/console/rules/versions/2").get_data(as_text=True)
+    with console_guard.db.sessions() as session:
+        assert active_activation(session).version == 1
+
+    admin.post("/console/rules/versions/2/backtest", {"since": "2026-03-01 00:00", "until": ""})
+    page = admin.get("/console/rules/versions/2").get_data(as_text=True)
+    latest = page.split('id="latest-backtest"')[1].split("</section>")[0]
+    assert "<b>1</b> of <b>3</b> recorded decisions would change" in latest and "2026-03-01 00:00:00 UTC" in latest
+    assert "Never backtested" not in page and 'name="unbacktested"' not in page
+    assert admin.post("/console/rules/versions/2/activate", {"message": "go"}).location == "/console/rules"
+    with console_guard.db.sessions() as session:
+        assert active_activation(session).version == 2
+
+
+def test_activating_a_version_never_backtested_takes_a_confirmation(admin: Browser, console_guard: Guard):
+    edited = _edited(admin, "commerce.yaml").replace("\ntests:", NO_SPRING + "\ntests:", 1)
+    admin.post("/console/rules/edit/commerce.yaml", {"text": edited, "save": "1", "message": "spring is over"})
+    admin.get("/console/rules/versions/2")
+    done = admin.post("/console/rules/versions/2/activate", {"message": "urgent", "unbacktested": "y"})
+    assert done.location == "/console/rules"
+    with console_guard.db.sessions() as session:
+        assert active_activation(session).version == 2
+
+
+def test_a_failed_save_keeps_the_text_and_says_why_plainly(admin: Browser, console_guard: Guard):
+    text = _edited(admin)
+    failing = text.replace("expect: {outcome: reroute, route: care, rule_id: care-first}",
+                           "expect: {outcome: block}", 1)
+    response = admin.post("/console/rules/edit/care.yaml", {"text": failing, "save": "1", "message": "try"})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert re.search(r'id="not-saved">Not saved: 1 rule test failed \([^)]+, care\.yaml:\d+\)\.', page), page
+    assert "expect: {outcome: block}" in _textarea(page)
+    with console_guard.db.sessions() as session:
+        assert active_activation(session).version == 1
+
+
+def test_saving_an_invalid_file_names_the_first_error_and_keeps_the_text(admin: Browser):
+    lines = _edited(admin).split("\n")
+    lines.insert(9, BROKEN_LINE)
+    response = admin.post("/console/rules/edit/care.yaml", {"text": "\n".join(lines), "save": "1", "message": "x"})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "Not saved: 1 error (care.yaml:10: unknown field &#39;message.chanel&#39;" in page
+    assert BROKEN_LINE in _textarea(page)
+
+
+def test_time_filters_are_24_hour_utc_text_and_errors_show_the_form(reader: Browser, history):
+    now = datetime.now(UTC)
+    hour = (now - timedelta(hours=1)).strftime("%Y-%m-%d %H:%M"), (now + timedelta(hours=1)).strftime("%Y-%m-%d %H:%M")
+    page = reader.get(f"/console/decisions?since={hour[0]}&until={hour[1]}").get_data(as_text=True)
+    assert page.count('class="explain"') == 3 and 'type="datetime-local"' not in page
+    assert 'placeholder="2026-03-04 22:00"' in page
+    assert reader.get(f"/console/decisions?since={hour[1]}").get_data(as_text=True).count('class="explain"') == 0
+    bad = reader.get("/console/decisions?since=04/03/2026 10:00")
+    assert bad.status_code == 422 and "YYYY-MM-DD HH:MM, e.g. 2026-03-04 22:00" in bad.get_data(as_text=True)
+
+
+def test_the_decisions_list_shows_both_times_and_the_winning_explanation(reader: Browser, history):
+    page = reader.get("/console/decisions?customer_id=cust-42").get_data(as_text=True)
+    assert "<th>Send at</th><th>Decided at</th>" in page
+    row = page.split("<tbody>")[1]
+    assert "2026-03-04 10:00:00 UTC" in row  # the send time next to the decided time (today)
+    assert "care-first" in row and "Complaint CASE-4711 has been open for 3 days" in row
+
+
+def _textarea(page: str) -> str:
+    return re.search(r"<textarea[^>]*>\n(.*?)</textarea>", page, re.S).group(1).replace("&#34;", '"') \
+        .replace("&#39;", "'").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
 def test_a_new_file_starts_from_a_template(admin: Browser):

@@ -95,6 +95,13 @@ def test_naive_send_at_explains_the_offset(api):
     assert "offset" in response.get_json()["error"]["details"]["send_at"][0]
 
 
+def test_a_send_at_in_another_form_shows_the_expected_one(api):
+    response = api.post("/v1/decisions", json=decision_body(send_at="04/03/2026 10:00"))
+    assert response.status_code == 422
+    assert response.get_json()["error"]["details"]["send_at"] == [
+        "Not a valid time: write ISO 8601 with an offset, e.g. 2026-03-01T10:00:00Z or 2026-03-01T11:00:00+01:00."]
+
+
 def test_attributes_of_every_allowed_type_are_accepted(api):
     answer = api.decide(**decision_body(attributes={"tier": "gold", "score": 4.5, "count": 3, "vip": True}))
     record = api.get(f"/v1/decisions/{answer['decision_id']}").get_json()

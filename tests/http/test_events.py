@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from tests.conftest import event
@@ -181,3 +184,30 @@ def test_arrival_order_does_not_change_the_situation(api, order):
                                      "since": "2026-03-04T10:00:00Z"}]
     decision = api.decide(customer_id="c1", channel="email", purpose="marketing", send_at="2026-03-06T10:00:00Z")
     assert (decision["outcome"], decision["route"]) == ("reroute", "care")
+
+
+def _readme_example(marker: str) -> tuple[dict, dict]:
+    """The request body and the answer of the README's curl example that contains `marker`."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = next(b for b in readme.split("```console")[1:] if marker in b.split("```")[0]).split("```")[0]
+    body = block.split("-d '", 1)[1].split("'\n", 1)[0]
+    answer = block.strip().splitlines()[-1]
+    return json.loads(body), json.loads(answer)
+
+
+def test_a_batch_is_a_partial_success_as_the_readme_shows(api, count):
+    body, documented = _readme_example('"pay-57"')
+    before = count()["events"]
+    response = api.post("/v1/events", json=body)
+    assert response.status_code == 200
+    assert response.get_json() == documented  # the README's answer, word for word
+    assert documented["errors"] == 1 and count()["events"] == before + 1
+
+
+@pytest.mark.parametrize("field, value", [("occurred_at", "04/03/2026 10:00"), ("occurred_at", "yesterday"),
+                                          ("occurred_at", "2026-03-04T10:00:00")])
+def test_every_time_error_shows_the_expected_form(api, field, value):
+    response = api.post("/v1/events", json={**OPENED, field: value})
+    assert response.status_code == 422
+    message = response.get_json()["error"]["details"][field][0]
+    assert "2026-03-01T10:00:00Z" in message, message  # an example of the form Guard takes

@@ -106,3 +106,15 @@ def test_rule_lifecycle_answers_as_documented(api):
     assert report.status_code in (200, 404), report.get_json()
     assert api.post("/v1/rules/backtest", json={"text": text, "background": False}).status_code == 200
     assert api.get("/v1/rules/backtest/no-such-job").status_code == 404
+
+
+def test_the_description_names_every_admin_operation_and_the_served_port():
+    text = " ".join(spec()["info"]["description"].split())
+    admin = text.split("`admin` (", 1)[1].split(")", 1)[0]
+    for (path, method), scope in documented().items():
+        if scope == "admin":
+            assert f"{method.upper()} {path}" in admin, (method, path)
+    from guard.cli import serve
+
+    port = next(p.default for p in serve.params if p.name == "port")
+    assert spec()["servers"][0]["url"] == f"http://127.0.0.1:{port}"

@@ -15,7 +15,9 @@ from werkzeug.wrappers import Response
 
 from guard.console.auth import is_admin, signed_in_key
 from guard.console.blueprint import bp, csrf
+from guard.console.filters import UTC_HINT, UTC_PATTERN
 from guard.console.forms import SignOutForm
+from guard.console.readable import shortened
 from guard.errors import GuardError
 from guard.http.errors import status_of
 from guard.timeutil import as_utc
@@ -52,7 +54,7 @@ def _private(response: Response) -> Response:
 @bp.context_processor
 def _helpers() -> dict[str, Any]:
     return {"key": g.get("console_key"), "is_admin": is_admin(), "outcome_colors": OUTCOME_COLORS,
-            "signout_form": SignOutForm()}
+            "signout_form": SignOutForm(), "UTC_PATTERN": UTC_PATTERN, "UTC_HINT": UTC_HINT}
 
 
 @bp.app_template_filter("when")
@@ -66,6 +68,9 @@ def when(value: Any) -> str:
         except ValueError:
             return value
     return str(as_utc(value).strftime("%Y-%m-%d %H:%M:%S UTC"))
+
+
+bp.add_app_template_filter(shortened, "shortened")
 
 
 def page(template: str, http_status: int = 200, **context: Any) -> tuple[str, int]:

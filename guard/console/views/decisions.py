@@ -9,12 +9,14 @@ from werkzeug.wrappers import Response
 
 from guard.console.blueprint import bp
 from guard.console.filters import chosen, validated
+from guard.console.readable import fact_rows, questions, reason_routes
 from guard.console.views.common import page
 from guard.decisions.queries import get_decision, list_decisions
-from guard.errors import NotFound, ValidationFailed
+from guard.errors import GuardError, NotFound, ValidationFailed
 from guard.http.context import current_guard
 from guard.http.schemas import DecisionExportQuery, DecisionListQuery
 from guard.http.views.export import export_response
+from guard.rules.compiler import CompiledRuleSet
 from guard.rules.model import CHANNELS, OUTCOMES, PURPOSES
 
 PAGE_SIZE = 50
@@ -59,4 +61,18 @@ def decision(decision_id: str) -> tuple[str, int]:
         raise NotFound(f"No decision {decision_id!r}.")
     with current_guard().db.sessions() as session:
         record = get_decision(session, decision_id)
-    return page("decision.html", record=record, facts=record.get("facts") or {})
+    facts = record.get("facts") or {}
+    compiled = _rules_of(record.get("rules_version"))
+    return page("decision.html", record=record, facts=facts, fact_rows=fact_rows(facts.get("fields") or {}),
+                questions=questions(facts.get("history") or [], compiled),
+                routes=reason_routes(record.get("reasons") or [], compiled))
+
+
+def _rules_of(version: Any) -> CompiledRuleSet | None:
+    """The rules version that decided, to say which rule asked what; None for rules never stored."""
+    if not isinstance(version, int):
+        return None
+    try:
+        return current_guard().rules.version(version).compiled
+    except GuardError:
+        return None

@@ -18,8 +18,8 @@ from guard.console.views.common import page
 from guard.errors import GuardError, NotFound, RulesInvalid, RuleTestsFailed, ValidationFailed
 from guard.http.context import current_guard
 from guard.lifecycle import drafts, usecases
-from guard.lifecycle.jobs import get_job
-from guard.lifecycle.versions import active_activation, describe_version, get_version, list_versions
+from guard.lifecycle.jobs import get_job, latest_of_version
+from guard.lifecycle.versions import active_activation, describe_version, diff_versions, get_version, list_versions
 from guard.rules.model import RuleError
 
 FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -50,10 +50,13 @@ def version(number: int) -> tuple[str, int]:
     """One stored version: who made it and why, its files, and (for admins) activate or backtest it."""
     with current_guard().db.sessions() as session:
         active = active_activation(session)
-        found = describe_version(get_version(session, number), active.version if active else None, with_files=True)
+        active_number = active.version if active else None
+        found = describe_version(get_version(session, number), active_number, with_files=True)
+        diff = diff_versions(session, active_number, number) if active_number not in (None, number) else None
     listings = [(f["name"], annotate(f["name"], f["text"], [])) for f in found["files"]]
     return page("version.html", version=found, listings=listings, activate_form=ActivateForm(),
-                backtest_form=BacktestForm())
+                backtest_form=BacktestForm(), diff=diff, active_number=active_number,
+                latest=latest_of_version(current_guard().db, number))
 
 
 @bp.get("/console/rules/versions/<int:number>/files/<name>")
@@ -129,12 +132,32 @@ def _save(form: EditForm, draft: drafts.Draft) -> tuple[str, int] | Response:
     try:
         created = usecases.new_version(current_guard(), {"files": draft.files(), "message": message}, _actor())
     except RulesInvalid as exc:
-        return _edit_page(form, draft, problems=drafts.located(exc.details), checked=True)
+        problems = drafts.located(exc.details)
+        return _edit_page(form, draft, problems=problems, checked=True, not_saved=_not_saved_invalid(problems))
     except RuleTestsFailed as exc:
-        return _edit_page(form, draft, 422, failed=exc.details.get("failed", []), tests=[])
+        failed = exc.details.get("failed", [])
+        return _edit_page(form, draft, 422, failed=failed, tests=[], not_saved=_not_saved_tests(failed))
     flash(f"Version {created['number']} stored ({created['tests']['passed']} rule tests passed). "
           "Backtest it or activate it below.", "ok")
     return redirect(url_for("console.version", number=created["number"]))
+
+
+def _count(n: int, thing: str) -> str:
+    return f"{n} {thing}{'' if n == 1 else 's'}"
+
+
+def _not_saved_tests(failed: list[dict[str, Any]]) -> str:
+    """`Not saved: 1 rule test failed (name, file:line)`: the first failure named, the text kept."""
+    first = failed[0] if failed else {}
+    where = f" ({first.get('name')}, {first.get('file')}:{first.get('line')})" if first else ""
+    return f"Not saved: {_count(len(failed), 'rule test')} failed{where}. Your text is kept below."
+
+
+def _not_saved_invalid(problems: list[RuleError]) -> str:
+    """`Not saved: 1 error (file:line: message)`."""
+    errors = [p for p in problems if p.severity == "error"] or problems
+    first = f" ({errors[0].file}:{errors[0].line}: {errors[0].message})" if errors else ""
+    return f"Not saved: {_count(len(errors), 'error')}{first}. Your text is kept below."
 
 
 def _period(form: EditForm | BacktestForm) -> dict[str, Any]:
@@ -182,6 +205,10 @@ def activate(number: int) -> Response:
     if not form.validate_on_submit():
         flash("Say why you activate this version.", "error")
         return redirect(url_for("console.version", number=number))
+    if not form.unbacktested.data and _never_backtested(number):
+        flash(f"Version {number} was not activated: it was never backtested. Backtest it first, or tick "
+              "“activate without a backtest”.", "error")
+        return redirect(url_for("console.version", number=number))
     try:
         done = usecases.activate_version(current_guard(), {"version": number, "message": form.message.data},
                                          _actor())
@@ -190,6 +217,11 @@ def activate(number: int) -> Response:
         return redirect(url_for("console.version", number=number))
     flash(f"Version {done['version']} is active (it was {done['previous']}).", "ok")
     return redirect(url_for("console.rules"))
+
+
+def _never_backtested(number: int) -> bool:
+    latest = latest_of_version(current_guard().db, number)
+    return latest is None or latest["status"] != "done"
 
 
 @bp.post("/console/rules/rollback")
