@@ -25,7 +25,8 @@ from guard.canonical import content_hash
 from guard.decisions.models import Decision
 from guard.lifecycle.models import RuleActivation, RuleVersion
 from guard.lifecycle.versions import activation_digest, version_digest
-from guard.situation.models import Event
+from guard.situation.models import Event, Suppression
+from guard.timeutil import iso
 
 CHUNK = 2000
 
@@ -69,11 +70,12 @@ def verify(session: Session) -> Report:
     checkpoint = session.scalars(select(AuditCheckpoint).order_by(AuditCheckpoint.id.desc()).limit(1)).first()
     seq, prev = (checkpoint.upto_seq, checkpoint.upto_hash) if checkpoint else (0, "0" * 64)
     erased = _erased_events(session)
+    scrubbed = _scrubbed_decisions(session)
     seen: dict[str, set[str]] = {"decision": set(), "event": set()}
     for chunk in _chunks(session):
         contents = _contents(session, chunk)
         for record in chunk:
-            problem = _check(record, seq, prev, contents, erased)
+            problem = _check(record, seq, prev, contents, erased, scrubbed)
             if problem:
                 report.problems.append(problem)
                 return report
@@ -101,7 +103,7 @@ def _chunks(session: Session) -> Iterator[list[AuditRecord]]:
 
 
 def _check(record: AuditRecord, seq: int, prev: str, contents: dict[tuple[str, str], str | None],
-           erased: set[str]) -> Problem | None:
+           erased: set[str], scrubbed: dict[str, str]) -> Problem | None:
     name = f"{record.kind} {record.ref}"
     if record.seq != seq + 1 or record.prev_hash != prev:
         return Problem("removed" if record.seq > seq + 1 else "broken_link", record.seq, name,
@@ -114,7 +116,7 @@ def _check(record: AuditRecord, seq: int, prev: str, contents: dict[tuple[str, s
         if record.kind == "event" and record.ref in erased:
             return None
         return Problem("removed", record.seq, name, f"the {name} recorded at {record.seq} is gone")
-    if current != record.digest:
+    if current != record.digest and not (record.kind == "decision" and scrubbed.get(record.ref) == current):
         return Problem("altered", record.seq, name, f"the {name} recorded at {record.seq} was altered")
     return None
 
@@ -170,8 +172,28 @@ def _keys(session: Session, refs: list[str]) -> Iterator[tuple[str, str]]:
 
 
 def _erasures(session: Session, refs: list[str]) -> Iterator[tuple[str, str]]:
-    for e in session.scalars(select(AuditErasure).where(AuditErasure.id.in_([int(r) for r in refs]))):
-        yield str(e.id), values_digest([e.id, e.customer_digest, len(e.event_ids), e.decisions])
+    ids = [int(r) for r in refs]
+    markers: dict[int, list[Suppression]] = {}
+    for marker in session.scalars(select(Suppression).where(Suppression.erasure_id.in_(ids))):
+        markers.setdefault(marker.erasure_id, []).append(marker)
+    for e in session.scalars(select(AuditErasure).where(AuditErasure.id.in_(ids))):
+        yield str(e.id), erasure_digest(e, markers.get(e.id, []))
+
+
+def erasure_digest(erasure: AuditErasure, markers: list[Suppression]) -> str:
+    """An erasure's account: what it removed, the decisions it scrubbed (with what they now hold) and the
+    suppression markers it left (an erasure of neither keeps its earlier digest)."""
+    values: list[Any] = [erasure.id, erasure.customer_digest, len(erasure.event_ids), erasure.decisions]
+    if erasure.scrubbed or markers:
+        left = sorted((m.customer_digest, m.channel, m.purpose, iso(m.since) or "") for m in markers)
+        values.append(values_digest([*(f"{k}={v}" for k, v in sorted((erasure.scrubbed or {}).items())),
+                                     *(" ".join(m) for m in left)]))
+    return values_digest(values)
+
+
+def current_digests(session: Session, kind: str, refs: list[str]) -> dict[str, str]:
+    """The digests of the rows a record of `kind` would name, as they are now (for re-chaining them)."""
+    return dict(_LOADERS[kind](session, refs))
 
 
 def _purges(session: Session, refs: list[str]) -> Iterator[tuple[str, str]]:
@@ -194,6 +216,13 @@ def _erased_events(session: Session) -> set[str]:
     out: set[str] = set()
     for ids in session.scalars(select(AuditErasure.event_ids)):
         out.update(ids)
+    return out
+
+
+def _scrubbed_decisions(session: Session) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for scrubbed in session.scalars(select(AuditErasure.scrubbed)):
+        out.update(scrubbed or {})
     return out
 
 

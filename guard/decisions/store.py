@@ -8,11 +8,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from guard.audit.digests import customer_digest
 from guard.bulk import DECISION_COLUMNS, REASON_COLUMNS, insert_tuples
 from guard.decisions.message import PriorDecision
 from guard.situation.derive import EventRecord
 from guard.sql import Sql
 from guard.timeutil import iso
+
+MARKER_PREFIX = "suppression:"  # the event id a suppression marker takes in a situation
 
 # SQLite allows 32,766 parameters per statement; PostgreSQL takes one array parameter.
 _CHUNK = 1000
@@ -50,8 +53,8 @@ def lock_customers(sql: Sql, customers: set[str]) -> None:
 
 
 def events_of(sql: Sql, customers: Sequence[str], until: datetime) -> dict[str, list[EventRecord]]:
-    """Every event of the customers that occurred by `until`."""
-    out: dict[str, list[EventRecord]] = defaultdict(list)
+    """Every event of the customers that occurred by `until`, with the suppression markers left by erasing them."""
+    out = markers_of(sql, customers)
     for chunk in _chunks(customers):
         member, params = _member(sql, "customer_id", chunk)
         rows = sql.rows(f"SELECT customer_id, event_id, type, occurred_at, data FROM events "
@@ -59,6 +62,23 @@ def events_of(sql: Sql, customers: Sequence[str], until: datetime) -> dict[str, 
         for customer_id, event_id, type_, occurred_at, data in rows:
             out[customer_id].append(EventRecord(event_id, type_, sql.read_time(occurred_at),  # type: ignore[arg-type]
                                                 sql.read_json(data) or {}))
+    return out
+
+
+def markers_of(sql: Sql, customers: Sequence[str]) -> dict[str, list[EventRecord]]:
+    """The consent withdrawals left by erasing each customer, as the events they were; most have none."""
+    digests: dict[str, list[str]] = defaultdict(list)
+    for customer in customers:
+        digests[customer_digest(customer)].append(customer)
+    out: dict[str, list[EventRecord]] = defaultdict(list)
+    for chunk in _chunks(sorted(digests)):
+        member, params = _member(sql, "customer_digest", chunk)
+        for id_, digest, channel, purpose, since in sql.rows(
+                f"SELECT id, customer_digest, channel, purpose, since FROM suppressions WHERE {member}", params):
+            record = EventRecord(f"{MARKER_PREFIX}{id_}", "consent.withdrawn", sql.read_time(since),  # type: ignore[arg-type]
+                                 {"channel": channel, "purpose": purpose})
+            for customer in digests[digest]:
+                out[customer].append(record)
     return out
 
 
