@@ -105,7 +105,8 @@ def _kept_events(session: Session, upto: int, since: datetime) -> list[str]:
                 .where(Event.customer_id.in_(chunk))):
             by_customer.setdefault(customer_id, []).append(EventRecord(event_id, type_, occurred_at, data or {}))
         for events in by_customer.values():
-            kept.extend(sorted(state_bearing(events, since) & purged))
+            staying = {e.event_id for e in events if e.event_id not in purged}
+            kept.extend(sorted(state_bearing(events, since, staying) & purged))
     return kept
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -102,10 +102,11 @@ def _case_key(event: EventRecord) -> tuple[str, str]:
     return kind, str(event.data.get(CASE_ID_FIELD[kind]))
 
 
-def state_bearing(events: Iterable[EventRecord], since: datetime) -> set[str]:
-    """The ids of the events a situation at any instant from `since` on still depends on: those that occurred
-    since, the latest of each type (last-event conditions), the latest consent per channel and purpose, the
-    latest of each profile field, and every event of a case still open at the end."""
+def state_bearing(events: Iterable[EventRecord], since: datetime, staying: Collection[str] = ()) -> set[str]:
+    """The ids of the events a situation at any instant from `since` on still depends on, besides `staying`
+    (those not up for removal): the events that occurred since, the latest of each type (last-event
+    conditions), the latest consent per channel and purpose, the latest of each profile field, and every event
+    of a case that is open at the end or has any other event kept (a case is kept whole or not at all)."""
     ordered = sorted(events, key=lambda e: (e.occurred_at, e.event_id))
     keep = {e.event_id for e in ordered if e.occurred_at >= since}
     latest: dict[tuple[str, ...], str] = {}
@@ -118,8 +119,10 @@ def state_bearing(events: Iterable[EventRecord], since: datetime) -> set[str]:
     keep.update(latest.values())
     if ordered:
         final = derive(ordered, max(since, ordered[-1].occurred_at))
-        still_open = {(case.kind, case.id) for cases in final.open_cases.values() for case in cases}
-        keep.update(e.event_id for e in ordered if e.type in CASE_EVENTS and _case_key(e) in still_open)
+        whole = {(case.kind, case.id) for cases in final.open_cases.values() for case in cases}
+        case_events = [e for e in ordered if e.type in CASE_EVENTS]
+        whole.update(_case_key(e) for e in case_events if e.event_id in keep or e.event_id in staying)
+        keep.update(e.event_id for e in case_events if _case_key(e) in whole)
     return keep
 
 
