@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import CursorResult, delete, func, select
+from sqlalchemy import CursorResult, String, cast, delete, func, select
 from sqlalchemy.orm import Session
 
 from guard.audit.chain import Entry, append
@@ -62,6 +62,10 @@ def purge(db: Database, before: datetime) -> dict[str, Any]:
         kept = _rechain(session, now, "event", _kept_events(session, upto, now - horizon.events))
         kept_decisions = _rechain(session, now, "decision", _kept_decisions(session, upto, now - horizon.decisions)
                                   ) if horizon.decisions else 0
+        # An erasure that left suppression markers stays in the chain: it vouches for them.
+        _rechain(session, now, "erasure", list(session.scalars(
+            select(AuditRecord.ref).where(AuditRecord.kind == "erasure", AuditRecord.seq <= upto,
+                                          AuditRecord.ref.in_(select(cast(Suppression.erasure_id, String)))))))
         counts = _purge_rows(session, upto, head)
         counts.update(kept_events=kept, kept_decisions=kept_decisions)
         session.add(AuditCheckpoint(upto_seq=upto, upto_hash=upto_hash, before=before, created_at=now,

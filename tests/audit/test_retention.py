@@ -72,7 +72,14 @@ def test_a_purge_later_than_every_event_changes_no_decision(live_guard):
     before = _answers(live_guard, customers, send_at)
     assert before[("cu-withdrawn", "email", "marketing")][0] == "block"
     assert before[("cu-complaint", "email", "marketing")][1] == "care"
-    assert before[("cu-timezone", "sms", "marketing")][0] == "allow"
+    # Each customer's state shows in the answers, so losing it would change them.
+    assert before[("cu-timezone", "sms", "marketing")][0] == "allow"  # noon in Tokyo
+    assert before[("cu-nobody", "sms", "marketing")][0] == "defer"  # 03:00 UTC: quiet hours
+    assert before[("cu-refund", "email", "marketing")][1] == "care"
+    assert before[("cu-purchase", "email", "marketing")][0] == "block"
+    assert before[("cu-capped", "email", "marketing")][0] == "defer"
+    assert before[("cu-complaint", "email", "survey")][0] == "block"
+    assert before[("cu-resolved", "email", "marketing")][0] == "allow"
 
     report = purge(live_guard.db, now + timedelta(days=1))
 
@@ -102,6 +109,43 @@ def test_a_second_erasure_keeps_the_marker_once_and_a_purge_keeps_the_chain(live
     _ok(live_guard)
     purge(live_guard.db, utcnow() + timedelta(days=1))
     _ok(live_guard)
+    with live_guard.db.sessions() as session:  # the erasure that vouches for the marker is chained again
+        assert session.scalar(text("SELECT count(*) FROM audit_records WHERE kind = 'erasure'")) == 1
     answer = decide(live_guard.db, live_guard.evaluator, {"customer_id": "cu-x", "channel": "email",
                                                           "purpose": "marketing", "dry_run": True})
     assert answer["outcome"] == "block"
+
+
+def test_a_removed_marker_or_an_altered_scrubbed_decision_is_named(live_guard):
+    ingest_batch(live_guard.db, [_event("y1", "cu-y", "consent.withdrawn", utcnow() - timedelta(days=5),
+                                        channel="email")])
+    decided = decide(live_guard.db, live_guard.evaluator, {"customer_id": "cu-y", "channel": "email",
+                                                           "purpose": "marketing", "idempotency_key": "y-1"})
+    erasure = erase_customer(live_guard.db, "cu-y")
+    _ok(live_guard)
+    with live_guard.db.transaction() as session:
+        session.execute(text("UPDATE decisions SET outcome = 'allow' WHERE decision_id = :d"),
+                        {"d": decided["decision_id"]})
+    with live_guard.db.sessions() as session:
+        problem = verify(session).problems[0]
+    assert (problem.kind, problem.record) == ("altered", f"decision {decided['decision_id']}")
+    with live_guard.db.transaction() as session:
+        session.execute(text("UPDATE decisions SET outcome = 'block' WHERE decision_id = :d"),
+                        {"d": decided["decision_id"]})
+        session.execute(text("DELETE FROM suppressions"))
+    with live_guard.db.sessions() as session:
+        problem = verify(session).problems[0]
+    assert problem.kind == "altered" and problem.record.startswith("erasure ") and erasure["suppressions"] == 1
+
+
+def test_a_marker_removed_after_a_purge_is_still_named(live_guard):
+    ingest_batch(live_guard.db, [_event("z1", "cu-z", "consent.withdrawn", utcnow() - timedelta(days=5),
+                                        channel="sms")])
+    erase_customer(live_guard.db, "cu-z")
+    purge(live_guard.db, utcnow() + timedelta(days=1))
+    _ok(live_guard)
+    with live_guard.db.transaction() as session:
+        session.execute(text("DELETE FROM suppressions"))
+    with live_guard.db.sessions() as session:
+        problem = verify(session).problems[0]
+    assert problem.kind == "altered" and problem.record.startswith("erasure ")
