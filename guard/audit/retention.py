@@ -22,8 +22,8 @@ from guard.audit.models import AuditCheckpoint, AuditErasure, AuditRecord
 from guard.audit.verify import current_digests, erasure_digest
 from guard.canonical import content_hash
 from guard.db import Database
+from guard.decisions import store
 from guard.decisions.models import Decision, DecisionReason
-from guard.decisions.store import MARKER_PREFIX
 from guard.errors import NotFound
 from guard.lifecycle.models import BacktestJob, RuleActivation, RuleVersion
 from guard.lifecycle.versions import sources_of
@@ -31,6 +31,7 @@ from guard.rules.ruleset import build_evaluator
 from guard.situation.derive import EventRecord, derive, state_bearing
 from guard.situation.models import Event, Suppression
 from guard.situation.queries import RECENT_PURCHASE_DAYS, load_events
+from guard.sql import Sql
 from guard.timeutil import utcnow
 
 ERASED_TEXT = "(erased with the customer's data)"
@@ -163,13 +164,15 @@ def erase_customer(db: Database, customer_id: str) -> dict[str, Any]:
     alias = pseudonym(customer_id)
     now = utcnow()
     with db.transaction() as session:
+        # Decisions for this customer wait (PostgreSQL): none is written unscrubbed behind the erasure's back.
+        store.lock_customers(Sql.of_session(session), {customer_id})
         events = load_events(session, customer_id)
-        event_ids = [e.event_id for e in events if not e.event_id.startswith(MARKER_PREFIX)]
+        event_ids = [e.event_id for e in events if not e.event_id.startswith(store.MARKER_PREFIX)]
         decisions = list(session.scalars(select(Decision).where(Decision.customer_id == customer_id)))
         if not event_ids and not decisions:
             raise NotFound(f"Guard has no data about customer {customer_id!r}.", {"customer_id": customer_id})
         withdrawn = _withdrawn(events, now, {(e.data["channel"], e.data["purpose"], e.occurred_at)
-                                              for e in events if e.event_id.startswith(MARKER_PREFIX)})
+                                              for e in events if e.event_id.startswith(store.MARKER_PREFIX)})
         session.execute(delete(Event).where(Event.customer_id == customer_id))
         for decision in decisions:
             _scrub(decision, alias)

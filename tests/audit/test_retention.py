@@ -10,7 +10,7 @@ from sqlalchemy import func, select, text
 
 from guard.audit.retention import erase_customer, purge
 from guard.audit.verify import verify
-from guard.decisions.service import decide
+from guard.decisions.service import decide, decide_batch
 from guard.situation.events import ingest_batch
 from guard.situation.models import Event
 from guard.timeutil import iso, utcnow
@@ -149,3 +149,21 @@ def test_a_marker_removed_after_a_purge_is_still_named(live_guard):
     with live_guard.db.sessions() as session:
         problem = verify(session).problems[0]
     assert problem.kind == "altered" and problem.record.startswith("erasure ")
+
+
+def test_a_batch_finds_the_markers_whether_there_are_fewer_or_more_of_them_than_its_customers(live_guard):
+    withdrawn = utcnow() - timedelta(days=5)
+    erased = [f"cu-b{n}" for n in range(3)]
+    ingest_batch(live_guard.db, [_event(f"b{n}", c, "consent.withdrawn", withdrawn, channel="email")
+                                 for n, c in enumerate(erased)])
+    message = {"channel": "email", "purpose": "marketing", "send_at": iso(utcnow())}
+
+    def outcomes(customers: list[str]) -> list[str]:
+        return [r["outcome"] for r in decide_batch(live_guard.db, live_guard.evaluator,
+                                                   [{**message, "customer_id": c} for c in customers])]
+
+    erase_customer(live_guard.db, erased[0])
+    assert outcomes([erased[0], "cu-fresh-1", "cu-fresh-2"]) == ["block", "allow", "allow"]  # markers read whole
+    erase_customer(live_guard.db, erased[1])
+    erase_customer(live_guard.db, erased[2])
+    assert outcomes(["cu-fresh-3", erased[2]]) == ["allow", "block"]  # more markers than customers: looked up
