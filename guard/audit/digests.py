@@ -148,12 +148,13 @@ def files_digest(files: Iterable[dict[str, str]]) -> str:
 
 
 def erasure_digest(erasure_id: int, digest: str, event_ids: list[str], decisions: int, created_at: datetime,
-                   legacy: bool = False) -> str:
+                   legacy: bool = False, left: str = "") -> str:
     """An erasure's account: whose, which events it removed (by id, so none can be added), how many
-    decisions, when."""
+    decisions, when, and (`left`) the digest of the decisions it scrubbed and the markers it left."""
+    tail = [left] if left else []
     if legacy:
-        return _join([erasure_id, digest, len(event_ids), decisions])
-    return _join([erasure_id, digest, len(event_ids), decisions, created_at, _join(event_ids)])
+        return _join([erasure_id, digest, len(event_ids), decisions, *tail])
+    return _join([erasure_id, digest, len(event_ids), decisions, created_at, _join(event_ids), *tail])
 
 
 def purge_digest(upto_seq: int, upto_hash: str, before: datetime, created_at: datetime, counts: dict[str, Any],

@@ -49,3 +49,5 @@ class AuditErasure(Base):
     event_ids: Mapped[list[str]] = mapped_column(JSON)
     decisions: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # The decisions scrubbed of personal data, each with the digest of what it now holds.
+    scrubbed: Mapped[dict[str, str] | None] = mapped_column(JSON, nullable=True)

@@ -1,54 +1,154 @@
-"""Retention and erasure that keep the chain verifiable: purges leave a checkpoint, erasures an account."""
+"""Retention and erasure that keep the chain verifiable and never forget a customer's "no".
+
+A purge removes old history but keeps what today's decisions still depend on (a withdrawn consent, an open
+complaint, a recent purchase, the decisions a frequency cap counts): those rows stay and are chained again.
+An erasure deletes a customer's events and scrubs their decisions, but leaves a suppression marker, under the
+customer's keyed digest only, for each consent they had withdrawn.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import CursorResult, delete, func, select
+from sqlalchemy import CursorResult, String, cast, delete, func, select
 from sqlalchemy.orm import Session
 
 from guard.audit.chain import Entry, append
-from guard.audit.digests import customer_digest, erasure_digest, pseudonym, purge_digest
+from guard.audit.digests import customer_digest, pseudonym, purge_digest
 from guard.audit.models import AuditCheckpoint, AuditErasure, AuditRecord
+from guard.audit.verify import current_digests, erasure_account
+from guard.canonical import content_hash
 from guard.db import Database
+from guard.decisions import store
 from guard.decisions.models import Decision, DecisionReason
 from guard.errors import NotFound
-from guard.situation.models import Event
+from guard.lifecycle.models import BacktestJob, RuleActivation, RuleVersion
+from guard.lifecycle.versions import sources_of
+from guard.rules.ruleset import build_evaluator
+from guard.situation.derive import EventRecord, derive, state_bearing
+from guard.situation.models import Event, Suppression
+from guard.situation.queries import RECENT_PURCHASE_DAYS, load_events
+from guard.sql import Sql
 from guard.timeutil import utcnow
+
+ERASED_TEXT = "(erased with the customer's data)"
+# What an erased decision's stored request keeps: the message, not what the caller knew of the customer.
+_REQUEST_KEPT = ("channel", "purpose", "send_at", "campaign_id", "product_ids")
+_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class Horizon:
+    """How far back the active rules look: at events (and the customer view), and at earlier decisions."""
+
+    events: timedelta
+    decisions: timedelta
 
 
 def purge(db: Database, before: datetime) -> dict[str, Any]:
-    """Remove decisions and events recorded before `before`, and their chain records, behind a checkpoint."""
+    """Remove decisions and events recorded before `before`, and their chain records, behind a checkpoint;
+    the rows the customers' current situations still depend on are kept and chained again."""
+    now = utcnow()
     with db.transaction() as session:
         upto = session.scalar(select(func.max(AuditRecord.seq)).where(AuditRecord.at < before))
         if upto is None:
             return {"purged": False, "decisions": 0, "events": 0, "records": 0}
         # Everything up to the last record older than `before` goes, so the chain stays one unbroken run.
         upto_hash = session.scalar(select(AuditRecord.hash).where(AuditRecord.seq == upto))
-        counts = _purge_rows(session, upto)
-        checkpoint = AuditCheckpoint(upto_seq=upto, upto_hash=upto_hash, before=before, created_at=utcnow(),
+        horizon = active_horizon(session)
+        head = int(session.scalar(select(func.max(AuditRecord.seq))) or upto)
+        kept = _rechain(session, now, "event", _kept_events(session, upto, now - horizon.events))
+        kept_decisions = _rechain(session, now, "decision", _kept_decisions(session, upto, now - horizon.decisions)
+                                  ) if horizon.decisions else 0
+        # An erasure that left suppression markers stays in the chain: it vouches for them.
+        _rechain(session, now, "erasure", list(session.scalars(
+            select(AuditRecord.ref).where(AuditRecord.kind == "erasure", AuditRecord.seq <= upto,
+                                          AuditRecord.ref.in_(select(cast(Suppression.erasure_id, String)))))))
+        counts = _purge_rows(session, upto, head)
+        counts.update(kept_events=kept, kept_decisions=kept_decisions)
+        checkpoint = AuditCheckpoint(upto_seq=upto, upto_hash=upto_hash, before=before, created_at=now,
                                      counts=counts)
         session.add(checkpoint)
         session.execute(delete(AuditRecord).where(AuditRecord.seq <= upto))
         session.flush()
-        append(session, [Entry("purge", str(upto), checkpoint.created_at,
-                               purge_digest(upto, str(upto_hash), before, checkpoint.created_at, counts))])
+        append(session, [Entry("purge", str(upto), now, purge_digest(upto, str(upto_hash), before, now, counts))])
         return {"purged": True, "upto_seq": upto, **counts}
 
 
-def _purge_rows(session: Session, upto: int) -> dict[str, int]:
-    """Delete the decisions and events whose chain records are purged."""
+def active_horizon(session: Session) -> Horizon:
+    """The longest windows of the active rules' history conditions (events: at least the customer view's)."""
+    events = decisions = 0
+    number = session.scalar(select(RuleActivation.version).order_by(RuleActivation.id.desc()).limit(1))
+    version = session.get(RuleVersion, number) if number is not None else None
+    if version is not None:
+        for probe in build_evaluator(sources_of(version)).compiled.probes:
+            if probe.source == "decisions":
+                decisions = max(decisions, probe.within or 0)
+            elif probe.source != "open_case":
+                events = max(events, probe.within or 0)
+    return Horizon(max(timedelta(seconds=events), timedelta(days=RECENT_PURCHASE_DAYS)), timedelta(seconds=decisions))
+
+
+def _purged_refs(kind: str, upto: int) -> Any:
+    return select(AuditRecord.ref).where(AuditRecord.kind == kind, AuditRecord.seq <= upto)
+
+
+def _kept_events(session: Session, upto: int, since: datetime) -> list[str]:
+    """The purged events that a situation from `since` on still depends on, customer by customer."""
+    customers = list(session.scalars(select(Event.customer_id).distinct()
+                                     .where(Event.event_id.in_(_purged_refs("event", upto)))
+                                     .order_by(Event.customer_id)))
+    kept: list[str] = []
+    for chunk in _chunks(customers):
+        purged = set(session.scalars(select(Event.event_id).where(
+            Event.customer_id.in_(chunk), Event.event_id.in_(_purged_refs("event", upto)))))
+        by_customer: dict[str, list[EventRecord]] = {}
+        for event_id, customer_id, type_, occurred_at, data in session.execute(select(
+                Event.event_id, Event.customer_id, Event.type, Event.occurred_at, Event.data)
+                .where(Event.customer_id.in_(chunk))):
+            by_customer.setdefault(customer_id, []).append(EventRecord(event_id, type_, occurred_at, data or {}))
+        for events in by_customer.values():
+            staying = {e.event_id for e in events if e.event_id not in purged}
+            kept.extend(sorted(state_bearing(events, since, staying) & purged))
+    return kept
+
+
+def _kept_decisions(session: Session, upto: int, since: datetime) -> list[str]:
+    """The purged decisions a frequency cap of the active rules still counts."""
+    return list(session.scalars(select(Decision.decision_id).where(
+        Decision.decision_id.in_(_purged_refs("decision", upto)), Decision.send_at > since)
+        .order_by(Decision.id)))
+
+
+def _rechain(session: Session, now: datetime, kind: str, refs: list[str]) -> int:
+    """Chain kept rows again, as they are now, so they outlive their purged records."""
+    for chunk in _chunks(refs):
+        digests = current_digests(session, kind, list(chunk))
+        append(session, [Entry(kind, ref, now, digests[ref]) for ref in chunk if ref in digests])
+    return len(refs)
+
+
+def _chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
+    for start in range(0, len(values), _CHUNK):
+        yield values[start:start + _CHUNK]
+
+
+def _purge_rows(session: Session, upto: int, head: int) -> dict[str, int]:
+    """Delete the decisions and events whose chain records are purged and that were not chained again
+    (after `head`)."""
     counts = {"decisions": 0, "events": 0, "records": 0}
     counts["records"] = int(session.scalar(select(func.count()).select_from(AuditRecord)
                                            .where(AuditRecord.seq <= upto)) or 0)
-    refs = select(AuditRecord.ref).where(AuditRecord.seq <= upto)
-    pks = select(Decision.id).where(Decision.decision_id.in_(refs.where(AuditRecord.kind == "decision")))
+    gone = {kind: _purged_refs(kind, upto).where(AuditRecord.ref.not_in(
+        select(AuditRecord.ref).where(AuditRecord.kind == kind, AuditRecord.seq > head)))
+        for kind in ("decision", "event")}
+    pks = select(Decision.id).where(Decision.decision_id.in_(gone["decision"]))
     session.execute(delete(DecisionReason).where(DecisionReason.decision_pk.in_(pks)))
-    counts["decisions"] = _deleted(session, delete(Decision).where(
-        Decision.decision_id.in_(refs.where(AuditRecord.kind == "decision"))))
-    counts["events"] = _deleted(session, delete(Event).where(
-        Event.event_id.in_(refs.where(AuditRecord.kind == "event"))))
+    counts["decisions"] = _deleted(session, delete(Decision).where(Decision.decision_id.in_(gone["decision"])))
+    counts["events"] = _deleted(session, delete(Event).where(Event.event_id.in_(gone["event"])))
     return counts
 
 
@@ -59,26 +159,79 @@ def _deleted(session: Session, statement: Any) -> int:
 
 
 def erase_customer(db: Database, customer_id: str) -> dict[str, Any]:
-    """Delete a customer's events and pseudonymise their decisions; counts and the chain stay verifiable."""
+    """Delete a customer's events, scrub their decisions, leave a suppression marker per withdrawn consent;
+    counts and the chain stay verifiable."""
     digest = customer_digest(customer_id)
+    alias = pseudonym(customer_id)
+    now = utcnow()
     with db.transaction() as session:
-        event_ids = list(session.scalars(select(Event.event_id).where(Event.customer_id == customer_id)))
+        # Decisions for this customer wait (PostgreSQL): none is written unscrubbed behind the erasure's back.
+        store.lock_customers(Sql.of_session(session), {customer_id})
+        events = load_events(session, customer_id)
+        event_ids = [e.event_id for e in events if not e.event_id.startswith(store.MARKER_PREFIX)]
         decisions = list(session.scalars(select(Decision).where(Decision.customer_id == customer_id)))
         if not event_ids and not decisions:
             raise NotFound(f"Guard has no data about customer {customer_id!r}.", {"customer_id": customer_id})
+        withdrawn = _withdrawn(events, now, {(e.data["channel"], e.data["purpose"], e.occurred_at)
+                                              for e in events if e.event_id.startswith(store.MARKER_PREFIX)})
         session.execute(delete(Event).where(Event.customer_id == customer_id))
-        alias = pseudonym(customer_id)
         for decision in decisions:
-            decision.customer_id = alias
-            decision.request = {**decision.request, "customer_id": alias}
+            _scrub(decision, alias)
+        _scrub_backtests(session, customer_id, alias)
         session.flush()
+        scrubbed = current_digests(session, "decision", [d.decision_id for d in decisions])
         erasure = AuditErasure(customer_digest=digest, event_ids=event_ids, decisions=len(decisions),
-                               created_at=utcnow())
+                               created_at=now, scrubbed=scrubbed or None)
         session.add(erasure)
         session.flush()
-        append(session, [Entry("erasure", str(erasure.id), erasure.created_at,
-                               erasure_digest(erasure.id, digest, event_ids, len(decisions), erasure.created_at))])
-        return {"customer": alias, "events_deleted": len(event_ids), "decisions_pseudonymised": len(decisions)}
+        markers = [Suppression(customer_digest=digest, channel=channel, purpose=purpose, since=since,
+                               erasure_id=erasure.id) for channel, purpose, since in withdrawn]
+        session.add_all(markers)
+        session.flush()
+        append(session, [Entry("erasure", str(erasure.id), now, erasure_account(erasure, markers))])
+        return {"customer": alias, "events_deleted": len(event_ids), "decisions_pseudonymised": len(decisions),
+                "suppressions": len(markers)}
 
 
+def _withdrawn(events: list[EventRecord], now: datetime, marked: set[tuple[str, str, datetime]]
+               ) -> list[tuple[str, str, datetime]]:
+    """The consents withdrawn at the end of the customer's history that no marker holds yet."""
+    at = max([now, *(e.occurred_at for e in events)])
+    situation = derive(events, at)
+    return sorted((channel, purpose, since) for (channel, purpose), (status, since) in situation.consent.items()
+                  if status == "withdrawn" and (channel, purpose, since) not in marked)
 
+
+def _scrub(decision: Decision, alias: str) -> None:
+    """Keep what was decided and why (rule ids); drop what the caller and the situation told about the person."""
+    request = {k: v for k, v in decision.request.items() if k in _REQUEST_KEPT}
+    request["customer_id"] = alias
+    if decision.idempotency_key is not None:
+        # Still unique (a keyed digest of the key), no longer readable.
+        decision.idempotency_key = request["idempotency_key"] = pseudonym(decision.idempotency_key)
+    decision.customer_id = alias
+    decision.request = request
+    decision.request_hash = content_hash(request)
+    decision.facts = {"erased": True}
+    for reason in decision.reasons:
+        reason.explanation = ERASED_TEXT
+
+
+def _scrub_backtests(session: Session, customer_id: str, alias: str) -> None:
+    """Backtest reports keep sample decisions: the customer's lose their id and explanations."""
+    for job in session.scalars(select(BacktestJob)):
+        report = job.report or {}
+        samples = report.get("samples") or []
+        if not any(s.get("customer_id") == customer_id for s in samples):
+            continue
+        job.report = {**report, "samples": [_scrubbed_sample(s, alias) if s.get("customer_id") == customer_id
+                                            else s for s in samples]}
+
+
+def _scrubbed_sample(sample: dict[str, Any], alias: str) -> dict[str, Any]:
+    out = {**sample, "customer_id": alias}
+    for side in ("before", "after"):
+        if isinstance(out.get(side), dict):
+            out[side] = {**out[side], "reasons": [{**r, "explanation": ERASED_TEXT}
+                                                  for r in out[side].get("reasons") or []]}
+    return out

@@ -24,6 +24,7 @@ from guard.audit.digests import (
     link_hash,
     purge_digest,
     request_digest,
+    values_digest,
 )
 from guard.audit.models import AuditCheckpoint, AuditErasure, AuditRecord
 from guard.auth.keys import key_digest
@@ -32,7 +33,7 @@ from guard.canonical import content_hash
 from guard.decisions.models import Decision
 from guard.lifecycle.models import RuleActivation, RuleVersion
 from guard.lifecycle.versions import activation_digest, version_digest
-from guard.situation.models import Event
+from guard.situation.models import Event, Suppression
 from guard.timeutil import iso
 
 CHUNK = 2000
@@ -146,7 +147,7 @@ def verify(session: Session, since: Head | None = None, progress: Callable[[int]
 
 def _walk(session: Session, walk: _Walk, report: Report,
           progress: Callable[[int], object] | None = None) -> Problem | None:
-    erased = _erased_events(session, walk.epoch)
+    erased, scrubbed = _erasure_excuses(session, walk.epoch)
     for chunk in _chunks(session):
         contents = _contents(session, chunk, legacy=False)
         legacy: Contents | None = None
@@ -155,7 +156,7 @@ def _walk(session: Session, walk: _Walk, report: Report,
             if is_legacy and legacy is None:
                 legacy = _contents(session, chunk, legacy=True)
             problem = _check(record, walk.seq, walk.prev, (legacy if is_legacy else contents) or {}, erased,
-                             is_legacy)
+                             scrubbed, is_legacy)
             if problem is None and walk.since is not None and record.seq == walk.since.seq \
                     and record.hash != walk.since.hash:
                 problem = Problem("altered", record.seq, f"{record.kind} {record.ref}",
@@ -223,7 +224,7 @@ def _chunks(session: Session) -> Iterator[list[AuditRecord]]:
 
 
 def _check(record: AuditRecord, seq: int, prev: str, contents: Contents, erased: dict[str, bool],
-           legacy: bool) -> Problem | None:
+           scrubbed: dict[str, str], legacy: bool) -> Problem | None:
     name = f"{record.kind} {record.ref}"
     if record.seq != seq + 1 or record.prev_hash != prev:
         return Problem("removed" if record.seq > seq + 1 else "broken_link", record.seq, name,
@@ -239,7 +240,7 @@ def _check(record: AuditRecord, seq: int, prev: str, contents: Contents, erased:
             return None
         why = " (an erasure row names it, but no chained record vouches for that row)" if excuse is False else ""
         return Problem("removed", record.seq, name, f"the {name} recorded at {record.seq} is gone{why}")
-    if current != record.digest:
+    if current != record.digest and not (record.kind == "decision" and scrubbed.get(record.ref) == current):
         return Problem("altered", record.seq, name, f"the {name} recorded at {record.seq} was altered")
     return None
 
@@ -298,8 +299,29 @@ def _keys(session: Session, refs: list[str], legacy: bool) -> Iterator[tuple[str
 
 
 def _erasures(session: Session, refs: list[str], legacy: bool) -> Iterator[tuple[str, str]]:
-    for e in session.scalars(select(AuditErasure).where(AuditErasure.id.in_([int(r) for r in refs]))):
-        yield str(e.id), erasure_digest(e.id, e.customer_digest, e.event_ids, e.decisions, e.created_at, legacy)
+    ids = [int(r) for r in refs]
+    markers: dict[int, list[Suppression]] = {}
+    for marker in session.scalars(select(Suppression).where(Suppression.erasure_id.in_(ids))):
+        markers.setdefault(marker.erasure_id, []).append(marker)
+    for e in session.scalars(select(AuditErasure).where(AuditErasure.id.in_(ids))):
+        yield str(e.id), erasure_account(e, markers.get(e.id, []), legacy)
+
+
+def erasure_account(erasure: AuditErasure, markers: list[Suppression], legacy: bool = False) -> str:
+    """An erasure's digest: what it removed, and the decisions it scrubbed (with what they now hold) and the
+    suppression markers it left (an erasure of neither keeps the plain form)."""
+    left = ""
+    if erasure.scrubbed or markers:
+        kept = sorted((m.customer_digest, m.channel, m.purpose, iso(m.since) or "") for m in markers)
+        left = values_digest([*(f"{k}={v}" for k, v in sorted((erasure.scrubbed or {}).items())),
+                              *(" ".join(m) for m in kept)])
+    return erasure_digest(erasure.id, erasure.customer_digest, erasure.event_ids, erasure.decisions,
+                          erasure.created_at, legacy, left)
+
+
+def current_digests(session: Session, kind: str, refs: list[str]) -> dict[str, str]:
+    """The digests of the rows a record of `kind` would name, as they are now (for re-chaining them)."""
+    return dict(_LOADERS[kind](session, refs, False))
 
 
 def _purges(session: Session, refs: list[str], legacy: bool) -> Iterator[tuple[str, str]]:
@@ -324,19 +346,26 @@ _LOADERS: dict[str, Callable[[Session, list[str], bool], Iterator[tuple[str, str
 }
 
 
-def _erased_events(session: Session, epoch: int | None) -> dict[str, bool]:
-    """The events named by erasure rows: True when a chained record vouches for the row (an erasure row alone
-    excuses nothing; the walk then checks the vouching record's own link), else False."""
-    out: dict[str, bool] = {}
+def _erasure_excuses(session: Session, epoch: int | None) -> tuple[dict[str, bool], dict[str, str]]:
+    """The events named by erasure rows (True when a chained record vouches for the row: an erasure row alone
+    excuses nothing; the walk then checks the vouching record's own link, else False), and the digests of
+    the decisions that vouched erasures scrubbed."""
+    events: dict[str, bool] = {}
+    scrubbed: dict[str, str] = {}
+    markers: dict[int, list[Suppression]] = {}
+    for marker in session.scalars(select(Suppression)):
+        markers.setdefault(marker.erasure_id, []).append(marker)
     rows = session.execute(select(AuditErasure, AuditRecord.seq, AuditRecord.digest).outerjoin(
         AuditRecord, (AuditRecord.kind == "erasure") & (AuditRecord.ref == cast(AuditErasure.id, String))))
     for erasure, record_seq, record_digest in rows:
         legacy = epoch is not None and record_seq is not None and record_seq < epoch
-        vouched = record_digest is not None and record_digest == erasure_digest(
-            erasure.id, erasure.customer_digest, erasure.event_ids, erasure.decisions, erasure.created_at, legacy)
+        vouched = record_digest is not None and record_digest == erasure_account(
+            erasure, markers.get(erasure.id, []), legacy)
         for event_id in erasure.event_ids:
-            out[event_id] = out.get(event_id, False) or vouched
-    return out
+            events[event_id] = events.get(event_id, False) or vouched
+        if vouched:
+            scrubbed.update(erasure.scrubbed or {})
+    return events, scrubbed
 
 
 def _unchained(session: Session, seen: dict[str, set[str]]) -> Problem | None:

@@ -1,4 +1,4 @@
-"""`guard audit verify|head|purge` and `guard customers erase`."""
+"""`guard audit verify|head|purge|erase` (erase also as `guard customers erase`)."""
 
 from __future__ import annotations
 
@@ -79,7 +79,7 @@ def _read_head(text: str) -> Head:
 @audit.command("purge")
 @click.option("--before", required=True, help="Remove records older than this date (YYYY-MM-DD or ISO-8601).")
 def audit_purge(before: str) -> None:
-    """Remove decisions, events and chain records older than a date; a checkpoint keeps the chain verifiable."""
+    """Remove decisions, events and chain records older than a date, except what current decisions depend on."""
     cutoff = _instant(before)
     with _db() as db:
         result = purge(db, cutoff)
@@ -87,7 +87,8 @@ def audit_purge(before: str) -> None:
         click.echo(f"Nothing recorded before {cutoff.isoformat()}.")
         return
     click.echo(f"Purged {result['records']} records ({result['decisions']} decisions, {result['events']} events) "
-               f"up to #{result['upto_seq']}; the chain now starts from a checkpoint.")
+               f"up to #{result['upto_seq']}; the chain now starts from a checkpoint. Kept and chained again what "
+               f"current decisions depend on: {result['kept_events']} events, {result['kept_decisions']} decisions.")
 
 
 def _instant(text: str) -> datetime:
@@ -107,8 +108,12 @@ def customers() -> None:
 @customers.command("erase")
 @click.argument("customer_id", metavar="ID")
 def customers_erase(customer_id: str) -> None:
-    """Erase a customer's personal data: events deleted, audit records pseudonymised, counts and chain kept."""
+    """Erase a customer's personal data: events deleted, decisions scrubbed, a withdrawn consent kept as a marker."""
     with _db() as db:
         result = erase_customer(db, customer_id)
     click.echo(f"Erased {customer_id}: {result['events_deleted']} events deleted, "
-               f"{result['decisions_pseudonymised']} decisions now under {result['customer']}.")
+               f"{result['decisions_pseudonymised']} decisions scrubbed, now under {result['customer']}; "
+               f"{result['suppressions']} consent withdrawals kept as suppression markers.")
+
+
+audit.add_command(customers_erase, "erase")  # the retention commands live together; `customers erase` stays

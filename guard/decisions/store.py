@@ -8,11 +8,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from guard.audit.digests import customer_digest
 from guard.bulk import DECISION_COLUMNS, REASON_COLUMNS, insert_tuples
 from guard.decisions.message import PriorDecision
 from guard.situation.derive import EventRecord
 from guard.sql import Sql
 from guard.timeutil import iso
+
+MARKER_PREFIX = "suppression:"  # the event id a suppression marker takes in a situation
+_MARKERS = "SELECT id, customer_digest, channel, purpose, since FROM suppressions"
 
 # SQLite allows 32,766 parameters per statement; PostgreSQL takes one array parameter.
 _CHUNK = 1000
@@ -50,7 +54,7 @@ def lock_customers(sql: Sql, customers: set[str]) -> None:
 
 
 def events_of(sql: Sql, customers: Sequence[str], until: datetime) -> dict[str, list[EventRecord]]:
-    """Every event of the customers that occurred by `until`."""
+    """Every event of the customers that occurred by `until`, with the suppression markers left by erasing them."""
     out: dict[str, list[EventRecord]] = defaultdict(list)
     for chunk in _chunks(customers):
         member, params = _member(sql, "customer_id", chunk)
@@ -59,6 +63,38 @@ def events_of(sql: Sql, customers: Sequence[str], until: datetime) -> dict[str, 
         for customer_id, event_id, type_, occurred_at, data in rows:
             out[customer_id].append(EventRecord(event_id, type_, sql.read_time(occurred_at),  # type: ignore[arg-type]
                                                 sql.read_json(data) or {}))
+    # Markers are read after the events: an erasure committing in between (it deletes the events and leaves
+    # the markers at once) is then seen by the second read if it was by the first.
+    for customer_id, markers in markers_of(sql, customers).items():
+        out[customer_id].extend(markers)
+    return out
+
+
+def markers_of(sql: Sql, customers: Sequence[str]) -> dict[str, list[EventRecord]]:
+    """The consent withdrawals left by erasing each customer, as the events they were; most have none."""
+    out: dict[str, list[EventRecord]] = defaultdict(list)
+    rows: list[Any] | None = None
+    if len(customers) > 1:
+        # While there are no more markers than customers asked about, reading them all beats looking each
+        # customer up (a chunk without markers costs one empty read).
+        rows = sql.rows(f"{_MARKERS} ORDER BY id LIMIT ?", (len(customers) + 1,))
+        if not rows:
+            return out
+    digests: dict[str, list[str]] = defaultdict(list)
+    for customer in customers:
+        digests[customer_digest(customer)].append(customer)
+    if rows is None or len(rows) > len(customers):
+        rows = []
+        for chunk in _chunks(sorted(digests)):
+            member, params = _member(sql, "customer_digest", chunk)
+            rows.extend(sql.rows(f"{_MARKERS} WHERE {member}", params))
+    for id_, digest, channel, purpose, since in rows:
+        named = digests.get(digest)
+        if named:
+            record = EventRecord(f"{MARKER_PREFIX}{id_}", "consent.withdrawn", sql.read_time(since),  # type: ignore[arg-type]
+                                 {"channel": channel, "purpose": purpose})
+            for customer in named:
+                out[customer].append(record)
     return out
 
 

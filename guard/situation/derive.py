@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -16,6 +16,8 @@ CASE_EVENTS = {
     "refund.rejected": ("refund", "close"),
 }
 CASE_ID_FIELD = {"complaint": "case_id", "refund": "refund_id"}
+CONSENT_EVENTS = ("consent.withdrawn", "consent.given")
+PROFILE_FIELDS = ("customer_since", "timezone")
 
 
 @dataclass(frozen=True)
@@ -81,21 +83,53 @@ def derive(events: Iterable[EventRecord], at: datetime) -> Situation:
 def _apply(situation: Situation, cases: dict[tuple[str, str], OpenCase], event: EventRecord) -> None:
     if event.type in CASE_EVENTS:
         _apply_case(cases, event)
-    elif event.type in ("consent.withdrawn", "consent.given"):
+    elif event.type in CONSENT_EVENTS:
         status = "withdrawn" if event.type == "consent.withdrawn" else "given"
-        key = (str(event.data.get("channel")), str(event.data.get("purpose") or "marketing"))
-        situation.consent[key] = (status, event.occurred_at)
-    elif event.type == "profile.updated":
+        situation.consent[_consent_key(event)] = (status, event.occurred_at)
+    elif event.type == "profile.updated":  # the fields of PROFILE_FIELDS
         if event.data.get("customer_since"):
             situation.customer_since = date.fromisoformat(str(event.data["customer_since"])[:10])
         if event.data.get("timezone"):
             situation.timezone = str(event.data["timezone"])
 
 
+def _consent_key(event: EventRecord) -> tuple[str, str]:
+    return str(event.data.get("channel")), str(event.data.get("purpose") or "marketing")
+
+
+def _case_key(event: EventRecord) -> tuple[str, str]:
+    kind = CASE_EVENTS[event.type][0]
+    return kind, str(event.data.get(CASE_ID_FIELD[kind]))
+
+
+def state_bearing(events: Iterable[EventRecord], since: datetime, staying: Collection[str] = ()) -> set[str]:
+    """The ids of the events a situation at any instant from `since` on still depends on, besides `staying`
+    (those not up for removal): the events that occurred since, the latest of each type (last-event
+    conditions), the latest consent per channel and purpose, the latest of each profile field, and every event
+    of a case that is open at the end or has any other event kept (a case is kept whole or not at all)."""
+    ordered = sorted(events, key=lambda e: (e.occurred_at, e.event_id))
+    keep = {e.event_id for e in ordered if e.occurred_at >= since}
+    latest: dict[tuple[str, ...], str] = {}
+    for event in ordered:
+        latest[("type", event.type)] = event.event_id
+        if event.type in CONSENT_EVENTS:
+            latest[("consent", *_consent_key(event))] = event.event_id
+        elif event.type == "profile.updated":
+            latest.update((("profile", name), event.event_id) for name in PROFILE_FIELDS if event.data.get(name))
+    keep.update(latest.values())
+    if ordered:
+        final = derive(ordered, max(since, ordered[-1].occurred_at))
+        whole = {(case.kind, case.id) for cases in final.open_cases.values() for case in cases}
+        case_events = [e for e in ordered if e.type in CASE_EVENTS]
+        whole.update(_case_key(e) for e in case_events if e.event_id in keep or e.event_id in staying)
+        keep.update(e.event_id for e in case_events if _case_key(e) in whole)
+    return keep
+
+
 def _apply_case(cases: dict[tuple[str, str], OpenCase], event: EventRecord) -> None:
-    kind, action = CASE_EVENTS[event.type]
-    case_id = str(event.data.get(CASE_ID_FIELD[kind]))
-    key = (kind, case_id)
+    action = CASE_EVENTS[event.type][1]
+    key = _case_key(event)
+    kind, case_id = key
     if action == "close":
         cases.pop(key, None)
     elif key not in cases:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Index, String
+from sqlalchemy import JSON, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from guard.db import Base, UTCDateTime
@@ -25,3 +25,17 @@ class Event(Base):
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
     content_hash: Mapped[str] = mapped_column(String(64))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Suppression(Base):
+    """A consent withdrawal that outlives the customer's erasure, under their keyed digest only."""
+
+    __tablename__ = "suppressions"
+    __table_args__ = (Index("ix_suppressions_customer", "customer_digest"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_digest: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(20))
+    purpose: Mapped[str] = mapped_column(String(20))
+    since: Mapped[datetime] = mapped_column(UTCDateTime())
+    erasure_id: Mapped[int] = mapped_column(Integer)

@@ -8,20 +8,24 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from guard.decisions.store import markers_of
 from guard.situation.derive import EventRecord, Situation, derive
 from guard.situation.models import Event
+from guard.sql import Sql
 from guard.timeutil import iso
 
 RECENT_PURCHASE_DAYS = 90
 
 
 def load_events(session: Session, customer_id: str, until: datetime | None = None) -> list[EventRecord]:
-    """A customer's events that occurred at or before `until`, in occurred_at order."""
+    """A customer's events that occurred at or before `until`, in occurred_at order, then the suppression
+    markers left by erasing them (read second, as `events_of` does; derive orders them all)."""
     query = select(Event.event_id, Event.type, Event.occurred_at, Event.data).where(Event.customer_id == customer_id)
     if until is not None:
         query = query.where(Event.occurred_at <= until)
     rows = session.execute(query.order_by(Event.occurred_at, Event.event_id))
-    return [EventRecord(event_id, type_, occurred_at, data or {}) for event_id, type_, occurred_at, data in rows]
+    events = [EventRecord(event_id, type_, occurred_at, data or {}) for event_id, type_, occurred_at, data in rows]
+    return events + markers_of(Sql.of_session(session), [customer_id]).get(customer_id, [])
 
 
 def situation_at(session: Session, customer_id: str, at: datetime) -> Situation:

@@ -39,7 +39,8 @@ def test_purge_then_verify_then_erase(invoke, tmp_path):
     _import(invoke, tmp_path)
     assert "Nothing recorded" in invoke("audit", "purge", "--before", "2000-01-01").output
     purged = invoke("audit", "purge", "--before", "2100-01-01")
-    assert purged.exit_code == 0 and "2 events" in purged.output
+    # The latest page view stays: a last-event condition could still ask about it.
+    assert purged.exit_code == 0 and "(0 decisions, 1 events)" in purged.output and "1 events, 0" in purged.output
     assert invoke("audit", "verify").exit_code == 0
     _import(invoke, tmp_path)
     erased = invoke("customers", "erase", "ann")
@@ -52,3 +53,16 @@ def test_purge_then_verify_then_erase(invoke, tmp_path):
 def test_purge_needs_a_date(invoke):
     result = invoke("audit", "purge", "--before", "last tuesday")
     assert result.exit_code == 2 and "not a date" in result.output
+
+
+def test_erase_says_which_withdrawals_it_keeps_and_the_chain_verifies(invoke, tmp_path):
+    path = tmp_path / "consent.ndjson"
+    path.write_text(json.dumps({"event_id": "w1", "customer_id": "zoe", "type": "consent.withdrawn",
+                                "occurred_at": "2026-03-01T00:00:00Z", "data": {"channel": "sms"}}) + "\n")
+    assert invoke("events", "import", str(path)).exit_code == 0
+    erased = invoke("customers", "erase", "zoe")
+    assert erased.exit_code == 0 and "1 consent withdrawals kept as suppression markers" in erased.output
+    assert "zoe" not in erased.output.split("Erased zoe:")[1]
+    assert invoke("audit", "verify").exit_code == 0
+    purged = invoke("audit", "purge", "--before", "2100-01-01")
+    assert purged.exit_code == 0 and invoke("audit", "verify").exit_code == 0

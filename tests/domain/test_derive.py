@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from guard.situation.derive import EventRecord, Situation, derive
+from guard.situation.derive import EventRecord, Situation, derive, state_bearing
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -196,3 +196,52 @@ def test_a_duplicate_event_id_keeps_the_first_given() -> None:
     first = ev("x", "consent.withdrawn", 0, channel="email")
     clash = ev("x", "consent.given", 1, channel="email")
     assert derive([first, clash], T0 + timedelta(hours=2)).consent_status("email", "marketing") == "withdrawn"
+
+
+# -- what a purge keeps ------------------------------------------------------------------------------
+
+def _state(situation: Situation) -> dict[str, Any]:
+    return {k: v for k, v in summary(situation).items() if k != "events"}
+
+
+_TYPES = ["complaint.opened", "complaint.resolved", "complaint.reopened", "refund.requested", "refund.completed",
+          "consent.withdrawn", "consent.given", "profile.updated", "purchase.completed"]
+
+
+@st.composite
+def _history(draw: Any) -> list[tuple[EventRecord, bool]]:
+    out = []
+    for n in range(draw(st.integers(0, 14))):
+        type_ = draw(st.sampled_from(_TYPES))
+        data = {"case_id": draw(st.sampled_from("12")), "refund_id": draw(st.sampled_from("12")),
+                "channel": draw(st.sampled_from(["email", "sms"]))}
+        if type_ == "profile.updated":
+            data = draw(st.sampled_from([{"timezone": "Europe/Paris"}, {"timezone": "Asia/Tokyo"},
+                                         {"customer_since": "2020-01-01"}, {"customer_since": "2021-01-01"}]))
+        out.append((ev(f"e{n:02}", type_, draw(st.integers(0, 20)), **data), draw(st.booleans())))
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(_history(), st.integers(0, 30))
+def test_purging_all_but_the_state_bearing_events_changes_no_situation_from_then_on(
+        history: list[tuple[EventRecord, bool]], since_hours: int) -> None:
+    events = [e for e, _ in history]
+    since = T0 + timedelta(hours=since_hours)
+    kept = state_bearing(events, since, {e.event_id for e, purged in history if not purged})
+    left = [e for e, purged in history if not purged or e.event_id in kept]
+    at = max([since, *(e.occurred_at for e in events)])
+    assert _state(derive(left, at)) == _state(derive(events, at))
+
+
+def test_state_bearing_events_of_one_customer() -> None:
+    at = datetime.fromisoformat("2026-06-01T00:00:00+00:00")
+    events = [EventRecord("a", "complaint.opened", at - timedelta(days=50), {"case_id": "1"}),
+              EventRecord("b", "complaint.opened", at - timedelta(days=60), {"case_id": "2"}),
+              EventRecord("c", "complaint.resolved", at - timedelta(days=30), {"case_id": "2"}),
+              EventRecord("d", "page.viewed", at - timedelta(days=20), {}),
+              EventRecord("e", "page.viewed", at - timedelta(days=1), {})]
+    # a: its case is open; c: the latest resolution, so its case whole (b); e: recent; d is history.
+    assert state_bearing(events, at - timedelta(days=10)) == {"a", "b", "c", "e"}
+    # An event staying anyway keeps its case whole too; other events of the case are not up for removal.
+    assert state_bearing(events[:2], at, staying={"b"}) == {"a", "b"}
