@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from guard.schemas import MAX_ATTRIBUTE_TEXT, MAX_ATTRIBUTES
+from tests.http.test_rule_validation_hostile import many_conditions
 from tests.lifecycle.test_http import _client, _files
 
 LONG_ROUTE = "r" * 200
@@ -34,3 +36,16 @@ def test_the_longest_route_a_rule_may_name_is_recorded(live_guard):
     assert refused.status_code == 422
     [error] = refused.get_json()["error"]["details"]["errors"]
     assert (error["file"], error["line"], error["column"]) == ("extra.yaml", 8, 12)
+
+
+def test_a_full_rule_set_still_answers_a_request_with_every_attribute_allowed(live_guard):
+    admin = _client(live_guard, "alice", "admin")
+    full = many_conditions(240 - 6).replace("id: ok", "id: ok-full").replace("id: many", "id: many-full")
+    created = admin.post("/v1/rules/versions", json={"files": _files(full), "message": "full", "activate": True})
+    assert created.status_code == 201, created.get_json()
+    live_guard.rules.refresh()
+    attributes = {f"x{i}": "v" * MAX_ATTRIBUTE_TEXT for i in range(MAX_ATTRIBUTES)}
+    answer = admin.post("/v1/decisions", json={"customer_id": "full-c1", "channel": "email", "purpose": "service",
+                                               "attributes": attributes})
+    assert answer.status_code == 200, answer.get_json()
+    assert answer.get_json()["rules_version"] == created.get_json()["number"]
