@@ -31,7 +31,7 @@ from guard.decisions.record import Recorder, answer
 from guard.decisions.schemas import DecisionRequestSchema, to_message
 from guard.errors import GuardError, IdempotencyConflict, ValidationFailed
 from guard.ids import decision_ids
-from guard.lru import Lru
+from guard.lru import Lru, text_weight
 from guard.schemas import MAX_ID
 from guard.situation.derive import EventRecord, derive
 from guard.sql import Sql
@@ -45,8 +45,8 @@ PIPELINE_BELOW = COPY_FROM
 VersionLookup = Callable[[int], Evaluator]
 # Distinct rules versions one request may dry-run against: each one not cached costs a compile.
 MAX_CANDIDATES = 2
-# Validated request shapes remembered across calls (each a few hundred bytes).
-_SHAPES: Lru[str, dict[str, Any]] = Lru(4096)
+# Validated request shapes remembered across calls (most a few hundred bytes; bounded in bytes too).
+_SHAPES: Lru[str, dict[str, Any]] = Lru(4096, weigh=text_weight)
 # One group-commit queue per database of this process.
 _COALESCERS: WeakKeyDictionary[Database, Coalescer[tuple[Evaluator, _Item]]] = WeakKeyDictionary()
 _COALESCERS_LOCK = threading.Lock()
