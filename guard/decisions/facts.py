@@ -73,7 +73,7 @@ def worst_case_document(compiled: CompiledRuleSet) -> dict[str, Any]:
     Validation asserts it through the engine, so a rule set whose facts the engine cannot hold is refused
     before it is stored rather than failing every decision once active.
     """
-    at = datetime(2026, 3, 10, 12, 0).astimezone(ZoneInfo("UTC"))
+    at = datetime(2026, 3, 10, 12, 0, tzinfo=ZoneInfo("UTC"))
     message = Message(
         customer_id="c" * MAX_ID, channel=CHANNELS[0], purpose=PURPOSES[0], send_at=at,
         campaign_id="k" * MAX_ID, product_ids=tuple(f"{i:03d}".ljust(MAX_ID, "p") for i in range(MAX_LIST)),
