@@ -14,7 +14,7 @@ from typing import Any
 
 import durable_rules_engine as _engine
 
-from guard.lru import Lru
+from guard.lru import Lru, text_weight
 
 # durable-rules keeps one state document per session id; one fixed sid avoids the 1,024-sid limit and
 # the segfaults of delete_state. The lock serialises requests (the C code never releases the GIL anyway).
@@ -107,6 +107,10 @@ def _chunks(definition: dict[str, Any]) -> list[dict[str, Any]]:
     return chunks
 
 
+# Properties one fact may have, `sid` and `id` included (measured on durable-rules 2.0.28: one more fails
+# every assert with error 302). Validation asserts each rule set's largest fact (guard.rules.ruleset).
+MAX_PROPERTIES = 254
+
 # Distinct fact documents whose matches each engine remembers.
 ANSWERS = 8192
 
@@ -120,7 +124,7 @@ class CompiledEngine:
     def __init__(self, definition: dict[str, Any], label: str) -> None:
         self._lock = threading.Lock()
         self._handles: list[int] = []
-        self._answers: Lru[str, tuple[str, ...]] = Lru(ANSWERS)
+        self._answers: Lru[str, tuple[str, ...]] = Lru(ANSWERS, weigh=text_weight)
         try:
             for chunk in _chunks(definition):
                 self._handles.append(_create(label, chunk))

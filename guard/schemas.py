@@ -12,6 +12,7 @@ from guard.rules.fields import ATTRIBUTE_NAME
 MAX_ID = 200
 MAX_ATTRIBUTES = 50
 MAX_LIST = 100
+MAX_ATTRIBUTE_TEXT = 1000
 EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
 LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 
@@ -71,7 +72,8 @@ class Attributes(fields.Dict):
         for key, item in result.items():
             if not ATTRIBUTE_NAME.match(str(key)):
                 errors[key] = ["Names are letters, digits and '_' (at most 64), not starting with a digit."]
-            elif not isinstance(item, str | int | float | bool) or (isinstance(item, str) and len(item) > 1000):
+            elif not isinstance(item, str | int | float | bool) or (
+                    isinstance(item, str) and len(item) > MAX_ATTRIBUTE_TEXT):
                 errors[key] = ["A value is a text (at most 1000 characters), a number or true/false."]
             elif isinstance(item, float) and item != item:
                 errors[key] = ["Not a number."]

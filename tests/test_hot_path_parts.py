@@ -24,7 +24,7 @@ from guard.audit.digests import (
 from guard.coalesce import Coalescer
 from guard.config import DEV_AUDIT_KEY
 from guard.ids import decision_ids
-from guard.lru import Lru
+from guard.lru import Lru, text_weight
 
 
 def test_a_lone_submission_runs_at_once_as_a_batch_of_one():
@@ -116,6 +116,16 @@ def test_lru_forgets_the_least_recently_used():
     assert lru.get("a") == 1  # a is now the most recent
     lru.put("c", 3)
     assert lru.get("b") is None and lru.get("a") == 1 and lru.get("c") == 3
+
+
+def test_lru_keyed_by_text_stays_within_its_bytes():
+    lru: Lru[str, int] = Lru(1000, max_bytes=64_000, weigh=text_weight)
+    for i in range(500):
+        lru.put(f"{i:04d}".ljust(400, "x"), i)  # 1,000 bytes each by text_weight
+    assert lru.weight <= 64_000
+    assert lru.get(f"{499:04d}".ljust(400, "x")) == 499 and lru.get(f"{0:04d}".ljust(400, "x")) is None
+    lru.put("y" * 600, 1)  # alone more than 1/64 of the budget: not kept, pushes nothing out
+    assert lru.get("y" * 600) is None and lru.get(f"{499:04d}".ljust(400, "x")) == 499
 
 
 def test_a_decision_digest_in_parts_is_the_digest_verification_recomputes():

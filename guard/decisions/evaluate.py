@@ -10,7 +10,7 @@ from typing import Any
 from guard.decisions.facts import Facts, binding_values, build_facts, render_time
 from guard.decisions.message import Message, PriorDecision
 from guard.engine import CompiledEngine
-from guard.lru import Lru
+from guard.lru import Lru, text_weight
 from guard.rules.compiler import CompiledCase, CompiledRuleSet
 from guard.rules.model import SEVERITY, Case, Rule, SetClause, walk_clauses
 from guard.situation.derive import Situation, derive
@@ -56,7 +56,7 @@ class Evaluator:
         self.engine = CompiledEngine(compiled.definition, compiled.version)
         # A stored version is named by its number; rule files not stored yet by their content hash.
         self.version: int | str = version if version is not None else compiled.version
-        self._blank: Lru[str, Verdict] = Lru(BLANK_VERDICTS)
+        self._blank: Lru[str, Verdict] = Lru(BLANK_VERDICTS, weigh=text_weight)
 
     def evaluate_blank(self, message: Message, key: str) -> Verdict:
         """The verdict for a customer with no events and no earlier decisions, remembered by message `key`.

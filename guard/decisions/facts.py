@@ -10,7 +10,8 @@ from zoneinfo import ZoneInfo
 from guard.decisions.message import Message, PriorDecision
 from guard.rules import fields as F
 from guard.rules.compiler import GUARD_FACT, CompiledRuleSet
-from guard.rules.model import Ref, SetClause, Test, WhereTest
+from guard.rules.model import CHANNELS, PURPOSES, Ref, SetClause, Test, WhereTest
+from guard.schemas import MAX_ATTRIBUTE_TEXT, MAX_ID, MAX_LIST
 from guard.situation.derive import CASE_ID_FIELD, Situation
 from guard.timeutil import iso
 
@@ -53,7 +54,9 @@ def build_facts(
     if message.campaign_id is not None:
         doc["campaign_id"] = message.campaign_id
     for name, value in message.attributes.items():
-        doc[F.attribute_fact(name, value)] = ("true" if value else "false") if isinstance(value, bool) else value
+        # Attributes no rule tests stay out: the engine holds a bounded number of properties per fact.
+        if name in compiled.attributes:
+            doc[F.attribute_fact(name, value)] = ("true" if value else "false") if isinstance(value, bool) else value
     if situation.customer_since is not None:
         days = max(0, (message.send_at.date() - situation.customer_since).days)
         doc["tenure_days"] = days
@@ -62,6 +65,21 @@ def build_facts(
     for index, result in enumerate(probes):
         doc[F.probe_fact(index)] = len(result.items)
     return Facts(doc, probes, local, zone, situation.customer_since)
+
+
+def worst_case_document(compiled: CompiledRuleSet) -> dict[str, Any]:
+    """The largest fact document these rules can make: every fact present, each text and list at its longest.
+
+    Validation asserts it through the engine, so a rule set whose facts the engine cannot hold is refused
+    before it is stored rather than failing every decision once active.
+    """
+    at = datetime(2026, 3, 10, 12, 0, tzinfo=ZoneInfo("UTC"))
+    message = Message(
+        customer_id="c" * MAX_ID, channel=CHANNELS[0], purpose=PURPOSES[0], send_at=at,
+        campaign_id="k" * MAX_ID, product_ids=tuple(f"{i:03d}".ljust(MAX_ID, "p") for i in range(MAX_LIST)),
+        attributes={name: "v" * MAX_ATTRIBUTE_TEXT for name in compiled.attributes})
+    situation = Situation(at=at, customer_since=date(2000, 1, 1), timezone="America/Argentina/ComodRivadavia")
+    return build_facts(compiled, message, situation, []).document
 
 
 def _zone(name: str | None) -> ZoneInfo:

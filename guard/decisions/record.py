@@ -25,8 +25,9 @@ from guard.timeutil import iso
 
 _CUSTOMER = "\x00customer\x00"  # stands for the customer in a request template
 _CUSTOMER_JSON = json.dumps(_CUSTOMER)
-_TEMPLATES: Lru[tuple[Any, ...], tuple[str, str, str]] = Lru(4096)
-_FACTS: Lru[int, tuple[Verdict, str, str]] = Lru(4096)
+_TEMPLATES: Lru[tuple[Any, ...], tuple[str, str, str]] = Lru(
+    4096, weigh=lambda key, value: len(key[0]) + len(value[0]) + len(value[1]) + 200)
+_FACTS: Lru[int, tuple[Verdict, str, str]] = Lru(4096, weigh=lambda _key, value: 2 * len(value[1]) + 200)
 
 
 @dataclass(frozen=True)

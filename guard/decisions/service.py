@@ -31,7 +31,7 @@ from guard.decisions.record import Recorder, answer
 from guard.decisions.schemas import DecisionRequestSchema, to_message
 from guard.errors import GuardError, IdempotencyConflict, ValidationFailed
 from guard.ids import decision_ids
-from guard.lru import Lru
+from guard.lru import Lru, text_weight
 from guard.schemas import MAX_ID
 from guard.situation.derive import EventRecord, derive
 from guard.sql import Sql
@@ -43,8 +43,10 @@ MAX_BATCH = 10_000
 # Decisions fewer than COPY_FROM are written with plain INSERTs, so their statements can be pipelined.
 PIPELINE_BELOW = COPY_FROM
 VersionLookup = Callable[[int], Evaluator]
-# Validated request shapes remembered across calls (each a few hundred bytes).
-_SHAPES: Lru[str, dict[str, Any]] = Lru(4096)
+# Distinct rules versions one request may dry-run against: each one not cached costs a compile.
+MAX_CANDIDATES = 2
+# Validated request shapes remembered across calls (most a few hundred bytes; bounded in bytes too).
+_SHAPES: Lru[str, dict[str, Any]] = Lru(4096, weigh=text_weight)
 # One group-commit queue per database of this process.
 _COALESCERS: WeakKeyDictionary[Database, Coalescer[tuple[Evaluator, _Item]]] = WeakKeyDictionary()
 _COALESCERS_LOCK = threading.Lock()
@@ -140,8 +142,11 @@ def decide_many(db: Database, evaluator: Evaluator, raws: list[Any], key_name: s
     """The shared path: validate all, answer dry runs, then decide and record the rest in one transaction."""
     now = utcnow()
     items = [_validated(i, raw, now, key_name) for i, raw in enumerate(raws)]
+    candidates: set[int] = set()
     for item in items:
         if item.error is None and item.data["dry_run"]:
+            if _over_candidates(item, candidates):
+                continue
             _dry_run(db, evaluator, item, now, versions)
     live = [i for i in items if i.error is None and i.result is None]
     if live:
@@ -188,6 +193,19 @@ def _validate_with_shapes(raw: Any) -> tuple[dict[str, Any], str | None]:
     data = dict(known)
     data["customer_id"], data["idempotency_key"] = customer, key
     return data, shape
+
+
+def _over_candidates(item: _Item, seen: set[int]) -> bool:
+    """Whether the item names one rules version more than a request may dry-run (each may cost a compile)."""
+    number = item.data.get("rules_version")
+    if number is None or number in seen:
+        return False
+    if len(seen) >= MAX_CANDIDATES:
+        item.error = ValidationFailed(f"A request may dry-run at most {MAX_CANDIDATES} rules versions.",
+                                      {"rules_version": [f"At most {MAX_CANDIDATES} distinct versions per request."]})
+        return True
+    seen.add(number)
+    return False
 
 
 def _dry_run(db: Database, evaluator: Evaluator, item: _Item, now: datetime, versions: VersionLookup | None

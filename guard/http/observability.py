@@ -29,6 +29,9 @@ SECURITY_HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
     "Cross-Origin-Resource-Policy": "same-origin",
 }
+# Metric labels take the method from this set only: any other method (a client may send `ZZ1` … `ZZ5000`)
+# is counted as "other", so callers cannot create series at will.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 def install(app: Flask) -> None:
@@ -66,7 +69,8 @@ def _observe(response: Response) -> None:
     route = request.url_rule.rule if request.url_rule is not None else "unmatched"
     started = g.get("request_started")
     if started is not None:
-        metrics.REQUEST_SECONDS.labels(request.method, route, str(response.status_code)).observe(
+        method = request.method if request.method in KNOWN_METHODS else "other"
+        metrics.REQUEST_SECONDS.labels(method, route, str(response.status_code)).observe(
             time.perf_counter() - started)
     if response.status_code >= 400:
         metrics.ERRORS.labels(str(response.status_code), _error_code(response)).inc()

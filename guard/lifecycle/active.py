@@ -21,6 +21,9 @@ CHECK_INTERVAL = 0.5
 # A swapped-out evaluator stays usable this long for requests that already hold it.
 RETIRE_AFTER = 30.0
 CACHE_SIZE = 4
+# Dry runs against versions that are not cached compile one at a time per process, off the lock that live
+# decisions take; a dry run waits at most this long for another one's compile, then gets a 503.
+COMPILE_WAIT = 10.0
 
 
 class ActiveRules:
@@ -29,7 +32,9 @@ class ActiveRules:
     def __init__(self, db: Database, check_interval: float = CHECK_INTERVAL) -> None:
         self._db = db
         self._interval = check_interval
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the activation: taken by live decisions when they look at the log
+        self._cache_lock = threading.Lock()  # the cache and the retired list: held only to read or update them
+        self._compile_lock = threading.Lock()  # one dry-run compile at a time
         self._activation_id: int | None = None
         self._evaluator: Evaluator | None = None
         self._checked_at = 0.0
@@ -58,19 +63,30 @@ class ActiveRules:
                 return
             activation_id, number = row
             if activation_id != self._activation_id:
-                self._evaluator = self._compiled(number)
+                self._evaluator = self._cached(number) or self._compile(number)
                 self._activation_id = activation_id
             self._close_retired()
 
     def version(self, number: int) -> Evaluator:
-        """The evaluator of any stored version (for dry runs against a candidate)."""
-        with self._lock:
-            return self._compiled(number)
+        """The evaluator of any stored version (for dry runs against a candidate); never under the activation lock."""
+        cached = self._cached(number)
+        if cached is not None:
+            return cached
+        if not self._compile_lock.acquire(timeout=COMPILE_WAIT):
+            raise ServiceUnavailable("Another rules version is being compiled for a dry run; retry shortly.")
+        try:
+            return self._cached(number) or self._compile(number)
+        finally:
+            self._compile_lock.release()
 
-    def _compiled(self, number: int) -> Evaluator:
-        if number in self._cache:
-            self._cache.move_to_end(number)
-            return self._cache[number]
+    def _cached(self, number: int) -> Evaluator | None:
+        with self._cache_lock:
+            evaluator = self._cache.get(number)
+            if evaluator is not None:
+                self._cache.move_to_end(number)
+            return evaluator
+
+    def _compile(self, number: int) -> Evaluator:
         with self._db.sessions() as session:
             version = session.get(RuleVersion, number) if 0 < number <= MAX_VERSION else None
             if version is None:
@@ -78,19 +94,27 @@ class ActiveRules:
             sources = sources_of(version)
         evaluator = build_evaluator(sources)
         evaluator.version = number
-        self._cache[number] = evaluator
-        while len(self._cache) > CACHE_SIZE:
-            _, old = self._cache.popitem(last=False)
-            if old is not self._evaluator:
-                self._retired.append((time.monotonic(), old))
+        with self._cache_lock:
+            known = self._cache.get(number)
+            if known is not None:  # compiled meanwhile by the activation: keep one
+                self._retired.append((time.monotonic(), evaluator))
+                return known
+            self._cache[number] = evaluator
+            while len(self._cache) > CACHE_SIZE:
+                _, old = self._cache.popitem(last=False)
+                if old is not self._evaluator:
+                    self._retired.append((time.monotonic(), old))
         return evaluator
 
     def _close_retired(self) -> None:
         now = time.monotonic()
+        with self._cache_lock:
+            retired, self._retired = self._retired, []
         keep = []
-        for retired_at, evaluator in self._retired:
+        for retired_at, evaluator in retired:
             if now - retired_at >= RETIRE_AFTER and evaluator is not self._evaluator:
                 evaluator.close()
             else:
                 keep.append((retired_at, evaluator))
-        self._retired = keep
+        with self._cache_lock:
+            self._retired.extend(keep)

@@ -16,6 +16,7 @@ from guard.rules.model import (
     RuleSet,
     SetClause,
     Test,
+    walk_clauses,
 )
 
 # Every compiled rule requires this field, which only request facts carry: the engine keeps a hidden
@@ -44,6 +45,8 @@ class CompiledRuleSet:
     cases: dict[str, CompiledCase]
     uses_history: bool
     uses_decisions: bool
+    # The message attributes some rule tests: only these reach the engine (see guard.engine.MAX_PROPERTIES).
+    attributes: frozenset[str] = frozenset()
 
     @property
     def version(self) -> str:
@@ -69,7 +72,15 @@ def compile_ruleset(ruleset: RuleSet) -> CompiledRuleSet:
         cases=cases,
         uses_history=bool(probe_list),
         uses_decisions=any(p.source == "decisions" for p in probe_list),
+        attributes=frozenset(name for rule in ruleset.rules for name in tested_attributes(rule)),
     )
+
+
+def tested_attributes(rule: Rule) -> list[str]:
+    """The names of the message attributes a rule (any of its cases) tests, in the order written."""
+    clauses = walk_clauses((*rule.when, *(c for case in rule.cases for c in case.when)))
+    names = (F.attribute_name(c.field) for c in clauses if isinstance(c, FieldClause))
+    return list(dict.fromkeys(n for n in names if n is not None))
 
 
 def case_condition(

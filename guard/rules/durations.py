@@ -8,13 +8,18 @@ _UNITS = {"w": 7 * 86400, "d": 86400, "h": 3600, "m": 60, "s": 1}
 _DURATION = re.compile(r"^(?:\d{1,5}[wdhms])+$")
 _PART = re.compile(r"(\d{1,5})([wdhms])")
 _CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+# Windows, ages and offsets reach date arithmetic (a time minus a duration): bounded so it never overflows.
+MAX_DURATION = 100 * 365 * 86400
 
 
 def parse_duration(text: object) -> int:
     """Seconds in a duration like `3d` or `1d12h`; ValueError when it is not one."""
     if not isinstance(text, str) or not _DURATION.match(text):
         raise ValueError(f"{text!r} is not a duration (write e.g. 30d, 12h, 90m, 2w or 1d12h)")
-    return sum(int(n) * _UNITS[unit] for n, unit in _PART.findall(text))
+    seconds = sum(int(n) * _UNITS[unit] for n, unit in _PART.findall(text))
+    if seconds > MAX_DURATION:
+        raise ValueError(f"{text[:40]!r} is longer than {MAX_DURATION // 86400}d (100 years)")
+    return seconds
 
 
 def parse_clock(text: str) -> int:

@@ -8,6 +8,7 @@ import hashlib
 import math
 import re
 from collections.abc import Iterable
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, cast
 
@@ -38,11 +39,18 @@ from guard.rules.model import (
     WhereTest,
     walk_clauses,
 )
+from guard.schemas import EARLIEST, LATEST
+from guard.timeutil import as_utc
 
 MAX_FILE_BYTES = 512 * 1024
 MAX_FILES = 100
 MAX_RULES = 500
 MAX_DEPTH = 20
+# A route is stored with each decision it wins (decisions.route), so it fits that column.
+MAX_ROUTE = 200
+# YAML tags a rule file may use, written or implied: plain scalars, lists and mappings. Anything else
+# (`!x`, `!!python/...`, `!!binary`, `!!set`) is refused before any value is built.
+_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "timestamp", "seq", "map")}
 RULE_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 BINDING = re.compile(r"^[a-z_][a-z0-9_]{0,31}$")
 PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
@@ -207,7 +215,28 @@ class _FileParser:
         if _depth(root) > MAX_DEPTH:
             self.c.errors.append(RuleError(self.c.file, 1, 1, None, f"nesting deeper than {MAX_DEPTH} levels"))
             return None
-        return root
+        return root if self.values_ok(root) else None
+
+    def values_ok(self, root: yaml.Node) -> bool:
+        """Whether every node has a plain tag and every scalar a value; each one that does not is an error.
+
+        Values are built lazily later; checking them all here means none can fail half-way through a rule.
+        """
+        ok = True
+        stack: list[tuple[yaml.Node, str]] = [(root, "the file")]
+        while stack:
+            node, where = stack.pop()
+            problem = _value_problem(node)
+            if problem:
+                self.c.error(node, f"{where}: {problem}")
+                ok = False
+            elif isinstance(node, yaml.SequenceNode):
+                stack.extend((item, where) for item in node.value)
+            elif isinstance(node, yaml.MappingNode):
+                for key, value in node.value:
+                    name = key.value if isinstance(key, yaml.ScalarNode) else where
+                    stack.extend(((key, where), (value, str(name)[:64])))
+        return ok
 
     def each(self, node: yaml.Node, what: str, parse_one: Any) -> None:
         try:
@@ -284,6 +313,8 @@ class _FileParser:
         if exempt and outcome != "allow":
             self.c.error(m.get("outcome", node), "an exempt rule always allows: its outcome must be allow")
         route = self.string(m["route"], "route") if "route" in m else None
+        if route is not None and len(route) > MAX_ROUTE:
+            self.c.error(m["route"], f"a route is at most {MAX_ROUTE} characters")
         if outcome == "reroute" and not route:
             self.c.error(node, "a reroute needs a route (e.g. route: care)")
         if outcome != "reroute" and route:
@@ -576,7 +607,45 @@ class _FileParser:
         if expect.get("outcome") not in OUTCOMES:
             self.c.error(m["expect"], f"expect.outcome must be one of {', '.join(OUTCOMES)}")
             raise _Invalid
+        self.test_values(m)
         self.tests.append(RuleTestCase(name, tuple(events), tuple(decisions), message, expect, self.c.at(node)))
+
+    def test_values(self, m: dict[str, yaml.Node]) -> None:
+        """The typed keys of a test's events, decisions and expectation have values of their type."""
+        for key, times in (("events", ("occurred_at",)), ("decisions", ("send_at",))):
+            for item in m[key].value if key in m else ():
+                fields = self.mapping(item, f"each of {key}")
+                for name in times:
+                    if name in fields:
+                        self.instant(fields[name], name)
+                if "ago" in fields:
+                    self.duration(fields["ago"], "ago")
+                if "rule_ids" in fields:
+                    self.texts(fields["rule_ids"], "rule_ids")
+        expect = self.mapping(m["expect"], "expect")
+        for name in ("route", "rule_id"):
+            if name in expect:
+                self.string(expect[name], f"expect.{name}")
+        if "rules" in expect:
+            self.texts(expect["rules"], "expect.rules")
+        if "defer_until" in expect:
+            self.instant(expect["defer_until"], "expect.defer_until")
+
+    def texts(self, node: yaml.Node, what: str) -> None:
+        """A list of texts, e.g. rule ids."""
+        for item in self.sequence(node, what):
+            self.string(item, f"each of {what}")
+
+    def instant(self, node: yaml.Node, what: str) -> None:
+        """An ISO-8601 time (UTC when it has no offset) within the years the API takes."""
+        value = _scalar(node) if isinstance(node, yaml.ScalarNode) else None
+        try:
+            instant = as_utc(datetime.fromisoformat(str(value).replace("Z", "+00:00")))
+        except (ValueError, OverflowError):
+            instant = None
+        if not isinstance(value, str | date) or instant is None or not EARLIEST <= instant <= LATEST:
+            self.c.error(node, f"{what} must be an ISO-8601 time between 1900 and 9000, e.g. 2026-03-10T12:00:00Z")
+            raise _Invalid
 
     def plain_list(self, m: dict[str, yaml.Node], key: str) -> list[Any]:
         if key not in m:
@@ -591,6 +660,24 @@ class _FileParser:
     def mapping_node(self, node: yaml.Node, what: str) -> yaml.Node:
         self.mapping(node, what)
         return node
+
+
+def _value_problem(node: yaml.Node) -> str | None:
+    """Why a node cannot be read as a plain value (its tag, or its scalar's value), or None."""
+    if node.tag not in _TAGS:
+        return f"the YAML tag {node.tag!r} is not allowed in rule files (write plain values)"
+    if not isinstance(node, yaml.ScalarNode):
+        return None
+    try:
+        value = _scalar(node)
+    except (yaml.YAMLError, ValueError, OverflowError, TypeError) as exc:
+        return f"{node.value[:40]!r} cannot be read: {str(exc)[:120]}"
+    if isinstance(value, int):
+        try:
+            float(value)  # the engine takes integers beyond 64 bits as floats (guard.engine.encode)
+        except OverflowError:
+            return "this number is too large for the rule engine"
+    return None
 
 
 def _peek_id(node: yaml.Node) -> str | None:

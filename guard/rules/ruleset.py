@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from guard.engine import CompiledEngine, EngineError
+from guard.engine import MAX_PROPERTIES, CompiledEngine, EngineError
 from guard.errors import RulesInvalid
-from guard.rules.compiler import CompiledRuleSet, compile_ruleset
+from guard.rules.compiler import CompiledRuleSet, compile_ruleset, tested_attributes
 from guard.rules.loader import parse_sources, read_directory
-from guard.rules.model import RuleError, RuleSource
+from guard.rules.model import RuleError, RuleSource, SetClause, walk_clauses
 
 STARTER_RULES = Path(__file__).resolve().parent.parent / "starter_rules"
 
@@ -21,10 +21,47 @@ def check_sources(sources: Iterable[RuleSource]) -> list[RuleError]:
         return problems
     compiled = compile_ruleset(ruleset)
     try:
-        CompiledEngine(compiled.definition, "check").close()
+        engine = CompiledEngine(compiled.definition, "check")
     except EngineError as exc:
-        problems = [*problems, *_engine_errors(compiled, exc)]
-    return problems
+        return [*problems, *_engine_errors(compiled, exc)]
+    try:
+        return [*problems, *_fact_errors(compiled, engine)]
+    finally:
+        engine.close()
+
+
+def _fact_errors(compiled: CompiledRuleSet, engine: CompiledEngine) -> list[RuleError]:
+    """The engine's refusal of the largest fact these rules make, located at the rule that makes it too big."""
+    from guard.decisions.facts import worst_case_document  # the rule language does not depend on decisions
+
+    document = worst_case_document(compiled)
+    try:
+        engine.matches(document)
+    except EngineError as exc:
+        return [_too_many_facts(compiled, len(document), exc)]
+    return []
+
+
+def _too_many_facts(compiled: CompiledRuleSet, size: int, exc: EngineError) -> RuleError:
+    """Blame the first rule whose history conditions and attributes take the fact past the engine's limit."""
+    rules = compiled.ruleset.rules
+    probes: set[tuple[object, ...]] = set()
+    attributes: set[str] = set()
+    fixed = size - len(compiled.probes) - len(compiled.attributes) + 2  # + the engine's sid and id
+    culprit = rules[-1]
+    for rule in rules:
+        probes.update(c.probe_key() for c in walk_clauses((*rule.when, *(w for k in rule.cases for w in k.when)))
+                      if isinstance(c, SetClause))
+        attributes.update(tested_attributes(rule))
+        if fixed + len(probes) + len(attributes) > MAX_PROPERTIES:
+            culprit = rule
+            break
+    room = MAX_PROPERTIES - fixed
+    loc = culprit.location
+    return RuleError(loc.file, loc.line, loc.column, culprit.id,
+                     f"the rule engine cannot hold the facts of this rule set ({exc}): together the rules test "
+                     f"{len(compiled.probes)} distinct history conditions and {len(compiled.attributes)} attributes, "
+                     f"and at most {room} fit; merge equal conditions or move rules to another rule set")
 
 
 def _engine_errors(compiled: CompiledRuleSet, exc: EngineError) -> list[RuleError]:
@@ -47,11 +84,16 @@ def build_evaluator(sources: Iterable[RuleSource]):
         raise RulesInvalid(f"{len(errors)} error(s) in the rule files", {"errors": [e.to_dict() for e in errors]})
     compiled = compile_ruleset(ruleset)
     try:
-        return Evaluator(compiled)
+        evaluator = Evaluator(compiled)
     except EngineError as exc:
         errors = _engine_errors(compiled, exc)
         raise RulesInvalid(f"{len(errors)} error(s) in the rule files",
                            {"errors": [e.to_dict() for e in errors]}) from exc
+    errors = _fact_errors(compiled, evaluator.engine)
+    if errors:
+        evaluator.close()
+        raise RulesInvalid(f"{len(errors)} error(s) in the rule files", {"errors": [e.to_dict() for e in errors]})
+    return evaluator
 
 
 def rules_directory(configured: str | None) -> Path:

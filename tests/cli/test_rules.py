@@ -5,8 +5,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from tests.cli.conftest import Invoke
 from tests.conftest import RULES_DIR
+from tests.rules.hostile import HOSTILE
 
 GOOD = """\
 rules:
@@ -117,3 +120,13 @@ def test_test_fails_on_compile_errors(invoke: Invoke, tmp_path: Path):
 
 def test_test_an_empty_directory_fails(invoke: Invoke, tmp_path: Path):
     assert invoke("rules", "test", str(_dir(tmp_path))).exit_code == 1
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_validate_locates_what_once_was_a_crash(invoke: Invoke, tmp_path: Path, name: str):
+    text, line, column, word = HOSTILE[name]
+    result = invoke("rules", "validate", str(_dir(tmp_path, bad=text)))
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    assert re.search(rf"^bad\.yaml:{line}:{column}: (\[r1\] )?.*{re.escape(word)}", result.output, re.M), \
+        result.output
