@@ -1,0 +1,19 @@
+"""Vendor webhooks to Guard events: one pure module per vendor kind, standard library only.
+
+Each module has `verify(headers, raw_body, secret, now)`, raising InvalidSignature, and
+`to_events(headers, raw_body, customer_field=None, now=None) -> Mapped`.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from guard.inbound import shopify
+from guard.inbound.common import Mapped
+from guard.inbound.errors import InboundError, InvalidSignature, MalformedPayload
+
+KINDS: dict[str, ModuleType] = {
+    "shopify": shopify,
+}
+
+__all__ = ["KINDS", "InboundError", "InvalidSignature", "MalformedPayload", "Mapped"]
