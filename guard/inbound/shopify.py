@@ -112,7 +112,9 @@ def _consent(channel: str, customer_key: str, consent_key: str) -> Callable[[_Co
     def mapper(c: _Context) -> Mapped:
         customer = c.customer(c.payload.get(customer_key))
         consent = c.payload.get(consent_key)
-        state = consent.get("state") if isinstance(consent, dict) else None
+        if not isinstance(consent, dict):
+            consent = {}
+        state = consent.get("state")
         if customer is None:
             return ignored("The consent update names no customer.")
         if not isinstance(state, str) or not state:
