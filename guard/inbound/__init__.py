@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from guard.inbound import shopify
+from guard.inbound import shopify, stripe
 from guard.inbound.common import Mapped
 from guard.inbound.errors import InboundError, InvalidSignature, MalformedPayload
 
 KINDS: dict[str, ModuleType] = {
     "shopify": shopify,
+    "stripe": stripe,
 }
 
 __all__ = ["KINDS", "InboundError", "InvalidSignature", "MalformedPayload", "Mapped"]
