@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from guard.inbound import shopify, stripe
+from guard.inbound import shopify, stripe, zendesk
 from guard.inbound.common import Mapped
 from guard.inbound.errors import InboundError, InvalidSignature, MalformedPayload
 
 KINDS: dict[str, ModuleType] = {
     "shopify": shopify,
     "stripe": stripe,
+    "zendesk": zendesk,
 }
 
 __all__ = ["KINDS", "InboundError", "InvalidSignature", "MalformedPayload", "Mapped"]
