@@ -60,15 +60,14 @@ class Proxy:
         self.target = target
         self.failures = failures
         self.retry_after = retry_after
-        self.seen: list[tuple[float, str, dict[str, Any] | None]] = []
+        self.seen: list[tuple[float, str, Any]] = []
         self.lock = threading.Lock()
 
     def handle(self, handler: BaseHTTPRequestHandler) -> None:
         """Record the request, then fail it or forward it."""
-        length = int(handler.headers.get("Content-Length") or 0)
-        raw = handler.rfile.read(length) if length else b""
+        raw = _read_body(handler)
         with self.lock:
-            self.seen.append((time.monotonic(), handler.path, json.loads(raw) if raw else None))
+            self.seen.append((time.monotonic(), handler.path, _parse(raw)))
             fail = len(self.seen) <= self.failures
         if fail:
             handler.send_response(503)
@@ -88,6 +87,29 @@ class Proxy:
         handler.send_header("Content-Length", str(len(forwarded.content)))
         handler.end_headers()
         handler.wfile.write(forwarded.content)
+
+
+def _read_body(handler: BaseHTTPRequestHandler) -> bytes:
+    """The request body, whether sent with Content-Length or chunked (as a streamed upload is)."""
+    if handler.headers.get("Transfer-Encoding", "").lower() != "chunked":
+        length = int(handler.headers.get("Content-Length") or 0)
+        return handler.rfile.read(length) if length else b""
+    body = b""
+    while True:
+        size = int(handler.rfile.readline().split(b";")[0].strip(), 16)
+        if size == 0:
+            handler.rfile.readline()
+            return body
+        body += handler.rfile.read(size)
+        handler.rfile.readline()
+
+
+def _parse(raw: bytes) -> Any:
+    """A JSON body as an object, an NDJSON body as a list of objects, nothing as None."""
+    if not raw:
+        return None
+    lines = [line for line in raw.splitlines() if line.strip()]
+    return json.loads(raw) if len(lines) == 1 else [json.loads(line) for line in lines]
 
 
 @contextmanager

@@ -136,3 +136,14 @@ def test_a_stopped_server_gets_the_policy_it_published(served_db: str, tmp_path_
     assert (service.outcome, service.failsafe) == ("block", True)
     assert [(d.outcome, d.failsafe) for d in many] == [("allow", True)] * 3
     assert [(d.outcome, d.failsafe, d.customer_id) for d in screened] == [("block", True, c) for c in customers]
+
+
+def test_a_campaign_stream_refused_with_503_is_sent_again_with_the_same_keys(guard_server: tuple[str, str]) -> None:
+    base, key = guard_server
+    customers = [_customer() for _ in range(4)]
+    message = {"channel": "email", "purpose": "marketing", "send_at": SEND_AT}
+    with proxy_to(base, failures=1, retry_after="0") as (url, proxy), GuardClient(url, key) as guard:
+        results = list(guard.screen_campaign(message, customers))
+    assert [(r.outcome, r.failsafe, r.customer_id) for r in results] == [("allow", False, c) for c in customers]
+    first, second = (body for _, path, body in proxy.seen if path == "/v1/decisions/stream")
+    assert first == second and [line["idempotency_key"] for line in second] == [r.idempotency_key for r in results]
