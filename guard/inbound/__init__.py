@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from guard.inbound import shopify, stripe, zendesk
+from guard.inbound import shopify, stripe, woocommerce, zendesk
 from guard.inbound.common import Mapped
 from guard.inbound.errors import InboundError, InvalidSignature, MalformedPayload
 
@@ -16,6 +16,7 @@ KINDS: dict[str, ModuleType] = {
     "shopify": shopify,
     "stripe": stripe,
     "zendesk": zendesk,
+    "woocommerce": woocommerce,
 }
 
 __all__ = ["KINDS", "InboundError", "InvalidSignature", "MalformedPayload", "Mapped"]
