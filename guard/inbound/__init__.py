@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from guard.inbound import shopify, stripe, woocommerce, zendesk
+from guard.inbound import razorpay, shopify, stripe, woocommerce, zendesk
 from guard.inbound.common import Mapped
 from guard.inbound.errors import InboundError, InvalidSignature, MalformedPayload
 
@@ -17,6 +17,7 @@ KINDS: dict[str, ModuleType] = {
     "stripe": stripe,
     "zendesk": zendesk,
     "woocommerce": woocommerce,
+    "razorpay": razorpay,
 }
 
 __all__ = ["KINDS", "InboundError", "InvalidSignature", "MalformedPayload", "Mapped"]
