@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from guard.inbound import razorpay, shopify, stripe, woocommerce, zendesk
+from guard.inbound import razorpay, shopify, stripe, woocommerce, zammad, zendesk
 from guard.inbound.common import Mapped
 from guard.inbound.errors import InboundError, InvalidSignature, MalformedPayload
 
@@ -18,6 +18,7 @@ KINDS: dict[str, ModuleType] = {
     "zendesk": zendesk,
     "woocommerce": woocommerce,
     "razorpay": razorpay,
+    "zammad": zammad,
 }
 
 __all__ = ["KINDS", "InboundError", "InvalidSignature", "MalformedPayload", "Mapped"]
