@@ -43,13 +43,18 @@ def header(headers: Mapping[str, str], name: str) -> str | None:
 
 def parse_json(raw_body: bytes) -> dict[str, Any]:
     """The body as a JSON object; integers stay exact (ids above 2**53) and no number becomes a float."""
-    try:
-        payload = json.loads(raw_body, parse_float=Decimal, parse_constant=_no_constant)
-    except (ValueError, RecursionError) as exc:
-        raise MalformedPayload("The body is not valid JSON.") from exc
+    payload = parse_any_json(raw_body)
     if not isinstance(payload, dict):
         raise MalformedPayload("The body is not a JSON object.")
     return payload
+
+
+def parse_any_json(raw_body: bytes) -> Any:
+    """The body as JSON of any shape, numbers read exactly (see parse_json)."""
+    try:
+        return json.loads(raw_body, parse_float=Decimal, parse_constant=_no_constant)
+    except (ValueError, RecursionError) as exc:
+        raise MalformedPayload("The body is not valid JSON.") from exc
 
 
 def _no_constant(name: str) -> Any:
