@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from guard.inbound import hubspot, razorpay, shopify, stripe, woocommerce, zammad, zendesk
+from guard.inbound import hubspot, intercom, razorpay, shopify, stripe, woocommerce, zammad, zendesk
 from guard.inbound.common import Mapped
 from guard.inbound.errors import InboundError, InvalidSignature, MalformedPayload
 
@@ -22,6 +22,7 @@ KINDS: dict[str, ModuleType] = {
     "razorpay": razorpay,
     "zammad": zammad,
     "hubspot": hubspot,
+    "intercom": intercom,
 }
 
 __all__ = ["KINDS", "InboundError", "InvalidSignature", "MalformedPayload", "Mapped"]

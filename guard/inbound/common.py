@@ -75,11 +75,14 @@ def ref(value: Any) -> str | None:
 
 
 def dig(payload: Any, dotted: str) -> Any:
-    """The value at a dotted path such as `customer.email`, or None where the path does not exist."""
+    """The value at a dotted path such as `customer.email` (a number indexes a list), or None if there is none."""
     for part in dotted.split("."):
-        if not isinstance(payload, dict):
+        if isinstance(payload, dict):
+            payload = payload.get(part)
+        elif isinstance(payload, list) and part.isdigit() and int(part) < len(payload):
+            payload = payload[int(part)]
+        else:
             return None
-        payload = payload.get(part)
     return payload
 
 
@@ -98,6 +101,13 @@ def check_base64(secret: str, message: bytes, signature: str | None) -> None:
         raise InvalidSignature("The signature is not base64.") from exc
     if not hmac.compare_digest(given, sign(secret, message)):
         raise InvalidSignature("The signature does not match the body.")
+
+
+def check_hub_sha1(secret: str, raw_body: bytes, signature: str | None) -> None:
+    """Raise unless the signature is `sha1=` the hex HMAC-SHA1 of the body (GitHub's X-Hub-Signature scheme)."""
+    expected = "sha1=" + hmac.new(secret.encode(), raw_body, hashlib.sha1).hexdigest()
+    if not hmac.compare_digest((signature or "").strip().lower(), expected):
+        raise InvalidSignature("The X-Hub-Signature does not match the body.")
 
 
 def check_fresh(signed_at: datetime, now: datetime) -> None:

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections.abc import Mapping
 from datetime import datetime
 
-from guard.inbound.common import Mapped, dig, event, header, ignored, iso, now_or, parse_json, ref
-from guard.inbound.errors import InvalidSignature
+from guard.inbound.common import Mapped, check_hub_sha1, dig, event, header, ignored, iso, now_or, parse_json, ref
 
 SIGNATURE = "X-Hub-Signature"
 DELIVERY = "X-Zammad-Delivery"
@@ -17,10 +14,7 @@ CLOSED = ("closed", "merged")  # also "closed successful", "closed unsuccessful"
 
 def verify(headers: Mapping[str, str], raw_body: bytes, secret: str, now: datetime | None = None) -> None:
     """Raise InvalidSignature unless the header is `sha1=` the hex HMAC-SHA1 of the raw body (no timestamp)."""
-    given = (header(headers, SIGNATURE) or "").strip().lower()
-    expected = "sha1=" + hmac.new(secret.encode(), raw_body, hashlib.sha1).hexdigest()
-    if not hmac.compare_digest(given, expected):
-        raise InvalidSignature("The X-Hub-Signature does not match the body.")
+    check_hub_sha1(secret, raw_body, header(headers, SIGNATURE))
 
 
 def to_events(headers: Mapping[str, str], raw_body: bytes, customer_field: str | None = None,
