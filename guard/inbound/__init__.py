@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from guard.inbound import hubspot, intercom, razorpay, shopify, stripe, woocommerce, zammad, zendesk
+from guard.inbound import checkout_com, hubspot, intercom, razorpay, shopify, stripe, woocommerce, zammad, zendesk
 from guard.inbound.common import Mapped
 from guard.inbound.errors import InboundError, InvalidSignature, MalformedPayload
 
@@ -23,6 +23,7 @@ KINDS: dict[str, ModuleType] = {
     "zammad": zammad,
     "hubspot": hubspot,
     "intercom": intercom,
+    "checkout_com": checkout_com,
 }
 
 __all__ = ["KINDS", "InboundError", "InvalidSignature", "MalformedPayload", "Mapped"]
