@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from guard.inbound.common import (
@@ -19,6 +19,7 @@ from guard.inbound.common import (
     parse_json,
     ref,
     sign,
+    timestamp,
 )
 from guard.inbound.errors import InvalidSignature
 
@@ -50,9 +51,10 @@ def _parse(value: str | None) -> tuple[datetime, list[str]]:
             stamp = int(text)
         elif key == "v1" and len(signatures) < MAX_SIGNATURES:
             signatures.append(text.lower())
-    if stamp is None or not signatures:
-        raise InvalidSignature("The Stripe-Signature header has no timestamp or no v1 signature.")
-    return datetime.fromtimestamp(stamp, UTC), signatures
+    signed_at = timestamp(stamp) if stamp is not None else None
+    if signed_at is None or not signatures:
+        raise InvalidSignature("The Stripe-Signature header has no valid timestamp or no v1 signature.")
+    return signed_at, signatures
 
 
 def to_events(headers: Mapping[str, str], raw_body: bytes, customer_field: str | None = None,

@@ -46,7 +46,7 @@ def test_one_good_v1_among_several_is_enough(secret: str) -> None:
 
 
 @pytest.mark.parametrize("case", ["missing", "no v1", "only v0", "wrong secret", "tampered", "stale", "future",
-                                  "garbage"])
+                                  "garbage", "year 33658"])
 def test_a_bad_or_stale_signature_is_refused(secret: str, case: str) -> None:
     body = fixture("stripe", "refund_created.json")
     stamp = int(NOW.timestamp())
@@ -59,6 +59,8 @@ def test_a_bad_or_stale_signature_is_refused(secret: str, case: str) -> None:
         "stale": _header(secret, body, NOW - timedelta(seconds=301)),
         "future": _header(secret, body, NOW + timedelta(seconds=301)),
         "garbage": {"Stripe-Signature": "i'm not even a real signature header"},
+        # A timestamp datetime cannot hold is refused like any other bad header, never an error.
+        "year 33658": {"Stripe-Signature": f"t=999999999999,v1={_v1(secret, 999999999999, body)}"},
     }[case]
     with pytest.raises(InvalidSignature):
         stripe.verify(headers, body, secret, NOW)

@@ -66,19 +66,24 @@ class GuardClient:
         return self._policy
 
     def refresh_policy(self) -> FailsafePolicy:
-        """Fetch GET /v1/policy/failsafe now and cache it."""
-        body = self._call("GET", "/v1/policy/failsafe").json()
+        """Fetch GET /v1/policy/failsafe now (with retries) and cache it."""
+        return self._store_policy(self._call("GET", "/v1/policy/failsafe"))
+
+    def _store_policy(self, response: requests.Response) -> FailsafePolicy:
+        body = response.json()
         self._policy = FailsafePolicy(dict(body["when_unreachable"]), fetched=True)
         self._policy_at = time.monotonic()
         return self._policy
 
     def _refresh_policy_if_stale(self) -> None:
-        """After a call that worked: refresh the cached policy when it is older than policy_ttl (never fails)."""
+        """After a call that worked: one attempt at refreshing a policy older than policy_ttl (never fails)."""
         if self._policy_at is not None and time.monotonic() - self._policy_at < self.policy_ttl:
             return
-        # When the fetch fails, the previous policy (or Guard's default) stays in force.
-        with contextlib.suppress(GuardError, GuardUnavailable, ValueError, KeyError, TypeError):
-            self.refresh_policy()
+        # Checked now whatever happens: a failing fetch is tried again after policy_ttl, not on every call, and
+        # the previous policy (or Guard's default) stays in force meanwhile.
+        self._policy_at = time.monotonic()
+        with contextlib.suppress(_Retryable, GuardError, ValueError, KeyError, TypeError):
+            self._store_policy(self._attempt("GET", "/v1/policy/failsafe"))
 
     # --- decisions ---
 
