@@ -15,6 +15,8 @@ from tests.client.conftest import create_key, proxy_to, server_env, unused_port_
 pytestmark = pytest.mark.slow
 
 SEND_AT = "2026-03-04T10:00:00Z"  # a weekday morning: no quiet hours or weekend rule interferes
+# A loaded test machine may take longer than the client's 2 s default; these tests want real answers.
+SLOW = 30.0
 
 
 def _complaint(customer: str) -> dict[str, object]:
@@ -29,7 +31,7 @@ def _customer() -> str:
 def test_events_then_a_decision_as_in_the_walk_through(guard_server: tuple[str, str]) -> None:
     base, key = guard_server
     customer = _customer()
-    with GuardClient(base, key) as guard:
+    with GuardClient(base, key, timeout=SLOW) as guard:
         assert [r["status"] for r in guard.send_events([_complaint(customer)])] == ["created"]
         assert [r["status"] for r in guard.send_events([_complaint(customer)])] == ["duplicate"]
         decision = guard.decide(customer, "email", "marketing", campaign_id="spring-sale", send_at=SEND_AT)
@@ -42,7 +44,7 @@ def test_events_then_a_decision_as_in_the_walk_through(guard_server: tuple[str, 
 
 def test_a_request_guard_refuses_raises_with_its_code(guard_server: tuple[str, str]) -> None:
     base, key = guard_server
-    with GuardClient(base, key) as guard, pytest.raises(GuardError) as raised:
+    with GuardClient(base, key, timeout=SLOW) as guard, pytest.raises(GuardError) as raised:
         guard.decide(_customer(), "pigeon", "marketing")
     assert (raised.value.status, raised.value.code) == (422, "validation_failed")
     assert "channel" in raised.value.details
@@ -51,7 +53,7 @@ def test_a_request_guard_refuses_raises_with_its_code(guard_server: tuple[str, s
 def test_decide_many_answers_in_order_with_each_items_own_error(guard_server: tuple[str, str]) -> None:
     base, key = guard_server
     customer = _customer()
-    with GuardClient(base, key) as guard:
+    with GuardClient(base, key, timeout=SLOW) as guard:
         guard.send_events([_complaint(customer)])
         results = guard.decide_many([
             {"customer_id": customer, "channel": "email", "purpose": "marketing", "send_at": SEND_AT},
@@ -67,7 +69,7 @@ def test_screen_campaign_streams_every_customer_in_order_with_progress(
         guard_server: tuple[str, str], capsys: pytest.CaptureFixture[str]) -> None:
     base, key = guard_server
     customers = [_customer() for _ in range(25)]
-    with GuardClient(base, key) as guard:
+    with GuardClient(base, key, timeout=SLOW) as guard:
         guard.send_events([_complaint(customers[7])])
         message = {"channel": "email", "purpose": "marketing", "campaign_id": "spring", "send_at": SEND_AT}
         results = list(guard.screen_campaign(message, customers, progress=True))
@@ -80,7 +82,8 @@ def test_screen_campaign_streams_every_customer_in_order_with_progress(
 def test_a_retry_after_a_503_reuses_the_idempotency_key_and_waits_as_told(guard_server: tuple[str, str]) -> None:
     base, key = guard_server
     customer = _customer()
-    with proxy_to(base, failures=1, retry_after="1") as (url, proxy), GuardClient(url, key, retries=2) as guard:
+    with (proxy_to(base, failures=1, retry_after="1") as (url, proxy),
+          GuardClient(url, key, timeout=SLOW, retries=2) as guard):
         decision = guard.decide(customer, "email", "transactional", send_at=SEND_AT)
     assert decision.outcome == "allow" and not decision.failsafe
     (first_at, _, first), (second_at, _, second) = proxy.seen[:2]
@@ -119,7 +122,7 @@ def test_a_stopped_server_gets_the_policy_it_published(served_db: str, tmp_path_
     env = server_env(served_db, GUARD_FAILSAFE="service=closed")
     key = create_key(env)
     with _serving(env, tmp_path_factory.mktemp("stopped"), workers=1) as (base, proc):
-        guard = GuardClient(base, key, retries=1, backoff=0)
+        guard = GuardClient(base, key, timeout=SLOW, retries=1, backoff=0)
         assert guard.decide(_customer(), "email", "service", send_at=SEND_AT).outcome == "allow"
         assert guard.policy.when_unreachable["service"] == "closed"
         proc.terminate()
@@ -142,7 +145,7 @@ def test_a_campaign_stream_refused_with_503_is_sent_again_with_the_same_keys(gua
     base, key = guard_server
     customers = [_customer() for _ in range(4)]
     message = {"channel": "email", "purpose": "marketing", "send_at": SEND_AT}
-    with proxy_to(base, failures=1, retry_after="0") as (url, proxy), GuardClient(url, key) as guard:
+    with proxy_to(base, failures=1, retry_after="0") as (url, proxy), GuardClient(url, key, timeout=SLOW) as guard:
         results = list(guard.screen_campaign(message, customers))
     assert [(r.outcome, r.failsafe, r.customer_id) for r in results] == [("allow", False, c) for c in customers]
     first, second = (body for _, path, body in proxy.seen if path == "/v1/decisions/stream")
