@@ -56,10 +56,13 @@ def guard_server(served_db: str, tmp_path_factory: pytest.TempPathFactory) -> It
 class Proxy:
     """An HTTP proxy to Guard that answers the first `failures` requests itself with 503 and Retry-After."""
 
-    def __init__(self, target: str, failures: int, retry_after: str | None = "1") -> None:
+    def __init__(self, target: str, failures: int, retry_after: str | None = "1", cut_after: int | None = None
+                 ) -> None:
         self.target = target
         self.failures = failures
         self.retry_after = retry_after
+        # Cut the first stream answer off after this many lines, as a dropped connection would.
+        self.cut_after = cut_after
         self.seen: list[tuple[float, str, Any]] = []
         self.lock = threading.Lock()
 
@@ -84,9 +87,22 @@ class Proxy:
                                               if k.lower() in ("authorization", "content-type")})
         handler.send_response(forwarded.status_code)
         handler.send_header("Content-Type", forwarded.headers.get("Content-Type", "application/json"))
+        if self.cut_after is not None and handler.path == "/v1/decisions/stream":
+            self._cut(handler, forwarded.content)
+            return
         handler.send_header("Content-Length", str(len(forwarded.content)))
         handler.end_headers()
         handler.wfile.write(forwarded.content)
+
+    def _cut(self, handler: BaseHTTPRequestHandler, content: bytes) -> None:
+        """Stream the first lines one chunk each, as Guard streams them, then drop the connection."""
+        handler.send_header("Transfer-Encoding", "chunked")
+        handler.end_headers()
+        for line in content.splitlines(keepends=True)[:self.cut_after]:
+            handler.wfile.write(f"{len(line):x}\r\n".encode() + line + b"\r\n")
+            handler.wfile.flush()
+        self.cut_after = None
+        handler.close_connection = True
 
 
 def _read_body(handler: BaseHTTPRequestHandler) -> bytes:
@@ -113,11 +129,14 @@ def _parse(raw: bytes) -> Any:
 
 
 @contextmanager
-def proxy_to(target: str, failures: int, retry_after: str | None = "1") -> Iterator[tuple[str, Proxy]]:
+def proxy_to(target: str, failures: int, retry_after: str | None = "1", cut_after: int | None = None
+             ) -> Iterator[tuple[str, Proxy]]:
     """A running Proxy on a free local port."""
-    proxy = Proxy(target, failures, retry_after)
+    proxy = Proxy(target, failures, retry_after, cut_after)
 
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # chunked answers, as Guard's stream sends them
+
         def do_GET(self) -> None:
             proxy.handle(self)
 

@@ -150,3 +150,20 @@ def test_a_campaign_stream_refused_with_503_is_sent_again_with_the_same_keys(gua
     assert [(r.outcome, r.failsafe, r.customer_id) for r in results] == [("allow", False, c) for c in customers]
     first, second = (body for _, path, body in proxy.seen if path == "/v1/decisions/stream")
     assert first == second and [line["idempotency_key"] for line in second] == [r.idempotency_key for r in results]
+
+
+def test_a_campaign_stream_cut_midway_resumes_after_the_last_answer(guard_server: tuple[str, str]) -> None:
+    base, key = guard_server
+    customers = [_customer() for _ in range(6)]
+    message = {"channel": "email", "purpose": "marketing", "send_at": SEND_AT}
+    with (proxy_to(base, failures=0, cut_after=2) as (url, proxy),
+          GuardClient(url, key, timeout=SLOW, backoff=0) as guard):
+        results = list(guard.screen_campaign(message, customers))
+    assert [(r.outcome, r.failsafe, r.customer_id) for r in results] == [("allow", False, c) for c in customers]
+    first, second = (body for _, path, body in proxy.seen if path == "/v1/decisions/stream")
+    # The second attempt sends only the four customers not yet answered, with their original keys.
+    assert [line["customer_id"] for line in second] == customers[2:]
+    assert [line["idempotency_key"] for line in second] == [line["idempotency_key"] for line in first[2:]]
+    audit = requests.get(f"{base}/v1/decisions", params={"customer_id": customers[0]}, timeout=30,
+                         headers={"Authorization": f"Bearer {key}"}).json()["items"]
+    assert [a["decision_id"] for a in audit] == [results[0].decision_id]

@@ -166,10 +166,9 @@ class GuardClient:
                                  stream=True, timeout=(self.timeout, None))
         position = start
         try:
-            for line in response.iter_lines():
-                if line.strip():
-                    yield Decision.from_json(json.loads(line), keys[position], ids[position])
-                    position += 1
+            for line in _lines_as_they_come(response):
+                yield Decision.from_json(json.loads(line), keys[position], ids[position])
+                position += 1
         except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError, ValueError) as exc:
             raise _Retryable(f"The stream was cut: {exc}") from exc
         finally:
@@ -228,6 +227,17 @@ class GuardClient:
         after = _retry_after(response.headers.get("Retry-After")) if response is not None else None
         wait = after if after is not None else self.backoff * (2 ** attempt)
         return max(0.0, min(wait, self.max_wait))
+
+
+def _lines_as_they_come(response: requests.Response) -> Iterator[bytes]:
+    """The non-empty lines of a streamed body, each yielded as soon as it is complete (so a cut loses none)."""
+    pending = b""
+    for chunk in response.iter_content(chunk_size=None):
+        pending += chunk
+        *complete, pending = pending.split(b"\n")
+        yield from (line for line in complete if line.strip())
+    if pending.strip():
+        yield pending
 
 
 def _request_body(**fields: Any) -> dict[str, Any]:
