@@ -5,8 +5,8 @@
 SHELL := /bin/bash
 VENV ?= .venv
 BIN := $(VENV)/bin
-# The install stamp is named after pyproject.toml's content: editing dependencies reinstalls.
-STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-16)
+# The install stamp is named after the pyproject.toml files' content: editing dependencies reinstalls.
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml clients/python/pyproject.toml | sha256sum | cut -c1-16)
 TEST_PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 # durable-rules 2.0.28 cannot be imported on Python 3.13; 3.11 is the version it was measured on.
 PYTHONS ?= python3.11 python3.12 python3
@@ -39,16 +39,16 @@ fuzz: install
 	  $(BIN)/python -m pytest -q tests/fuzz tests/rules/test_loader_fuzz.py
 
 lint: install
-	$(BIN)/ruff check guard tests
-	$(BIN)/mypy guard
+	$(BIN)/ruff check guard tests clients/python
+	$(BIN)/mypy guard clients/python/guard_client
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml | $(BIN)/python
+$(STAMP): pyproject.toml clients/python/pyproject.toml | $(BIN)/python
 	@$(BIN)/python -c 'import sys; sys.exit(not (3, 11) <= sys.version_info[:2] <= (3, 12))' || { \
 	  echo "$(VENV) uses Python $$($(BIN)/python -V); Guard needs 3.11 or 3.12: remove $(VENV) and retry" >&2; \
 	  exit 1; }
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]' -e './clients/python[progress]'
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
