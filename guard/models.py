@@ -5,9 +5,9 @@ from guard.auth.models import ApiKey
 from guard.db import Base
 from guard.decisions.models import Decision, DecisionReason
 from guard.lifecycle.models import BacktestJob, RuleActivation, RuleVersion
-from guard.situation.models import Event
+from guard.situation.models import CustomerAlias, Event, Suppression
 
 __all__ = [
-    "ApiKey", "AuditCheckpoint", "AuditErasure", "AuditRecord", "BacktestJob", "Base", "Decision", "DecisionReason",
-    "Event", "RuleActivation", "RuleVersion",
+    "ApiKey", "AuditCheckpoint", "AuditErasure", "AuditRecord", "BacktestJob", "Base", "CustomerAlias", "Decision",
+    "DecisionReason", "Event", "RuleActivation", "RuleVersion", "Suppression",
 ]

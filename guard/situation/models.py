@@ -39,3 +39,15 @@ class Suppression(Base):
     purpose: Mapped[str] = mapped_column(String(20))
     since: Mapped[datetime] = mapped_column(UTCDateTime())
     erasure_id: Mapped[int] = mapped_column(Integer)
+
+
+class CustomerAlias(Base):
+    """Another system's name for a customer (`shop:7890123456789`, `email:ann@example.com`): one person."""
+
+    __tablename__ = "customer_aliases"
+    __table_args__ = (Index("ix_customer_aliases_customer", "customer_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    alias: Mapped[str] = mapped_column(String(200), unique=True)
+    customer_id: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
