@@ -96,3 +96,21 @@ class RuleTestsFailed(ValidationFailed):
     """The rule files compile but their own test cases fail, so they cannot become active."""
 
     code = "rule_tests_failed"
+
+
+class AliasTaken(Conflict):
+    """The alias is already linked to another customer."""
+
+    code = "alias_taken"
+
+
+class AliasesNotChainable(Conflict):
+    """A link that would make a chain of names (an alias of an alias): link every name to the customer id."""
+
+    code = "alias_chain"
+
+
+class TooManyAliases(Conflict):
+    """The customer would have more aliases than Guard keeps for one person."""
+
+    code = "too_many_aliases"

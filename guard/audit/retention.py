@@ -28,6 +28,8 @@ from guard.errors import NotFound
 from guard.lifecycle.models import BacktestJob, RuleActivation, RuleVersion
 from guard.lifecycle.versions import sources_of
 from guard.rules.ruleset import build_evaluator
+from guard.situation.aliases import KIND as ALIAS
+from guard.situation.aliases import links_of, remove
 from guard.situation.derive import EventRecord, derive, state_bearing
 from guard.situation.models import Event, Suppression
 from guard.situation.queries import RECENT_PURCHASE_DAYS, load_events
@@ -67,6 +69,9 @@ def purge(db: Database, before: datetime) -> dict[str, Any]:
         _rechain(session, now, "erasure", list(session.scalars(
             select(AuditRecord.ref).where(AuditRecord.kind == "erasure", AuditRecord.seq <= upto,
                                           AuditRecord.ref.in_(select(cast(Suppression.erasure_id, String)))))))
+        # Identity links still in place stay vouched for (their unlinked ones need no row).
+        _rechain(session, now, ALIAS, list(session.scalars(select(AuditRecord.ref).where(
+            AuditRecord.kind == ALIAS, AuditRecord.seq <= upto, AuditRecord.ref.like("%:linked")))))
         counts = _purge_rows(session, upto, head)
         counts.update(kept_events=kept, kept_decisions=kept_decisions)
         checkpoint = AuditCheckpoint(upto_seq=upto, upto_hash=upto_hash, before=before, created_at=now,
@@ -159,8 +164,8 @@ def _deleted(session: Session, statement: Any) -> int:
 
 
 def erase_customer(db: Database, customer_id: str) -> dict[str, Any]:
-    """Delete a customer's events, scrub their decisions, leave a suppression marker per withdrawn consent;
-    counts and the chain stay verifiable."""
+    """Delete a customer's events, scrub their decisions, leave a suppression marker per withdrawn consent,
+    remove their identity links (aliases are personal data too); counts and the chain stay verifiable."""
     digest = customer_digest(customer_id)
     alias = pseudonym(customer_id)
     now = utcnow()
@@ -170,7 +175,8 @@ def erase_customer(db: Database, customer_id: str) -> dict[str, Any]:
         events = load_events(session, customer_id)
         event_ids = [e.event_id for e in events if not e.event_id.startswith(store.MARKER_PREFIX)]
         decisions = list(session.scalars(select(Decision).where(Decision.customer_id == customer_id)))
-        if not event_ids and not decisions:
+        links = links_of(session, customer_id)
+        if not event_ids and not decisions and not links:
             raise NotFound(f"Guard has no data about customer {customer_id!r}.", {"customer_id": customer_id})
         withdrawn = _withdrawn(events, now, {(e.data["channel"], e.data["purpose"], e.occurred_at)
                                               for e in events if e.event_id.startswith(store.MARKER_PREFIX)})
@@ -189,8 +195,11 @@ def erase_customer(db: Database, customer_id: str) -> dict[str, Any]:
         session.add_all(markers)
         session.flush()
         append(session, [Entry("erasure", str(erasure.id), now, erasure_account(erasure, markers))])
+        # The other names' own events and decisions stay: each is erased by its own name (listed here).
+        unlinked = sorted({name for link in links for name in (link.alias, link.customer_id)} - {customer_id})
+        remove(session, links, now)
         return {"customer": alias, "events_deleted": len(event_ids), "decisions_pseudonymised": len(decisions),
-                "suppressions": len(markers)}
+                "suppressions": len(markers), "aliases_unlinked": unlinked}
 
 
 def _withdrawn(events: list[EventRecord], now: datetime, marked: set[tuple[str, str, datetime]]

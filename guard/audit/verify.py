@@ -33,12 +33,14 @@ from guard.canonical import content_hash
 from guard.decisions.models import Decision
 from guard.lifecycle.models import RuleActivation, RuleVersion
 from guard.lifecycle.versions import activation_digest, version_digest
-from guard.situation.models import Event, Suppression
+from guard.situation.aliases import KIND as ALIAS
+from guard.situation.aliases import link_digest, unlink_digest
+from guard.situation.models import CustomerAlias, Event, Suppression
 from guard.timeutil import iso
 
 CHUNK = 2000
 # The kinds whose rows must each have a record (rows without one were inserted behind the log's back).
-_VOUCHED = ("decision", "event", "rule_version", "activation", "key")
+_VOUCHED = ("decision", "event", "rule_version", "activation", "key", "alias")
 Contents = dict[tuple[str, str], str | None]
 
 
@@ -148,6 +150,9 @@ def verify(session: Session, since: Head | None = None, progress: Callable[[int]
 def _walk(session: Session, walk: _Walk, report: Report,
           progress: Callable[[int], object] | None = None) -> Problem | None:
     erased, scrubbed = _erasure_excuses(session, walk.epoch)
+    # A link row may be gone only if a chained unlink record says so (the walk checks that record's link).
+    unlinked = set(session.scalars(select(AuditRecord.ref).where(AuditRecord.kind == ALIAS,
+                                                                 AuditRecord.ref.like("%:unlinked"))))
     for chunk in _chunks(session):
         contents = _contents(session, chunk, legacy=False)
         legacy: Contents | None = None
@@ -156,7 +161,7 @@ def _walk(session: Session, walk: _Walk, report: Report,
             if is_legacy and legacy is None:
                 legacy = _contents(session, chunk, legacy=True)
             problem = _check(record, walk.seq, walk.prev, (legacy if is_legacy else contents) or {}, erased,
-                             scrubbed, is_legacy)
+                             scrubbed, is_legacy, unlinked)
             if problem is None and walk.since is not None and record.seq == walk.since.seq \
                     and record.hash != walk.since.hash:
                 problem = Problem("altered", record.seq, f"{record.kind} {record.ref}",
@@ -224,7 +229,7 @@ def _chunks(session: Session) -> Iterator[list[AuditRecord]]:
 
 
 def _check(record: AuditRecord, seq: int, prev: str, contents: Contents, erased: dict[str, bool],
-           scrubbed: dict[str, str], legacy: bool) -> Problem | None:
+           scrubbed: dict[str, str], legacy: bool, unlinked: frozenset[str] | set[str] = frozenset()) -> Problem | None:
     name = f"{record.kind} {record.ref}"
     if record.seq != seq + 1 or record.prev_hash != prev:
         return Problem("removed" if record.seq > seq + 1 else "broken_link", record.seq, name,
@@ -237,6 +242,8 @@ def _check(record: AuditRecord, seq: int, prev: str, contents: Contents, erased:
     if current is None:
         excuse = erased.get(record.ref) if record.kind == "event" else None
         if excuse:
+            return None
+        if record.kind == ALIAS and record.ref.replace(":linked", ":unlinked") in unlinked:
             return None
         why = " (an erasure row names it, but no chained record vouches for that row)" if excuse is False else ""
         return Problem("removed", record.seq, name, f"the {name} recorded at {record.seq} is gone{why}")
@@ -298,6 +305,17 @@ def _keys(session: Session, refs: list[str], legacy: bool) -> Iterator[tuple[str
             yield f"{key.id}:revoked", key_digest(key, "revoked")
 
 
+def _aliases(session: Session, refs: list[str], legacy: bool) -> Iterator[tuple[str, str]]:
+    # A ref Guard did not write (not a number) names no row: the record is then reported as removed.
+    ids = {int(r.split(":")[0]) for r in refs if r.endswith(":linked") and r.split(":")[0].isdigit()}
+    for row in session.scalars(select(CustomerAlias).where(CustomerAlias.id.in_(ids))):
+        yield f"{row.id}:linked", link_digest(row)
+    for ref in refs:
+        if ref.endswith(":unlinked") and ref.split(":")[0].isdigit():
+            # An unlink has no row left: its content is which link ended, held by the record itself.
+            yield ref, unlink_digest(int(ref.split(":")[0]))
+
+
 def _erasures(session: Session, refs: list[str], legacy: bool) -> Iterator[tuple[str, str]]:
     ids = [int(r) for r in refs]
     markers: dict[int, list[Suppression]] = {}
@@ -340,6 +358,7 @@ _LOADERS: dict[str, Callable[[Session, list[str], bool], Iterator[tuple[str, str
     "rule_version": _versions,
     "activation": _activations,
     "key": _keys,
+    ALIAS: _aliases,
     "erasure": _erasures,
     "purge": _purges,
     "epoch": _epochs,
@@ -377,6 +396,10 @@ def _unchained(session: Session, seen: dict[str, set[str]]) -> Problem | None:
     for event_id, in session.execute(select(Event.event_id).order_by(Event.id)):
         if event_id not in seen["event"]:
             return Problem("inserted", None, f"event {event_id}", f"event {event_id} is not in the audit chain")
+    for row_id, in session.execute(select(CustomerAlias.id).order_by(CustomerAlias.id)):
+        if f"{row_id}:linked" not in seen[ALIAS]:
+            return Problem("inserted", None, f"alias {row_id}",
+                           f"alias link {row_id} is not in the audit chain: it was inserted")
     return None
 
 

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from guard.decisions.models import Decision, DecisionReason
 from guard.decisions.service import decision_response
 from guard.errors import NotFound, ValidationFailed
+from guard.situation.aliases import Identity, identity
 from guard.situation.models import Event
 from guard.timeutil import iso
 
@@ -89,19 +90,27 @@ def list_decisions(session: Session, filters: dict[str, Any]) -> dict[str, Any]:
     return {"items": [audit_record(d) for d in page], "next_cursor": next_cursor}
 
 
-def customer_known(session: Session, customer_id: str) -> bool:
-    """Whether Guard has any event or decision for the customer."""
+def customer_known(session: Session, names: list[str]) -> bool:
+    """Whether Guard has any event or decision under any of a customer's names."""
     return bool(
-        session.scalar(select(exists().where(Event.customer_id == customer_id)))
-        or session.scalar(select(exists().where(Decision.customer_id == customer_id)))
+        session.scalar(select(exists().where(Event.customer_id.in_(names))))
+        or session.scalar(select(exists().where(Decision.customer_id.in_(names))))
     )
 
 
-def timeline(session: Session, customer_id: str, limit: int = 1000) -> list[dict[str, Any]]:
-    """Events (by occurred_at) and decisions (by send_at) of a customer, interleaved in time order."""
-    events = session.scalars(select(Event).where(Event.customer_id == customer_id)
+def known_identity(session: Session, customer_id: str) -> Identity:
+    """Who a name stands for; NotFound unless Guard has an event, a decision or a link under their names."""
+    who = identity(session, customer_id) if "\x00" not in customer_id else None
+    if who is None or not (who.aliases or customer_known(session, [customer_id])):
+        raise NotFound(f"Guard knows nothing of customer {customer_id!r}.", {"customer_id": customer_id})
+    return who
+
+
+def timeline(session: Session, names: list[str], limit: int = 1000) -> list[dict[str, Any]]:
+    """Events (by occurred_at) and decisions (by send_at) under a customer's names, interleaved in time order."""
+    events = session.scalars(select(Event).where(Event.customer_id.in_(names))
                              .order_by(Event.occurred_at.desc()).limit(limit))
-    decisions = session.scalars(select(Decision).where(Decision.customer_id == customer_id)
+    decisions = session.scalars(select(Decision).where(Decision.customer_id.in_(names))
                                 .order_by(Decision.send_at.desc()).limit(limit))
     items: list[tuple[datetime, int, dict[str, Any]]] = []
     for e in events:

@@ -231,8 +231,11 @@ def _decide_live(db: Database, evaluator: Evaluator, items: list[_Item], now: da
                 fresh, repeats = _resolve_idempotency(sql, items)
                 if fresh:
                     messages = [i.message for i in fresh if i.message is not None]
-                    store.lock_customers(sql, {m.customer_id for m in messages})
-                    context = _Context.load(sql, evaluator, messages)
+                    asked = sorted({m.customer_id for m in messages})
+                    identities = store.identities_of(sql, asked)
+                    # Locked under the customer id too: decisions asked under two aliases count each other.
+                    store.lock_customers(sql, {*asked, *(identities.of(c) for c in asked)})
+                    context = _Context.load(sql, evaluator, messages, identities)
                     _decide_and_record(sql, evaluator, context, fresh, now)
             for repeat, first in repeats:
                 repeat.result = first.result
@@ -283,25 +286,34 @@ def _same_request(item: _Item, first_hash: str, first_id: str | None) -> bool:
 class _Context:
     """Everything known of a set of customers, loaded with a few set-wise queries."""
 
-    events: dict[str, list[EventRecord]]
-    history: dict[str, list[PriorDecision]]
+    events: dict[str, list[EventRecord]]  # by customer id: the events stored under it and under its aliases
+    history: dict[str, list[PriorDecision]]  # by customer id, likewise
     window: timedelta
+    identities: store.Identities
 
     @classmethod
-    def load(cls, sql: Sql, evaluator: Evaluator, messages: list[Message]) -> _Context:
+    def load(cls, sql: Sql, evaluator: Evaluator, messages: list[Message],
+             identities: store.Identities | None = None) -> _Context:
         customers = sorted({m.customer_id for m in messages})
+        if identities is None:
+            identities = store.identities_of(sql, customers)
+        names = sorted({n for c in customers for n in identities.members(c)}) if identities.names else customers
         latest = max(m.send_at for m in messages)
         windows = [p.within or 0 for p in evaluator.compiled.probes if p.source == "decisions"]
         window = timedelta(seconds=max(windows, default=0))
-        events = store.events_of(sql, customers, latest)
-        history = store.history_of(sql, customers, min(m.send_at for m in messages) - window, latest) if windows else {}
-        return cls(events, history, window)
+        events = store.events_of(sql, names, latest)
+        history = store.history_of(sql, names, min(m.send_at for m in messages) - window, latest) if windows else {}
+        if identities.names:
+            events = store.combined(events, identities, customers)
+            history = store.combined(history, identities, customers)
+        return cls(events, history, window, identities)
 
     def evaluate(self, evaluator: Evaluator, message: Message, blank_key: str | None = None) -> Verdict:
         """The verdict for one message; customers with no events and no history share one per message
         (`blank_key` names the message without its customer; by default it is written out here)."""
-        events = self.events.get(message.customer_id, [])
-        earlier = self.history.get(message.customer_id) or []
+        key = self.identities.of(message.customer_id)
+        events = self.events.get(key, [])
+        earlier = self.history.get(key) or []
         history = [p for p in earlier if message.send_at - self.window < p.send_at <= message.send_at]
         if events or history:
             return evaluator.evaluate(message, derive(events, message.send_at), history)
@@ -310,7 +322,7 @@ class _Context:
     def remember(self, message: Message, verdict: Verdict, reasons: tuple[str, ...]) -> None:
         """Later items of the same batch see this decision, as they would have in sequence."""
         if self.window:
-            self.history.setdefault(message.customer_id, []).append(
+            self.history.setdefault(self.identities.of(message.customer_id), []).append(
                 PriorDecision(message.send_at, message.purpose, message.channel, verdict.outcome,
                               message.campaign_id, reasons))
 

@@ -23,6 +23,22 @@ _CHUNK = 1000
 
 
 @dataclass(frozen=True)
+class Identities:
+    """Who each name asked about is: the customer id it is linked to, and every name of that customer."""
+
+    canonical: dict[str, str]  # a linked name (alias or customer id) -> the customer id
+    names: dict[str, list[str]]  # a linked customer id -> the id and its aliases
+
+    def of(self, name: str) -> str:
+        """The customer id a name stands for (itself when it has no links)."""
+        return self.canonical.get(name, name)
+
+    def members(self, name: str) -> list[str]:
+        """Every name whose events and decisions make up this name's situation."""
+        return self.names.get(self.of(name), [name])
+
+
+@dataclass(frozen=True)
 class StoredDecision:
     """An earlier decision as an idempotent repeat needs it: the request's hash and the answer given."""
 
@@ -51,6 +67,33 @@ def lock_customers(sql: Sql, customers: set[str]) -> None:
     sql.run("SELECT pg_advisory_xact_lock(k) FROM "
             "(SELECT DISTINCT hashtext(c) AS k FROM unnest(CAST(? AS text[])) AS c) s ORDER BY k",
             (sorted(customers),))
+
+
+def identities_of(sql: Sql, customers: Sequence[str]) -> Identities:
+    """The identity links of the names asked about, in one indexed read per chunk: a name is either a
+    customer id with aliases, or an alias of one (then all its siblings are read too)."""
+    canonical: dict[str, str] = {}
+    names: dict[str, list[str]] = {}
+    for chunk in _chunks(customers):
+        by_alias, params = _member(sql, "alias", chunk)
+        by_customer, more = _member(sql, "customer_id", chunk)
+        rows = sql.rows(f"SELECT alias, customer_id FROM customer_aliases WHERE {by_customer} OR customer_id IN "
+                        f"(SELECT customer_id FROM customer_aliases WHERE {by_alias})", [*more, *params])
+        for alias, customer_id in rows:
+            canonical[alias] = canonical[customer_id] = customer_id
+            names.setdefault(customer_id, [customer_id]).append(alias)
+    return Identities(canonical, names)
+
+
+def combined(per_name: dict[str, list[Any]], identities: Identities, customers: Sequence[str]
+             ) -> dict[str, list[Any]]:
+    """Rows read per name, gathered under each customer id (the asked name when it has no links)."""
+    out: dict[str, list[Any]] = {}
+    for name in customers:
+        key = identities.of(name)
+        if key not in out:
+            out[key] = [row for member in identities.members(name) for row in per_name.get(member, ())]
+    return out
 
 
 def events_of(sql: Sql, customers: Sequence[str], until: datetime) -> dict[str, list[EventRecord]]:

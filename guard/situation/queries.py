@@ -8,7 +8,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from guard.decisions.store import markers_of
+from guard.decisions.store import combined, events_of, identities_of, markers_of
+from guard.situation.aliases import Identity
 from guard.situation.derive import EventRecord, Situation, derive
 from guard.situation.models import Event
 from guard.sql import Sql
@@ -29,15 +30,23 @@ def load_events(session: Session, customer_id: str, until: datetime | None = Non
 
 
 def situation_at(session: Session, customer_id: str, at: datetime) -> Situation:
-    """The derived situation of a customer at an instant."""
-    return derive(load_events(session, customer_id, at), at)
+    """The derived situation of a customer at an instant: the events stored under every name linked with
+    this one (see guard/situation/aliases.py), read set-wise as decisions read them."""
+    sql = Sql.of_session(session)
+    identities = identities_of(sql, [customer_id])
+    names = identities.members(customer_id)
+    events = combined(events_of(sql, names, at), identities, [customer_id])
+    return derive(events.get(identities.of(customer_id), []), at)
 
 
-def describe(customer_id: str, situation: Situation) -> dict[str, Any]:
-    """The situation as `GET /v1/customers/<id>` shows it."""
+def describe(customer_id: str, situation: Situation, identity: Identity | None = None) -> dict[str, Any]:
+    """The situation as `GET /v1/customers/<id>` shows it, with the names it was gathered under."""
     at = situation.at
+    identity = identity or Identity(customer_id, [])
     return {
         "customer_id": customer_id,
+        "linked_to": identity.customer_id if identity.customer_id != customer_id else None,
+        "aliases": identity.aliases,
         "as_of": iso(at),
         "open_complaints": [_case(c, at, "case_id") for c in situation.cases("complaint")],
         "open_refunds": [_case(c, at, "refund_id") for c in situation.cases("refund")],

@@ -87,3 +87,17 @@ class EventBatchSchema(StrictSchema):
     """`{"events": [...]}`: items are validated one by one so one bad event does not sink the batch."""
 
     events = fields.List(fields.Raw(allow_none=True), required=True, validate=validate.Length(min=1, max=MAX_BATCH))
+
+
+ALIAS = validate.Regexp(
+    r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}:[^\x00-\x1f\x7f]+$",
+    error="An alias is <prefix>:<value>, the prefix a source name or a kind of id (letters, digits, '_', '.', "
+          "'-'; up to 64), e.g. shop:7890123456789 or email:ann@example.com.")
+MAX_ALIASES_PER_REQUEST = 100
+
+
+class AliasesSchema(StrictSchema):
+    """`POST /v1/customers/<id>/aliases`: names other systems give this customer."""
+
+    aliases = fields.List(fields.String(validate=[validate.Length(min=3, max=MAX_ID), ALIAS]), required=True,
+                          validate=validate.Length(min=1, max=MAX_ALIASES_PER_REQUEST))

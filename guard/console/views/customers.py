@@ -7,9 +7,9 @@ from werkzeug.wrappers import Response
 
 from guard.console.blueprint import bp
 from guard.console.views.common import page
-from guard.decisions.queries import customer_known, timeline
-from guard.errors import NotFound
+from guard.decisions.queries import known_identity, timeline
 from guard.http.context import current_guard
+from guard.situation.aliases import names_of
 from guard.situation.queries import describe, situation_at
 from guard.timeutil import utcnow
 
@@ -29,9 +29,8 @@ def find_customer() -> Response:
 def customer(customer_id: str) -> tuple[str, int]:
     """The situation (open cases with ages, purchases, consent, profile) and the latest timeline."""
     with current_guard().db.sessions() as session:
-        if "\x00" in customer_id or not customer_known(session, customer_id):
-            raise NotFound(f"Guard knows nothing of customer {customer_id!r}.")
-        situation = describe(customer_id, situation_at(session, customer_id, utcnow()))
-        items = timeline(session, customer_id, TIMELINE)
+        who = known_identity(session, customer_id)
+        situation = describe(customer_id, situation_at(session, customer_id, utcnow()), who)
+        items = timeline(session, names_of(who), TIMELINE)
     return page("customer.html", customer_id=customer_id, situation=situation, items=list(reversed(items)),
                 limit=TIMELINE)
