@@ -22,6 +22,7 @@ from guard.lifecycle.jobs import start_job
 from guard.lifecycle.versions import active_activation
 from guard.serve import with_secret
 from guard.service import Guard
+from guard.situation.aliases import link
 from guard.situation.events import ingest_batch
 from tests.conftest import event
 from tests.console.conftest import Browser
@@ -231,6 +232,19 @@ def test_customer_page_shows_situation_and_timeline_newest_first(reader: Browser
     assert "ORD-981" in seven and "espresso-pro" in seven
     assert reader.get("/console/customers?customer_id=cust-7").location == "/console/customers/cust-7"
     assert reader.get("/console/customers/nobody").status_code == 404
+
+
+def test_customer_page_gathers_every_name_of_a_linked_customer(reader: Browser, history, console_guard: Guard):
+    ingest_batch(console_guard.db, [event("helpdesk:381626", "complaint.opened", "2026-03-03T09:00:00Z",
+                                          case_id="ZD-381")])
+    with console_guard.db.transaction() as session:
+        link(session, "cust-7", ["helpdesk:381626", "email:ann@example.com"])
+    for name in ("cust-7", "helpdesk:381626"):
+        text = reader.get(f"/console/customers/{name}").get_data(as_text=True)
+        assert "ORD-981" in text and "ZD-381" in text, name  # the shop's purchase and the helpdesk's complaint
+        assert "Also known as" in text and "email:ann@example.com" in text
+    assert 'An alias of <a class="mono" href="/console/customers/cust-7">' in reader.get(
+        "/console/customers/helpdesk:381626").get_data(as_text=True)
 
 
 def test_console_export_downloads_the_current_filter(reader: Browser, history):
