@@ -114,6 +114,11 @@ def customers_erase(customer_id: str) -> None:
     click.echo(f"Erased {customer_id}: {result['events_deleted']} events deleted, "
                f"{result['decisions_pseudonymised']} decisions scrubbed, now under {result['customer']}; "
                f"{result['suppressions']} consent withdrawals kept as suppression markers.")
+    if result["aliases_unlinked"]:
+        # Their own events and decisions are theirs to erase by name: list them for the operator.
+        names = result["aliases_unlinked"]
+        click.echo(f"{len(names)} aliases unlinked ({', '.join(names)}); erase each of them too to remove "
+                   "what was stored under it.")
 
 
 audit.add_command(customers_erase, "erase")  # the retention commands live together; `customers erase` stays

@@ -87,3 +87,10 @@ def test_only_allowed_combinations_pass(matrix_app: Flask, make_key):
                     "details": {"required_scope": required}}
             checked += 1
     assert checked >= 20 * (4 + len(SCOPES))
+
+
+def test_the_identity_link_endpoints_are_in_the_matrix_with_their_scopes(matrix_app: Flask):
+    routes = {(m, p): scope for m, p, scope in endpoints(matrix_app)}
+    assert routes[("POST", "/v1/customers/someone/aliases")] == "events"
+    assert routes[("GET", "/v1/customers/someone/aliases")] == "read"
+    assert routes[("DELETE", "/v1/customers/someone/aliases/someone")] == "events"
