@@ -77,8 +77,10 @@ def identities_of(sql: Sql, customers: Sequence[str]) -> Identities:
     for chunk in _chunks(customers):
         by_alias, params = _member(sql, "alias", chunk)
         by_customer, more = _member(sql, "customer_id", chunk)
-        rows = sql.rows(f"SELECT alias, customer_id FROM customer_aliases WHERE {by_customer} OR customer_id IN "
-                        f"(SELECT customer_id FROM customer_aliases WHERE {by_alias})", [*more, *params])
+        # A UNION of two index lookups: PostgreSQL plans the same condition written with OR as a full scan.
+        rows = sql.rows(f"SELECT alias, customer_id FROM customer_aliases WHERE {by_customer} UNION "
+                        f"SELECT a.alias, a.customer_id FROM customer_aliases a JOIN customer_aliases b "
+                        f"ON a.customer_id = b.customer_id WHERE b.{by_alias}", [*more, *params])
         for alias, customer_id in rows:
             canonical[alias] = canonical[customer_id] = customer_id
             names.setdefault(customer_id, [customer_id]).append(alias)
