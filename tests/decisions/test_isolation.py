@@ -163,3 +163,44 @@ def test_concurrent_single_decisions_beside_a_poison_loop_all_succeed(committed_
     assert good_failures == []
     assert len(set(good_answers)) == 150 and _count(committed_db) == 150
     assert poison_answers and set(poison_answers) == {"validation_failed"}
+
+
+POISON_ROW_SQLITE = """CREATE TRIGGER refuse_poison BEFORE INSERT ON decisions
+WHEN NEW.customer_id = 'poison-row' BEGIN SELECT RAISE(ABORT, 'refused'); END"""
+POISON_ROW_POSTGRES = ["""CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN IF NEW.customer_id = 'poison-row' THEN RAISE EXCEPTION 'refused'; END IF; RETURN NEW; END $$""",
+                       """CREATE TRIGGER refuse_poison BEFORE INSERT ON decisions
+FOR EACH ROW EXECUTE FUNCTION refuse_poison()"""]
+
+
+@pytest.fixture
+def poison_row_db(committed_db):
+    """A committing database that refuses to store one customer's decision row: a failure of the group's
+    write that only one item sets off (a real database error, whatever its cause)."""
+    with committed_db.engine.begin() as conn:
+        for statement in POISON_ROW_POSTGRES if conn.dialect.name == "postgresql" else [POISON_ROW_SQLITE]:
+            conn.exec_driver_sql(statement)
+    return committed_db
+
+
+def test_a_group_whose_write_one_item_breaks_commits_the_others_alone(poison_row_db, starter_evaluator, caplog):
+    now = datetime.now(UTC)
+    items = [_validated(i, {**GOOD, "customer_id": f"c{i}"}, now, "tool") for i in range(3)]
+    items.insert(2, _validated(9, {**GOOD, "customer_id": "poison-row"}, now, "tool"))
+    _decide_coalesced(poison_row_db, [(starter_evaluator, item) for item in items])
+    assert items[2].failure is not None and items[2].result is None
+    assert [i.result["outcome"] for i in items if i is not items[2]] == ["allow"] * 3
+    assert _count(poison_row_db) == 3
+    assert "deciding request 9 failed" in caplog.text
+
+
+def test_a_batch_item_that_breaks_the_write_is_an_internal_error_of_its_own(poison_row_db, starter_evaluator):
+    requests = [{**GOOD, "customer_id": c} for c in ("a", "poison-row", "b")]
+    results = decide_batch(poison_row_db, starter_evaluator, requests)
+    assert results[1]["error"] == {"code": "internal_error", "details": {},
+                                   "message": "Guard failed to answer this request; it has been logged."}
+    assert results[0]["outcome"] == results[2]["outcome"] == "allow"
+    assert _count(poison_row_db) == 2
+    with pytest.raises(Exception, match="refused"):
+        decide(poison_row_db, starter_evaluator, {**GOOD, "customer_id": "poison-row"})
+    assert _count(poison_row_db) == 2
