@@ -9,8 +9,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from guard.errors import GuardError, MalformedRequest, PayloadTooLarge, ValidationFailed
 
@@ -32,13 +31,19 @@ def _finite(text: str) -> float:
     return value
 
 
+# One decoder for every call: json.loads with hooks would build a new one each time (most of a line's cost).
+_DECODER = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite)
+
+
 def parse_json(raw: bytes, what: str = "The body") -> Any:
     """Strict JSON: no NaN or Infinity, no numbers that overflow, text that a database can store."""
     try:
-        value = json.loads(raw.decode("utf-8"), parse_constant=_no_constant, parse_float=_finite)
+        value = _DECODER.decode(raw.decode("utf-8"))
     except (ValueError, RecursionError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         raise MalformedRequest(f"{what} is not valid JSON.", {"reason": _reason(exc)}) from None
-    if not storable(value):
+    # A NUL or a lone surrogate can only be written as a \u escape (the parser refuses raw control
+    # characters, and bytes that are not UTF-8 failed above): text without one needs no walk.
+    if b"\\u" in raw and not storable(value):
         raise ValidationFailed(f"{what} holds text no database can store.", {"_schema": [_UNSTORABLE]})
     return value
 
@@ -88,8 +93,7 @@ class Readable(Protocol):
     def readline(self, size: int = -1, /) -> bytes: ...
 
 
-@dataclass(frozen=True)
-class Line:
+class Line(NamedTuple):
     """One non-blank NDJSON line: its number, the bytes it took (blank lines before it included), and its
     value or the error that refused it."""
 

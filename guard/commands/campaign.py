@@ -8,7 +8,6 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -96,7 +95,7 @@ def _requests(source: IO[bytes], fmt: str, defaults: dict[str, str]) -> Iterator
     """One request per recipient; NDJSON lines are read as the API reads a stream's."""
     if fmt == "ndjson":
         for line in ndjson(source):
-            yield replace(line, value={**defaults, **line.value}) if isinstance(line.value, dict) else line
+            yield line._replace(value={**defaults, **line.value}) if isinstance(line.value, dict) else line
         return
     reader = csv.DictReader(io.TextIOWrapper(source, encoding="utf-8-sig", newline=""))
     for number, row in enumerate(reader, start=2):
