@@ -290,7 +290,8 @@ def _decide_together(db: Database, evaluator: Evaluator, items: list[_Item], now
                     context = _Context.load(sql, evaluator, messages)
                     _decide_and_record(sql, evaluator, context, fresh, now)
             for repeat, first in repeats:
-                repeat.result = first.result
+                # The same request as the first with its key: its answer, or its error.
+                repeat.result, repeat.error, repeat.failure = first.result, first.error, first.failure
             return
         except IntegrityError:
             # A concurrent request with the same idempotency key won: the retry answers with its decision.

@@ -204,3 +204,13 @@ def test_a_batch_item_that_breaks_the_write_is_an_internal_error_of_its_own(pois
     with pytest.raises(Exception, match="refused"):
         decide(poison_row_db, starter_evaluator, {**GOOD, "customer_id": "poison-row"})
     assert _count(poison_row_db) == 2
+
+
+def test_a_repeat_in_the_same_group_of_a_refused_request_gets_the_same_error(guard, narrow_engine):
+    now = datetime.now(UTC)
+    wide = {**GOOD, "customer_id": "wide", "attributes": WIDE, "idempotency_key": "k-wide"}
+    items = [_validated(i, dict(wide), now, "tool") for i in range(2)]
+    items.append(_validated(2, {**GOOD, "customer_id": "c"}, now, "tool"))
+    _decide_coalesced(guard.db, [(narrow_engine, item) for item in items])
+    assert [type(i.error) for i in items[:2]] == [ValidationFailed, ValidationFailed]
+    assert items[2].result["outcome"] == "allow" and _count(guard.db) == 1
