@@ -8,6 +8,7 @@ records are inserted in bulk in the same transaction that produces the answers.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,7 +18,8 @@ from typing import Any
 from weakref import WeakKeyDictionary
 
 from marshmallow import ValidationError
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from guard.bulk import COPY_FROM
 from guard.canonical import content_hash
@@ -29,15 +31,22 @@ from guard.decisions.message import Message, PriorDecision
 from guard.decisions.models import Decision
 from guard.decisions.record import Recorder, answer
 from guard.decisions.schemas import DecisionRequestSchema, to_message
-from guard.errors import GuardError, IdempotencyConflict, ValidationFailed
+from guard.engine import EngineError
+from guard.errors import GuardError, IdempotencyConflict, ServiceUnavailable, ValidationFailed
 from guard.ids import decision_ids
 from guard.lru import Lru, text_weight
 from guard.schemas import MAX_ID
 from guard.situation.derive import EventRecord, derive
 from guard.sql import Sql
+from guard.strictjson import clean_text
 from guard.timeutil import iso, utcnow
 
+log = logging.getLogger("guard.decisions")
+
 _schema = DecisionRequestSchema()
+# A per-item answer for a failure that is Guard's own (the single-request path answers 500 with the same).
+INTERNAL_ERROR = {"code": "internal_error", "message": "Guard failed to answer this request; it has been logged.",
+                  "details": {}}
 _PER_ITEM = ("customer_id", "idempotency_key")
 MAX_BATCH = 10_000
 # Decisions fewer than COPY_FROM are written with plain INSERTs, so their statements can be pipelined.
@@ -66,6 +75,17 @@ class _Item:
     blank_key: str | None = None  # names the verdict of a customer without any situation
     result: dict[str, Any] | None = None
     error: GuardError | None = None
+    failure: Exception | None = None  # a bug met while deciding this item (and no other)
+
+    def fail(self, exc: Exception) -> None:
+        """This item, and no other, fails: logged with its trace, answered as an internal error."""
+        log.error("deciding request %d failed", self.index, exc_info=exc)
+        self.result, self.error, self.failure = None, None, exc
+
+    @property
+    def pending(self) -> bool:
+        """Valid and not answered yet."""
+        return self.error is None and self.failure is None and self.result is None
 
 
 def validate_request(raw: Any) -> dict[str, Any]:
@@ -91,10 +111,12 @@ def decide(db: Database, evaluator: Evaluator, raw: Any, key_name: str | None = 
     """
     now = utcnow()
     item = _validated(0, raw, now, key_name)
-    if item.error is None and item.data["dry_run"]:
+    if item.pending and item.data["dry_run"]:
         _dry_run(db, evaluator, item, now, versions)
-    elif item.error is None:
+    elif item.pending:
         _coalescer(db).submit((evaluator, item))
+    if item.failure is not None:
+        raise item.failure
     if item.error is not None:
         raise item.error
     assert item.result is not None
@@ -133,7 +155,7 @@ def _batch_result(item: _Item) -> dict[str, Any]:
     if item.result is not None:
         out.update(item.result)
     else:
-        out["error"] = item.error.to_dict() if item.error else None
+        out["error"] = item.error.to_dict() if item.error else dict(INTERNAL_ERROR)
     return out
 
 
@@ -144,11 +166,11 @@ def decide_many(db: Database, evaluator: Evaluator, raws: list[Any], key_name: s
     items = [_validated(i, raw, now, key_name) for i, raw in enumerate(raws)]
     candidates: set[int] = set()
     for item in items:
-        if item.error is None and item.data["dry_run"]:
+        if item.pending and item.data["dry_run"]:
             if _over_candidates(item, candidates):
                 continue
             _dry_run(db, evaluator, item, now, versions)
-    live = [i for i in items if i.error is None and i.result is None]
+    live = [i for i in items if i.pending]
     if live:
         _decide_live(db, evaluator, live, now)
     return items
@@ -157,10 +179,17 @@ def decide_many(db: Database, evaluator: Evaluator, raws: list[Any], key_name: s
 def _validated(index: int, raw: Any, now: datetime, key_name: str | None) -> _Item:
     item = _Item(index, raw, key_name)
     try:
-        item.data, item.shape = _validate_with_shapes(raw)
+        _prepare(item, raw, now)
     except ValidationFailed as exc:
         item.error = exc
-        return item
+    except Exception as exc:  # one item's bug must not fail the others of its batch
+        item.fail(exc)
+    return item
+
+
+def _prepare(item: _Item, raw: Any, now: datetime) -> None:
+    """Validate one request and build its message."""
+    item.data, item.shape = _validate_with_shapes(raw)
     if item.data.get("idempotency_key"):
         # Only a keyed request is ever compared with another: hash it independent of key order and spacing.
         item.request_hash = content_hash({k: v for k, v in raw.items() if k not in ("dry_run", "rules_version")})
@@ -168,7 +197,6 @@ def _validated(index: int, raw: Any, now: datetime, key_name: str | None) -> _It
     if item.shape is not None:
         # A shape holds everything of the message but the customer, send_at included when it was sent.
         item.blank_key = item.shape if "send_at" in raw else f"{item.shape}@{iso(now)}"
-    return item
 
 
 def _validate_with_shapes(raw: Any) -> tuple[dict[str, Any], str | None]:
@@ -186,9 +214,9 @@ def _validate_with_shapes(raw: Any) -> tuple[dict[str, Any], str | None]:
         _SHAPES.put(shape, {k: v for k, v in data.items() if k not in _PER_ITEM})
         return data, shape
     customer, key = raw["customer_id"], raw.get("idempotency_key")
-    # The schema's own rules for these two (a string of 1 to MAX_ID characters; the key may be null),
-    # checked inline: they are all that differs between a campaign's requests.
-    if not 0 < len(customer) <= MAX_ID or not (key is None or (isinstance(key, str) and 0 < len(key) <= MAX_ID)):
+    # The schema's own rules for these two (an Id; the key may be null), checked inline: they are all
+    # that differs between a campaign's requests.
+    if not _plain_id(customer) or not (key is None or _plain_id(key)):
         return validate_request(raw), None  # the full message lists every problem
     data = dict(known)
     data["customer_id"], data["idempotency_key"] = customer, key
@@ -208,6 +236,11 @@ def _over_candidates(item: _Item, seen: set[int]) -> bool:
     return False
 
 
+def _plain_id(value: Any) -> bool:
+    """What the schema's Id accepts: a storable string of 1 to MAX_ID characters."""
+    return isinstance(value, str) and 0 < len(value) <= MAX_ID and clean_text(value)
+
+
 def _dry_run(db: Database, evaluator: Evaluator, item: _Item, now: datetime, versions: VersionLookup | None
              ) -> None:
     number = item.data.get("rules_version")
@@ -218,11 +251,51 @@ def _dry_run(db: Database, evaluator: Evaluator, item: _Item, now: datetime, ver
         return
     assert item.message is not None
     with db.raw_reads() as sql:
-        verdict = _Context.load(sql, chosen, [item.message]).evaluate(chosen, item.message, item.blank_key)
+        context = _Context.load(sql, chosen, [item.message])
+    try:
+        verdict = context.evaluate(chosen, item.message, item.blank_key)
+    except EngineError as exc:
+        item.error = _refused(exc)
+        return
     item.result = {"decision_id": decision_ids(1)[0], **answer(verdict, chosen.version, iso(now) or "", dry_run=True)}
 
 
 def _decide_live(db: Database, evaluator: Evaluator, items: list[_Item], now: datetime) -> None:
+    """Decide and record `items` in one transaction; a failure of one item never fails the others.
+
+    An item the engine refuses, or whose evaluation fails, gets its own error inside the transaction. Should
+    the transaction itself fail for a reason other than the database being unavailable (everything it
+    writes was validated, so that is a bug set off by some item), each item is decided again on its own,
+    so only the item that sets it off fails.
+    """
+    try:
+        _decide_together(db, evaluator, items, now)
+        return
+    except Exception as exc:
+        if _unavailable(exc):
+            raise
+        if len(items) == 1:
+            items[0].fail(exc)
+            return
+        log.warning("a group of %d decisions failed to commit; deciding each alone", len(items), exc_info=exc)
+    for item in items:
+        item.result = item.error = item.failure = None
+        try:
+            _decide_together(db, evaluator, [item], now)
+        except Exception as exc:
+            if _unavailable(exc):
+                raise
+            item.fail(exc)
+
+
+def _unavailable(exc: Exception) -> bool:
+    """The database cannot be reached or is busy: every item would fail alike, so none is retried alone."""
+    if isinstance(exc, ServiceUnavailable | OperationalError | PoolTimeout):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
+def _decide_together(db: Database, evaluator: Evaluator, items: list[_Item], now: datetime) -> None:
     for attempt in range(3):
         try:
             small = len(items) < PIPELINE_BELOW
@@ -235,12 +308,13 @@ def _decide_live(db: Database, evaluator: Evaluator, items: list[_Item], now: da
                     context = _Context.load(sql, evaluator, messages)
                     _decide_and_record(sql, evaluator, context, fresh, now)
             for repeat, first in repeats:
-                repeat.result = first.result
+                # The same request as the first with its key: its answer, or its error.
+                repeat.result, repeat.error, repeat.failure = first.result, first.error, first.failure
             return
         except IntegrityError:
             # A concurrent request with the same idempotency key won: the retry answers with its decision.
             for item in items:
-                item.result = item.error = None
+                item.result = item.error = item.failure = None
             if attempt == 2:
                 raise
 
@@ -326,11 +400,23 @@ def _decide_and_record(sql: Sql, evaluator: Evaluator, context: _Context, items:
     recorder = Recorder(sql, evaluator.version, now, len(items))
     for item in items:
         assert item.message is not None
-        verdict = context.evaluate(evaluator, item.message, item.blank_key)
-        item.result = recorder.add(item.raw, item.shape, item.message, verdict, item.data.get("idempotency_key"),
-                                   item.request_hash, item.key_name)
+        try:
+            verdict = context.evaluate(evaluator, item.message, item.blank_key)
+            item.result = recorder.add(item.raw, item.shape, item.message, verdict,
+                                       item.data.get("idempotency_key"), item.request_hash, item.key_name)
+        except EngineError as exc:
+            item.error = _refused(exc)
+            continue
+        except Exception as exc:  # the others of the group are still decided and committed
+            item.fail(exc)
+            continue
         context.remember(item.message, verdict, tuple(r.rule_id for r in verdict.reasons))
     recorder.write()
+
+
+def _refused(exc: EngineError) -> ValidationFailed:
+    """The engine's refusal of one request's facts, as that request's own error."""
+    return ValidationFailed("The rule engine cannot evaluate this request.", {"_schema": [str(exc)]})
 
 
 def decision_response(decision: Decision) -> dict[str, Any]:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import math
 from typing import Any
 
 from flask import request
 
-from guard.errors import MalformedRequest, UnsupportedMediaType, ValidationFailed
+from guard.errors import MalformedRequest, UnsupportedMediaType
+from guard.strictjson import parse_json
 
 JSON_TYPES = ("application/json",)
 YAML_TYPES = ("text/yaml", "application/yaml", "application/x-yaml", "text/plain")
@@ -18,66 +17,6 @@ class MalformedText(MalformedRequest):
     """A text body that is not valid UTF-8."""
 
     code = "malformed_body"
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _finite(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"{text} is too large")
-    return value
-
-
-def parse_json(raw: bytes) -> Any:
-    """Strict JSON: no NaN or Infinity, no numbers that overflow, text that a database can store."""
-    try:
-        value = json.loads(raw.decode("utf-8"), parse_constant=_no_constant, parse_float=_finite)
-    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
-        raise MalformedRequest("The body is not valid JSON.", {"reason": _reason(exc)}) from None
-    if not storable(value):
-        raise ValidationFailed("Text must not contain NUL characters or unpaired surrogates.",
-                               {"_schema": ["Text must not contain NUL characters or unpaired surrogates."]})
-    return value
-
-
-def _reason(exc: Exception) -> str:
-    if isinstance(exc, json.JSONDecodeError):
-        return f"{exc.msg} at line {exc.lineno} column {exc.colno}"
-    if isinstance(exc, UnicodeDecodeError):
-        return "the body is not UTF-8"
-    if isinstance(exc, RecursionError):
-        return "nested too deeply"
-    return str(exc)
-
-
-def storable(value: Any) -> bool:
-    """Whether every text in a parsed JSON value can be stored by every supported database."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            if not _clean(item):
-                return False
-        elif isinstance(item, dict):
-            if not all(_clean(k) for k in item):
-                return False
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-    return True
-
-
-def _clean(text: str) -> bool:
-    if "\x00" in text:
-        return False
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def json_body() -> Any:
