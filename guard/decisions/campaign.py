@@ -51,9 +51,9 @@ def batch_requests(raw: Any) -> list[Any]:
 
 
 def decide_requests(db: Database, evaluator: Evaluator, raw: Any, key_name: str | None,
-                    versions: VersionLookup | None = None) -> dict[str, Any]:
+                    versions: VersionLookup | None = None, key_id: int | None = None) -> dict[str, Any]:
     """Answer a batch body: results in input order, each a decision or its own error."""
-    results = decide_batch(db, evaluator, batch_requests(raw), key_name, versions)
+    results = decide_batch(db, evaluator, batch_requests(raw), key_name, versions, key_id)
     return {"results": results, "summary": summarize(results)}
 
 
@@ -104,7 +104,8 @@ class _LineError:
 
 
 def screen_stream(db: Database, evaluator_of: Callable[[], Evaluator], lines: Iterable[bytes | str],
-                  key_name: str | None, chunk_size: int = CHUNK) -> Iterator[dict[str, Any]]:
+                  key_name: str | None, chunk_size: int = CHUNK, key_id: int | None = None
+                  ) -> Iterator[dict[str, Any]]:
     """Decide an unbounded stream of NDJSON requests chunk by chunk; yields one result per line, in order."""
     chunk: list[Any] = []
     index = 0
@@ -113,17 +114,17 @@ def screen_stream(db: Database, evaluator_of: Callable[[], Evaluator], lines: It
             continue
         chunk.append(parse_line(line, number))
         if len(chunk) >= chunk_size:
-            yield from _screen_chunk(db, evaluator_of(), chunk, index, key_name)
+            yield from _screen_chunk(db, evaluator_of(), chunk, index, key_name, key_id)
             index += len(chunk)
             chunk = []
     if chunk:
-        yield from _screen_chunk(db, evaluator_of(), chunk, index, key_name)
+        yield from _screen_chunk(db, evaluator_of(), chunk, index, key_name, key_id)
 
 
-def _screen_chunk(db: Database, evaluator: Evaluator, chunk: list[Any], offset: int, key_name: str | None
-                  ) -> Iterator[dict[str, Any]]:
+def _screen_chunk(db: Database, evaluator: Evaluator, chunk: list[Any], offset: int, key_name: str | None,
+                  key_id: int | None) -> Iterator[dict[str, Any]]:
     requests = [c for c in chunk if not isinstance(c, _LineError)]
-    answers = iter(decide_batch(db, evaluator, requests, key_name))
+    answers = iter(decide_batch(db, evaluator, requests, key_name, key_id=key_id))
     for position, item in enumerate(chunk):
         if isinstance(item, _LineError):
             yield {"index": offset + position, "error": item.error.to_dict()}

@@ -16,6 +16,8 @@ CASE_EVENTS = {
     "refund.rejected": ("refund", "close"),
 }
 CASE_ID_FIELD = {"complaint": "case_id", "refund": "refund_id"}
+# The types derive() folds into the situation (cases, consent, profile): a decision reads them all.
+STATE_TYPES = frozenset({*CASE_EVENTS, "consent.withdrawn", "consent.given", "profile.updated"})
 
 
 @dataclass(frozen=True)
