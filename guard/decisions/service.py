@@ -280,7 +280,7 @@ class _Context:
         earliest = min(m.send_at for m in messages)
         windows = [p.within or 0 for p in evaluator.compiled.probes if p.source == "decisions"]
         window = timedelta(seconds=max(windows, default=0))
-        events = _events(sql, evaluator, customers, earliest, latest)
+        events = events_for(sql, evaluator, customers, earliest, latest)
         history = store.history_of(sql, customers, earliest - window, latest) if windows else {}
         return cls(events, history, window)
 
@@ -302,7 +302,7 @@ class _Context:
                               message.campaign_id, reasons))
 
 
-def _events(sql: Sql, evaluator: Evaluator, customers: list[str], earliest: datetime, latest: datetime
+def events_for(sql: Sql, evaluator: Evaluator, customers: list[str], earliest: datetime, latest: datetime
             ) -> dict[str, list[EventRecord]]:
     """Only the events the rules can ask about: every state-bearing one (the situation folds them), every
     one of a type a `last_event` condition names, and those of an `event` condition's type within its
