@@ -54,17 +54,23 @@ def events_of(sql: Sql, customers: Sequence[str], until: datetime, whole: Sequen
     """The customers' events that occurred by `until` and are of a `whole` type, or of a `recent` type and
     occurred at or after `since`: what a decision can ask about, however long a customer's history."""
     out: dict[str, list[EventRecord]] = defaultdict(list)
-    whole_types, whole_params = _member(sql, "type", sorted(whole))
-    kinds, params = f"{whole_types}", whole_params
-    if recent and since is not None:
-        recent_types, recent_params = _member(sql, "type", sorted(recent))
-        kinds, params = f"({whole_types} OR ({recent_types} AND occurred_at >= ?))", [
-            *whole_params, *recent_params, sql.time(since)]
+    selections = [(whole, None), *([(recent, since)] if since is not None else [])]
     for chunk in _chunks(customers):
-        member, customer_params = _member(sql, "customer_id", chunk)
-        rows = sql.rows(f"SELECT customer_id, event_id, type, occurred_at, data FROM events "
-                        f"WHERE {member} AND occurred_at <= ? AND {kinds}",
-                        [*customer_params, sql.time(until), *params])
+        # One SELECT per kind of bound, so that each is a range of the (customer, type, time) index.
+        parts: list[str] = []
+        params: list[Any] = []
+        for types, start in selections:
+            if not types:
+                continue
+            member, customer_params = _member(sql, "customer_id", chunk)
+            kinds, type_params = _member(sql, "type", sorted(types))
+            bounds = "occurred_at <= ?" + (" AND occurred_at >= ?" if start is not None else "")
+            parts.append(f"SELECT customer_id, event_id, type, occurred_at, data FROM events "
+                         f"WHERE {member} AND {kinds} AND {bounds}")
+            params += [*customer_params, *type_params, sql.time(until)]
+            if start is not None:
+                params.append(sql.time(start))
+        rows = sql.rows(" UNION ALL ".join(parts), params) if parts else []
         for customer_id, event_id, type_, occurred_at, data in rows:
             out[customer_id].append(EventRecord(event_id, type_, sql.read_time(occurred_at),  # type: ignore[arg-type]
                                                 sql.read_json(data) or {}))
