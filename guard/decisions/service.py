@@ -303,7 +303,7 @@ class _Context:
 
 
 def events_for(sql: Sql, evaluator: Evaluator, customers: list[str], earliest: datetime, latest: datetime
-            ) -> dict[str, list[EventRecord]]:
+               ) -> dict[str, list[EventRecord]]:
     """Only the events the rules can ask about: every state-bearing one (the situation folds them), every
     one of a type a `last_event` condition names, and those of an `event` condition's type within its
     longest window; a long history of anything else is never read."""
