@@ -51,9 +51,9 @@ def batch_requests(raw: Any) -> list[Any]:
 
 
 def decide_requests(db: Database, evaluator: Evaluator, raw: Any, key_name: str | None,
-                    versions: VersionLookup | None = None) -> dict[str, Any]:
+                    versions: VersionLookup | None = None, key_id: int | None = None) -> dict[str, Any]:
     """Answer a batch body: results in input order, each a decision or its own error."""
-    results = decide_batch(db, evaluator, batch_requests(raw), key_name, versions)
+    results = decide_batch(db, evaluator, batch_requests(raw), key_name, versions, key_id)
     return {"results": results, "summary": summarize(results)}
 
 
@@ -89,7 +89,8 @@ class Tally:
 
 
 def screen_stream(db: Database, evaluator_of: Callable[[], Evaluator], lines: Iterable[Line],
-                  key_name: str | None, chunk_size: int = CHUNK) -> Iterator[dict[str, Any]]:
+                  key_name: str | None, chunk_size: int = CHUNK, key_id: int | None = None
+                  ) -> Iterator[dict[str, Any]]:
     """Decide a stream of requests (see guard.strictjson.ndjson) chunk by chunk; one result per line, in order.
 
     A line that could not be read or parsed answers with its own error and the stream goes on.
@@ -99,16 +100,17 @@ def screen_stream(db: Database, evaluator_of: Callable[[], Evaluator], lines: It
     for line in lines:
         chunk.append(line)
         if len(chunk) >= chunk_size:
-            yield from _screen_chunk(db, evaluator_of(), chunk, index, key_name)
+            yield from _screen_chunk(db, evaluator_of(), chunk, index, key_name, key_id)
             index += len(chunk)
             chunk = []
     if chunk:
-        yield from _screen_chunk(db, evaluator_of(), chunk, index, key_name)
+        yield from _screen_chunk(db, evaluator_of(), chunk, index, key_name, key_id)
 
 
-def _screen_chunk(db: Database, evaluator: Evaluator, chunk: list[Line], offset: int, key_name: str | None
-                  ) -> Iterator[dict[str, Any]]:
-    answers = iter(decide_batch(db, evaluator, [line.value for line in chunk if line.error is None], key_name))
+def _screen_chunk(db: Database, evaluator: Evaluator, chunk: list[Line], offset: int, key_name: str | None,
+                  key_id: int | None) -> Iterator[dict[str, Any]]:
+    answers = iter(decide_batch(db, evaluator, [line.value for line in chunk if line.error is None], key_name,
+                                key_id=key_id))
     for position, line in enumerate(chunk):
         if line.error is not None:
             yield {"index": offset + position, "error": line.error.to_dict()}

@@ -12,7 +12,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 from weakref import WeakKeyDictionary
@@ -36,7 +36,7 @@ from guard.errors import GuardError, IdempotencyConflict, ServiceUnavailable, Va
 from guard.ids import decision_ids
 from guard.lru import Lru, text_weight
 from guard.schemas import MAX_ID
-from guard.situation.derive import EventRecord, derive
+from guard.situation.derive import STATE_TYPES, EventRecord, derive
 from guard.sql import Sql
 from guard.strictjson import clean_text
 from guard.timeutil import iso, utcnow
@@ -59,6 +59,7 @@ _SHAPES: Lru[str, dict[str, Any]] = Lru(4096, weigh=text_weight)
 # One group-commit queue per database of this process.
 _COALESCERS: WeakKeyDictionary[Database, Coalescer[tuple[Evaluator, _Item]]] = WeakKeyDictionary()
 _COALESCERS_LOCK = threading.Lock()
+_FIRST_DAY = datetime(1, 1, 2, tzinfo=UTC)
 
 
 @dataclass
@@ -68,6 +69,7 @@ class _Item:
     index: int
     raw: Any
     key_name: str | None
+    scope: int  # the id of the API key whose idempotency keys this request's key is among (0: no key)
     data: dict[str, Any] = field(default_factory=dict)
     message: Message | None = None
     request_hash: str = ""
@@ -103,14 +105,14 @@ def validate_request(raw: Any) -> dict[str, Any]:
 
 
 def decide(db: Database, evaluator: Evaluator, raw: Any, key_name: str | None = None,
-           versions: VersionLookup | None = None) -> dict[str, Any]:
+           versions: VersionLookup | None = None, key_id: int | None = None) -> dict[str, Any]:
     """Answer one planned send; unless dry_run, the answer and its audit record are committed together.
 
     Single decisions arriving together on one process are committed as one batch (group commit): the
     same transaction, locks and in-batch ordering as `decide_batch`, each with its own answer.
     """
     now = utcnow()
-    item = _validated(0, raw, now, key_name)
+    item = _validated(0, raw, now, key_name, key_id)
     if item.pending and item.data["dry_run"]:
         _dry_run(db, evaluator, item, now, versions)
     elif item.pending:
@@ -142,9 +144,9 @@ def _decide_coalesced(db: Database, work: list[tuple[Evaluator, _Item]]) -> None
 
 
 def decide_batch(db: Database, evaluator: Evaluator, raws: list[Any], key_name: str | None = None,
-                 versions: VersionLookup | None = None) -> list[dict[str, Any]]:
+                 versions: VersionLookup | None = None, key_id: int | None = None) -> list[dict[str, Any]]:
     """Answer many planned sends in input order; a bad item gets its own error and sinks no other."""
-    return [_batch_result(item) for item in decide_many(db, evaluator, raws, key_name, versions)]
+    return [_batch_result(item) for item in decide_many(db, evaluator, raws, key_name, versions, key_id)]
 
 
 def _batch_result(item: _Item) -> dict[str, Any]:
@@ -160,10 +162,10 @@ def _batch_result(item: _Item) -> dict[str, Any]:
 
 
 def decide_many(db: Database, evaluator: Evaluator, raws: list[Any], key_name: str | None = None,
-                versions: VersionLookup | None = None) -> list[_Item]:
+                versions: VersionLookup | None = None, key_id: int | None = None) -> list[_Item]:
     """The shared path: validate all, answer dry runs, then decide and record the rest in one transaction."""
     now = utcnow()
-    items = [_validated(i, raw, now, key_name) for i, raw in enumerate(raws)]
+    items = [_validated(i, raw, now, key_name, key_id) for i, raw in enumerate(raws)]
     candidates: set[int] = set()
     for item in items:
         if item.pending and item.data["dry_run"]:
@@ -176,8 +178,8 @@ def decide_many(db: Database, evaluator: Evaluator, raws: list[Any], key_name: s
     return items
 
 
-def _validated(index: int, raw: Any, now: datetime, key_name: str | None) -> _Item:
-    item = _Item(index, raw, key_name)
+def _validated(index: int, raw: Any, now: datetime, key_name: str | None, key_id: int | None) -> _Item:
+    item = _Item(index, raw, key_name, key_id or 0)
     try:
         _prepare(item, raw, now)
     except ValidationFailed as exc:
@@ -320,15 +322,17 @@ def _decide_together(db: Database, evaluator: Evaluator, items: list[_Item], now
 
 
 def _resolve_idempotency(sql: Sql, items: list[_Item]) -> tuple[list[_Item], list[tuple[_Item, _Item]]]:
-    """Answer repeats from the log (or 409 them); return the items needing a decision and in-batch repeats."""
-    keys = {i.data["idempotency_key"] for i in items if i.data.get("idempotency_key")}
+    """Answer repeats from the log (or 409 them); return the items needing a decision and in-batch repeats.
+
+    A key belongs to the API key that sent it: the same key from another caller is another request."""
+    keys = {(i.scope, i.data["idempotency_key"]) for i in items if i.data.get("idempotency_key")}
     known = store.by_idempotency_keys(sql, keys) if keys else {}
-    first_in_batch: dict[str, _Item] = {}
+    first_in_batch: dict[tuple[int, str], _Item] = {}
     fresh: list[_Item] = []
     repeats: list[tuple[_Item, _Item]] = []
     for item in items:
-        key = item.data.get("idempotency_key")
-        if not key:
+        key = (item.scope, item.data["idempotency_key"]) if item.data.get("idempotency_key") else None
+        if key is None:
             fresh.append(item)
         elif key in known:
             if _same_request(item, known[key].request_hash, known[key].decision_id):
@@ -365,10 +369,11 @@ class _Context:
     def load(cls, sql: Sql, evaluator: Evaluator, messages: list[Message]) -> _Context:
         customers = sorted({m.customer_id for m in messages})
         latest = max(m.send_at for m in messages)
+        earliest = min(m.send_at for m in messages)
         windows = [p.within or 0 for p in evaluator.compiled.probes if p.source == "decisions"]
         window = timedelta(seconds=max(windows, default=0))
-        events = store.events_of(sql, customers, latest)
-        history = store.history_of(sql, customers, min(m.send_at for m in messages) - window, latest) if windows else {}
+        events = events_for(sql, evaluator, customers, earliest, latest)
+        history = store.history_of(sql, customers, earliest - window, latest) if windows else {}
         return cls(events, history, window)
 
     def evaluate(self, evaluator: Evaluator, message: Message, blank_key: str | None = None) -> Verdict:
@@ -389,6 +394,22 @@ class _Context:
                               message.campaign_id, reasons))
 
 
+def events_for(sql: Sql, evaluator: Evaluator, customers: list[str], earliest: datetime, latest: datetime
+               ) -> dict[str, list[EventRecord]]:
+    """Only the events the rules can ask about: every state-bearing one (the situation folds them), every
+    one of a type a `last_event` condition names, and those of an `event` condition's type within its
+    longest window; a long history of anything else is never read."""
+    probes = [(p.kind, p.within if p.source == "event" else None) for p in evaluator.compiled.probes
+              if p.source in ("event", "last_event") and p.kind]
+    whole = STATE_TYPES | {kind for kind, within in probes if within is None}
+    recent = {kind for kind, _ in probes if kind not in whole}
+    look_back = max((within or 0 for kind, within in probes if kind in recent), default=0)
+    if look_back >= (earliest - _FIRST_DAY).total_seconds():  # a window reaching before the calendar's start
+        whole, recent = whole | recent, set()
+    return store.events_of(sql, customers, latest, sorted(whole), sorted(recent),
+                           earliest - timedelta(seconds=look_back))
+
+
 def _message_key(message: Message) -> str:
     """Everything of a message but the customer: what a verdict without history depends on."""
     return json.dumps([message.channel, message.purpose, message.campaign_id, list(message.product_ids),
@@ -403,7 +424,8 @@ def _decide_and_record(sql: Sql, evaluator: Evaluator, context: _Context, items:
         try:
             verdict = context.evaluate(evaluator, item.message, item.blank_key)
             item.result = recorder.add(item.raw, item.shape, item.message, verdict,
-                                       item.data.get("idempotency_key"), item.request_hash, item.key_name)
+                                       item.data.get("idempotency_key"), item.request_hash, item.key_name,
+                                       item.scope)
         except EngineError as exc:
             item.error = _refused(exc)
             continue

@@ -124,8 +124,8 @@ def test_what_the_engine_refuses_is_a_422_for_a_single_decision_and_a_dry_run(gu
 def test_a_commit_group_with_a_poison_item_commits_the_others(guard, narrow_engine):
     # Exactly what group commit runs for the requests that queued together on one worker.
     now = datetime.now(UTC)
-    items = [_validated(i, {**GOOD, "customer_id": f"c{i}"}, now, "tool") for i in range(3)]
-    items.insert(1, _validated(9, {**GOOD, "customer_id": "wide", "attributes": WIDE}, now, "tool"))
+    items = [_validated(i, {**GOOD, "customer_id": f"c{i}"}, now, "tool", None) for i in range(3)]
+    items.insert(1, _validated(9, {**GOOD, "customer_id": "wide", "attributes": WIDE}, now, "tool", None))
     _decide_coalesced(guard.db, [(narrow_engine, item) for item in items])
     assert isinstance(items[1].error, ValidationFailed) and items[1].result is None
     assert [i.result["outcome"] for i in items if i is not items[1]] == ["allow"] * 3
@@ -189,8 +189,8 @@ def poison_row_db(committed_db):
 
 def test_a_group_whose_write_one_item_breaks_commits_the_others_alone(poison_row_db, starter_evaluator, caplog):
     now = datetime.now(UTC)
-    items = [_validated(i, {**GOOD, "customer_id": f"c{i}"}, now, "tool") for i in range(3)]
-    items.insert(2, _validated(9, {**GOOD, "customer_id": "poison-row"}, now, "tool"))
+    items = [_validated(i, {**GOOD, "customer_id": f"c{i}"}, now, "tool", None) for i in range(3)]
+    items.insert(2, _validated(9, {**GOOD, "customer_id": "poison-row"}, now, "tool", None))
     _decide_coalesced(poison_row_db, [(starter_evaluator, item) for item in items])
     assert items[2].failure is not None and items[2].result is None
     assert [i.result["outcome"] for i in items if i is not items[2]] == ["allow"] * 3
@@ -213,8 +213,8 @@ def test_a_batch_item_that_breaks_the_write_is_an_internal_error_of_its_own(pois
 def test_a_repeat_in_the_same_group_of_a_refused_request_gets_the_same_error(guard, narrow_engine):
     now = datetime.now(UTC)
     wide = {**GOOD, "customer_id": "wide", "attributes": WIDE, "idempotency_key": "k-wide"}
-    items = [_validated(i, dict(wide), now, "tool") for i in range(2)]
-    items.append(_validated(2, {**GOOD, "customer_id": "c"}, now, "tool"))
+    items = [_validated(i, dict(wide), now, "tool", None) for i in range(2)]
+    items.append(_validated(2, {**GOOD, "customer_id": "c"}, now, "tool", None))
     _decide_coalesced(guard.db, [(narrow_engine, item) for item in items])
     assert [type(i.error) for i in items[:2]] == [ValidationFailed, ValidationFailed]
     assert items[2].result["outcome"] == "allow" and _count(guard.db) == 1
