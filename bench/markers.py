@@ -19,6 +19,7 @@ from bench.common import fresh_database, production_guard, situation_events
 from guard.audit.digests import customer_digest
 from guard.decisions import store
 from guard.decisions.campaign import CHUNK
+from guard.situation.derive import STATE_TYPES
 from guard.situation.events import ingest_batch
 from guard.situation.models import Suppression
 
@@ -50,7 +51,7 @@ def _report(guard, db: str, customers: list[str], label: str) -> None:  # type: 
     for kind, size in (("chunk", CHUNK), ("single", 1)):
         calls = [customers[i:i + size] for i in range(0, CUSTOMERS if size > 1 else SINGLES, size)]
         with guard.db.raw_reads() as sql:
-            whole = _time(lambda c, sql=sql: store.events_of(sql, c, until), calls)
+            whole = _time(lambda c, sql=sql: store.events_of(sql, c, until, sorted(STATE_TYPES)), calls)
             markers = _time(lambda c, sql=sql: store.markers_of(sql, c), calls)
         per = sum(len(c) for c in calls)
         print(f"{db} {label:11} {kind:6} events_of {whole / per * 1e6:8.1f} us/customer, of which markers_of "

@@ -31,6 +31,7 @@ from guard.rules.model import RuleError
 from guard.rules.ruleset import build_evaluator, check_sources, load_directory, rules_directory
 from guard.rules.testing import run_tests
 from guard.situation.events import EventResult, ingest_batch
+from guard.strictjson import ndjson
 from guard.timeutil import iso
 
 BATCH_SIZE = 1000
@@ -344,30 +345,16 @@ def _event_error(error: dict[str, Any]) -> str:
     return f"{error.get('code', 'error')}: {error.get('message', '')}{suffix}"
 
 
-def _no_constants(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
-
-
-def _parse(number: int, raw: bytes) -> Any:
-    """One NDJSON line as a value; ValueError when it is not JSON (NaN and Infinity included)."""
-    text = raw.decode("utf-8")
-    if number == 1:
-        text = text.removeprefix("\ufeff")
-    return json.loads(text, parse_constant=_no_constants)
-
-
 def _records(stream: IO[bytes], tally: _Tally, advance: Callable[[int], object]) -> Iterator[tuple[int, Any]]:
-    """(line number, parsed value) for every non-blank line; bad JSON is tallied, not raised."""
-    for number, raw in enumerate(stream, start=1):
-        advance(len(raw))
-        if not raw.strip():
-            continue
-        try:
-            yield number, _parse(number, raw)
-        except json.JSONDecodeError as exc:
-            tally.errors.append((number, f"malformed_json: {exc.msg} at column {exc.colno}"))
-        except ValueError as exc:  # not UTF-8, or NaN/Infinity
-            tally.errors.append((number, f"malformed_json: {exc}"))
+    """(line number, parsed value) for every non-blank line, read as the API reads a stream; bad lines are
+    tallied, not raised."""
+    for line in ndjson(stream):
+        advance(line.size)
+        if line.error is None:
+            yield line.number, line.value
+        else:
+            reason = line.error.details.get("reason") if isinstance(line.error.details, dict) else None
+            tally.errors.append((line.number, f"{line.error.code}: {reason or line.error.message}"))
 
 
 def _batches(records: Iterator[tuple[int, Any]], size: int) -> Iterator[list[tuple[int, Any]]]:

@@ -63,6 +63,9 @@ class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     rules_dir: str | None = None
     max_body_bytes: int = 8 * 1024 * 1024
+    # The most a `POST /v1/decisions/stream` reads (its lines are decided as they come, so the body limit
+    # above cannot apply to it).
+    max_stream_bytes: int = 1024 * 1024 * 1024
     log_level: str = "INFO"
     # Signs the console's session cookies; None: `guard serve` generates one shared by its workers.
     secret_key: str | None = None
@@ -92,6 +95,7 @@ class Settings:
             database_url=env.get("GUARD_DATABASE_URL") or DEFAULT_DATABASE_URL,
             rules_dir=env.get("GUARD_RULES_DIR") or None,
             max_body_bytes=_int(env, "GUARD_MAX_BODY_BYTES", 8 * 1024 * 1024),
+            max_stream_bytes=_int(env, "GUARD_MAX_STREAM_BYTES", 1024 * 1024 * 1024),
             log_level=env.get("GUARD_LOG_LEVEL", "INFO"),
             secret_key=env.get("GUARD_SECRET_KEY") or None,
             cookie_secure=env.get("GUARD_COOKIE_SECURE", "").strip().lower() in ("1", "true", "yes"),

@@ -28,6 +28,8 @@ DECISIONS = Counter(
     "guard_decisions", "Decisions recorded, by outcome and winning rule (none: no rule matched).",
     ("outcome", "rule"))
 EVENTS = Counter("guard_events_ingested", "Events received, by result (created, duplicate, error).", ("status",))
+UNKNOWN_EVENT_TYPES = Counter(
+    "guard_events_unknown_type", "Events stored whose type neither Guard nor the active rules use (misspelt?).")
 ERRORS = Counter("guard_http_errors", "Error answers, by status and error code.", ("status", "code"))
 
 
@@ -43,10 +45,12 @@ def count_decisions(results: Iterable[Mapping[str, Any]]) -> None:
         DECISIONS.labels(outcome, winner).inc(count)
 
 
-def count_events(statuses: Iterable[str]) -> None:
-    """Count events by what happened to them."""
+def count_events(statuses: Iterable[str], unknown_types: int = 0) -> None:
+    """Count events by what happened to them, and those of an unknown type (no label: types are unbounded)."""
     for status in statuses:
         EVENTS.labels(status).inc()
+    if unknown_types:
+        UNKNOWN_EVENT_TYPES.inc(unknown_types)
 
 
 def exposition() -> bytes:

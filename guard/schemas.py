@@ -8,11 +8,17 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate
 
 from guard.rules.fields import ATTRIBUTE_NAME
+from guard.strictjson import clean_text
 
 MAX_ID = 200
 MAX_ATTRIBUTES = 50
 MAX_LIST = 100
-MAX_ATTRIBUTE_TEXT = 1000
+MAX_TEXT = 1000
+# Attribute numbers: what the engine holds exactly (64-bit integers; doubles are exact within this range
+# too) and both databases store as they came. Beyond it the engine saturates or refuses.
+MIN_NUMBER = -(2**63)
+MAX_NUMBER = 2**63 - 1
+_UNSTORABLE = "Text without NUL characters or unpaired surrogates."
 EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
 LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 
@@ -51,9 +57,15 @@ class AwareDateTime(fields.DateTime):
         return result
 
 
+def storable_text(text: str) -> None:
+    """Refuse text that a database cannot store (requests built in code never went through the parser)."""
+    if not clean_text(text):
+        raise ValidationError(_UNSTORABLE)
+
+
 def Id(**kwargs: Any) -> fields.String:
     """A non-empty identifier of at most 200 characters."""
-    return fields.String(validate=validate.Length(min=1, max=MAX_ID), **kwargs)
+    return fields.String(validate=[validate.Length(min=1, max=MAX_ID), storable_text], **kwargs)
 
 
 def IdList(**kwargs: Any) -> fields.List:
@@ -62,7 +74,7 @@ def IdList(**kwargs: Any) -> fields.List:
 
 
 class Attributes(fields.Dict):
-    """A flat map of named string, number or boolean values."""
+    """A flat map of named string, number or boolean values, each bounded as documented."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> dict[str, Any]:
         result = super()._deserialize(value, attr, data, **kwargs)
@@ -72,11 +84,14 @@ class Attributes(fields.Dict):
         for key, item in result.items():
             if not ATTRIBUTE_NAME.match(str(key)):
                 errors[key] = ["Names are letters, digits and '_' (at most 64), not starting with a digit."]
-            elif not isinstance(item, str | int | float | bool) or (
-                    isinstance(item, str) and len(item) > MAX_ATTRIBUTE_TEXT):
-                errors[key] = ["A value is a text (at most 1000 characters), a number or true/false."]
+            elif not isinstance(item, str | int | float | bool) or (isinstance(item, str) and len(item) > MAX_TEXT):
+                errors[key] = [f"A value is a text (at most {MAX_TEXT} characters), a number or true/false."]
+            elif isinstance(item, str) and not clean_text(item):
+                errors[key] = [_UNSTORABLE]
             elif isinstance(item, float) and item != item:
                 errors[key] = ["Not a number."]
+            elif isinstance(item, int | float) and not isinstance(item, bool) and not MIN_NUMBER <= item <= MAX_NUMBER:
+                errors[key] = [f"A number between {MIN_NUMBER} and {MAX_NUMBER}."]
         if errors:
             raise ValidationError(errors)
         return result

@@ -18,6 +18,7 @@ from guard.decisions.campaign import Tally, screen_stream
 from guard.errors import ServiceUnavailable
 from guard.progress import progress_bar
 from guard.service import Guard
+from guard.strictjson import Line, ndjson
 
 LIST_SEPARATOR = ";"
 
@@ -86,33 +87,22 @@ def _size(source: IO[bytes]) -> int | None:
         return None
 
 
-def _counting(lines: Iterator[tuple[int, str]], bar: Any) -> Iterator[str]:
+def _counting(lines: Iterator[Line], bar: Any) -> Iterator[Line]:
     """Advance the progress bar by the bytes each request took in the file."""
-    for size, line in lines:
-        bar.update(size)
+    for line in lines:
+        bar.update(line.size)
         yield line
 
 
-def _requests(source: IO[bytes], fmt: str, defaults: dict[str, str]) -> Iterator[tuple[int, str]]:
-    """(bytes read, one JSON request) per recipient."""
+def _requests(source: IO[bytes], fmt: str, defaults: dict[str, str]) -> Iterator[Line]:
+    """One request per recipient; NDJSON lines are read as the API reads a stream's."""
     if fmt == "ndjson":
-        for raw in source:
-            text = raw.decode("utf-8", "replace")
-            yield len(raw), (_with_defaults(text, defaults) if text.strip() else text)
+        for line in ndjson(source):
+            yield line._replace(value={**defaults, **line.value}) if isinstance(line.value, dict) else line
         return
     reader = csv.DictReader(io.TextIOWrapper(source, encoding="utf-8-sig", newline=""))
-    for row in reader:
-        yield sum(len(v or "") + 1 for v in row.values()), json.dumps({**defaults, **_from_csv(row)})
-
-
-def _with_defaults(line: str, defaults: dict[str, str]) -> str:
-    if not defaults:
-        return line
-    try:
-        request = json.loads(line)
-    except ValueError:
-        return line  # answered as a malformed line, with its number
-    return json.dumps({**defaults, **request}) if isinstance(request, dict) else line
+    for number, row in enumerate(reader, start=2):
+        yield Line(number, sum(len(v or "") + 1 for v in row.values()), {**defaults, **_from_csv(row)})
 
 
 def _from_csv(row: dict[str, str | None]) -> dict[str, Any]:

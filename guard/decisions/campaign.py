@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -13,8 +12,9 @@ from marshmallow import ValidationError, fields, validate
 from guard.db import Database
 from guard.decisions.evaluate import Evaluator
 from guard.decisions.service import MAX_BATCH, VersionLookup, decide_batch
-from guard.errors import MalformedRequest, ValidationFailed
+from guard.errors import ValidationFailed
 from guard.schemas import StrictSchema
+from guard.strictjson import Line
 
 CHUNK = 2000
 
@@ -51,9 +51,9 @@ def batch_requests(raw: Any) -> list[Any]:
 
 
 def decide_requests(db: Database, evaluator: Evaluator, raw: Any, key_name: str | None,
-                    versions: VersionLookup | None = None) -> dict[str, Any]:
+                    versions: VersionLookup | None = None, key_id: int | None = None) -> dict[str, Any]:
     """Answer a batch body: results in input order, each a decision or its own error."""
-    results = decide_batch(db, evaluator, batch_requests(raw), key_name, versions)
+    results = decide_batch(db, evaluator, batch_requests(raw), key_name, versions, key_id)
     return {"results": results, "summary": summarize(results)}
 
 
@@ -88,45 +88,32 @@ class Tally:
                 "outcomes": dict(self.outcomes), "top_rules": dict(self.rules.most_common(10))}
 
 
-def parse_line(line: bytes | str, number: int) -> Any:
-    """One NDJSON line as a request; a malformed line becomes an error marker, not a failure."""
-    try:
-        return json.loads(line)
-    except ValueError as exc:
-        return _LineError(MalformedRequest(f"Line {number} is not valid JSON.", {"line": number, "reason": str(exc)}))
+def screen_stream(db: Database, evaluator_of: Callable[[], Evaluator], lines: Iterable[Line],
+                  key_name: str | None, chunk_size: int = CHUNK, key_id: int | None = None
+                  ) -> Iterator[dict[str, Any]]:
+    """Decide a stream of requests (see guard.strictjson.ndjson) chunk by chunk; one result per line, in order.
 
-
-class _LineError:
-    """A line that could not be parsed; it answers with its own error."""
-
-    def __init__(self, error: MalformedRequest) -> None:
-        self.error = error
-
-
-def screen_stream(db: Database, evaluator_of: Callable[[], Evaluator], lines: Iterable[bytes | str],
-                  key_name: str | None, chunk_size: int = CHUNK) -> Iterator[dict[str, Any]]:
-    """Decide an unbounded stream of NDJSON requests chunk by chunk; yields one result per line, in order."""
-    chunk: list[Any] = []
+    A line that could not be read or parsed answers with its own error and the stream goes on.
+    """
+    chunk: list[Line] = []
     index = 0
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        chunk.append(parse_line(line, number))
+    for line in lines:
+        chunk.append(line)
         if len(chunk) >= chunk_size:
-            yield from _screen_chunk(db, evaluator_of(), chunk, index, key_name)
+            yield from _screen_chunk(db, evaluator_of(), chunk, index, key_name, key_id)
             index += len(chunk)
             chunk = []
     if chunk:
-        yield from _screen_chunk(db, evaluator_of(), chunk, index, key_name)
+        yield from _screen_chunk(db, evaluator_of(), chunk, index, key_name, key_id)
 
 
-def _screen_chunk(db: Database, evaluator: Evaluator, chunk: list[Any], offset: int, key_name: str | None
-                  ) -> Iterator[dict[str, Any]]:
-    requests = [c for c in chunk if not isinstance(c, _LineError)]
-    answers = iter(decide_batch(db, evaluator, requests, key_name))
-    for position, item in enumerate(chunk):
-        if isinstance(item, _LineError):
-            yield {"index": offset + position, "error": item.error.to_dict()}
+def _screen_chunk(db: Database, evaluator: Evaluator, chunk: list[Line], offset: int, key_name: str | None,
+                  key_id: int | None) -> Iterator[dict[str, Any]]:
+    answers = iter(decide_batch(db, evaluator, [line.value for line in chunk if line.error is None], key_name,
+                                key_id=key_id))
+    for position, line in enumerate(chunk):
+        if line.error is not None:
+            yield {"index": offset + position, "error": line.error.to_dict()}
         else:
             answer = next(answers)
             answer["index"] = offset + position

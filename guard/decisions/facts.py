@@ -11,7 +11,7 @@ from guard.decisions.message import Message, PriorDecision
 from guard.rules import fields as F
 from guard.rules.compiler import GUARD_FACT, CompiledRuleSet
 from guard.rules.model import CHANNELS, PURPOSES, Ref, SetClause, Test, WhereTest
-from guard.schemas import MAX_ATTRIBUTE_TEXT, MAX_ID, MAX_LIST
+from guard.schemas import MAX_ID, MAX_LIST, MAX_TEXT
 from guard.situation.derive import CASE_ID_FIELD, Situation
 from guard.timeutil import iso
 
@@ -77,7 +77,7 @@ def worst_case_document(compiled: CompiledRuleSet) -> dict[str, Any]:
     message = Message(
         customer_id="c" * MAX_ID, channel=CHANNELS[0], purpose=PURPOSES[0], send_at=at,
         campaign_id="k" * MAX_ID, product_ids=tuple(f"{i:03d}".ljust(MAX_ID, "p") for i in range(MAX_LIST)),
-        attributes={name: "v" * MAX_ATTRIBUTE_TEXT for name in compiled.attributes})
+        attributes={name: "v" * MAX_TEXT for name in compiled.attributes})
     situation = Situation(at=at, customer_since=date(2000, 1, 1), timezone="America/Argentina/ComodRivadavia")
     return build_facts(compiled, message, situation, []).document
 

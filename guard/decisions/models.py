@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from guard.db import Base, UTCDateTime
@@ -19,6 +19,8 @@ class Decision(Base):
         Index("ix_decisions_customer_send_at", "customer_id", "send_at"),
         Index("ix_decisions_campaign", "campaign_id"),
         Index("ix_decisions_evaluated", "evaluated_at"),
+        # Idempotency keys are per API key: another caller's key never answers for yours.
+        UniqueConstraint("idempotency_scope", "idempotency_key"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -33,7 +35,8 @@ class Decision(Base):
     defer_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     rules_version: Mapped[str] = mapped_column(String(64))
     evaluated_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True, nullable=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    idempotency_scope: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # the key's id; 0: none
     request_hash: Mapped[str] = mapped_column(String(64))
     request: Mapped[dict[str, Any]] = mapped_column(JSON)
     facts: Mapped[dict[str, Any]] = mapped_column(JSON)

@@ -71,7 +71,8 @@ class Recorder:
         extend(self._sql, self.entries)
 
     def add(self, raw: dict[str, Any], shape: str | None, message: Message, verdict: Verdict,
-            idempotency_key: str | None, request_hash: str, key_name: str | None) -> dict[str, Any]:
+            idempotency_key: str | None, request_hash: str, key_name: str | None, scope: int = 0
+            ) -> dict[str, Any]:
         """Record one decision; returns its answer."""
         shared = self._shared_for(raw, shape, message, verdict)
         decision_id = next(self._ids)
@@ -83,7 +84,7 @@ class Recorder:
                                  _matched(verdict), shared.request_digest, shared.facts_digest)
         stored_hash = request_hash or shared.request_digest
         self.rows.append([None, decision_id, customer, *shared.row_middle, idempotency_key,
-                          stored_hash, request, shared.facts_text, key_name])
+                          stored_hash, request, shared.facts_text, key_name, scope])
         self.reasons.append([(i, r.rule_id, r.outcome, r.explanation) for i, r in enumerate(verdict.reasons)])
         self.entries.append(Entry("decision", decision_id, self._now,
                                   decision_digest_with(decision_id, customer, tail, key_name, stored_hash)))

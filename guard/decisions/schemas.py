@@ -8,7 +8,7 @@ from marshmallow import fields, validate
 
 from guard.decisions.message import Message
 from guard.rules.model import CHANNELS, PURPOSES
-from guard.schemas import MAX_ID, Attributes, AwareDateTime, Id, IdList, StrictSchema
+from guard.schemas import Attributes, AwareDateTime, Id, IdList, StrictSchema
 from guard.timeutil import as_utc
 
 
@@ -26,8 +26,8 @@ class MessageSchema(StrictSchema):
 class DecisionRequestSchema(MessageSchema):
     """`POST /v1/decisions`."""
 
-    customer_id = fields.String(required=True, validate=validate.Length(min=1, max=MAX_ID))
-    idempotency_key = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=MAX_ID))
+    customer_id = Id(required=True)
+    idempotency_key = Id(load_default=None, allow_none=True)
     dry_run = fields.Boolean(load_default=False)
     rules_version = fields.Integer(load_default=None, allow_none=True, strict=True,
                                    validate=validate.Range(min=1))

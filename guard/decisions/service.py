@@ -8,16 +8,18 @@ records are inserted in bulk in the same transaction that produces the answers.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 from weakref import WeakKeyDictionary
 
 from marshmallow import ValidationError
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from guard.bulk import COPY_FROM
 from guard.canonical import content_hash
@@ -29,15 +31,22 @@ from guard.decisions.message import Message, PriorDecision
 from guard.decisions.models import Decision
 from guard.decisions.record import Recorder, answer
 from guard.decisions.schemas import DecisionRequestSchema, to_message
-from guard.errors import GuardError, IdempotencyConflict, ValidationFailed
+from guard.engine import EngineError
+from guard.errors import GuardError, IdempotencyConflict, ServiceUnavailable, ValidationFailed
 from guard.ids import decision_ids
 from guard.lru import Lru, text_weight
 from guard.schemas import MAX_ID
-from guard.situation.derive import EventRecord, derive
+from guard.situation.derive import STATE_TYPES, EventRecord, derive
 from guard.sql import Sql
+from guard.strictjson import clean_text
 from guard.timeutil import iso, utcnow
 
+log = logging.getLogger("guard.decisions")
+
 _schema = DecisionRequestSchema()
+# A per-item answer for a failure that is Guard's own (the single-request path answers 500 with the same).
+INTERNAL_ERROR = {"code": "internal_error", "message": "Guard failed to answer this request; it has been logged.",
+                  "details": {}}
 _PER_ITEM = ("customer_id", "idempotency_key")
 MAX_BATCH = 10_000
 # Decisions fewer than COPY_FROM are written with plain INSERTs, so their statements can be pipelined.
@@ -50,6 +59,7 @@ _SHAPES: Lru[str, dict[str, Any]] = Lru(4096, weigh=text_weight)
 # One group-commit queue per database of this process.
 _COALESCERS: WeakKeyDictionary[Database, Coalescer[tuple[Evaluator, _Item]]] = WeakKeyDictionary()
 _COALESCERS_LOCK = threading.Lock()
+_FIRST_DAY = datetime(1, 1, 2, tzinfo=UTC)
 
 
 @dataclass
@@ -59,6 +69,7 @@ class _Item:
     index: int
     raw: Any
     key_name: str | None
+    scope: int  # the id of the API key whose idempotency keys this request's key is among (0: no key)
     data: dict[str, Any] = field(default_factory=dict)
     message: Message | None = None
     request_hash: str = ""
@@ -66,6 +77,17 @@ class _Item:
     blank_key: str | None = None  # names the verdict of a customer without any situation
     result: dict[str, Any] | None = None
     error: GuardError | None = None
+    failure: Exception | None = None  # a bug met while deciding this item (and no other)
+
+    def fail(self, exc: Exception) -> None:
+        """This item, and no other, fails: logged with its trace, answered as an internal error."""
+        log.error("deciding request %d failed", self.index, exc_info=exc)
+        self.result, self.error, self.failure = None, None, exc
+
+    @property
+    def pending(self) -> bool:
+        """Valid and not answered yet."""
+        return self.error is None and self.failure is None and self.result is None
 
 
 def validate_request(raw: Any) -> dict[str, Any]:
@@ -83,18 +105,20 @@ def validate_request(raw: Any) -> dict[str, Any]:
 
 
 def decide(db: Database, evaluator: Evaluator, raw: Any, key_name: str | None = None,
-           versions: VersionLookup | None = None) -> dict[str, Any]:
+           versions: VersionLookup | None = None, key_id: int | None = None) -> dict[str, Any]:
     """Answer one planned send; unless dry_run, the answer and its audit record are committed together.
 
     Single decisions arriving together on one process are committed as one batch (group commit): the
     same transaction, locks and in-batch ordering as `decide_batch`, each with its own answer.
     """
     now = utcnow()
-    item = _validated(0, raw, now, key_name)
-    if item.error is None and item.data["dry_run"]:
+    item = _validated(0, raw, now, key_name, key_id)
+    if item.pending and item.data["dry_run"]:
         _dry_run(db, evaluator, item, now, versions)
-    elif item.error is None:
+    elif item.pending:
         _coalescer(db).submit((evaluator, item))
+    if item.failure is not None:
+        raise item.failure
     if item.error is not None:
         raise item.error
     assert item.result is not None
@@ -120,9 +144,9 @@ def _decide_coalesced(db: Database, work: list[tuple[Evaluator, _Item]]) -> None
 
 
 def decide_batch(db: Database, evaluator: Evaluator, raws: list[Any], key_name: str | None = None,
-                 versions: VersionLookup | None = None) -> list[dict[str, Any]]:
+                 versions: VersionLookup | None = None, key_id: int | None = None) -> list[dict[str, Any]]:
     """Answer many planned sends in input order; a bad item gets its own error and sinks no other."""
-    return [_batch_result(item) for item in decide_many(db, evaluator, raws, key_name, versions)]
+    return [_batch_result(item) for item in decide_many(db, evaluator, raws, key_name, versions, key_id)]
 
 
 def _batch_result(item: _Item) -> dict[str, Any]:
@@ -133,34 +157,41 @@ def _batch_result(item: _Item) -> dict[str, Any]:
     if item.result is not None:
         out.update(item.result)
     else:
-        out["error"] = item.error.to_dict() if item.error else None
+        out["error"] = item.error.to_dict() if item.error else dict(INTERNAL_ERROR)
     return out
 
 
 def decide_many(db: Database, evaluator: Evaluator, raws: list[Any], key_name: str | None = None,
-                versions: VersionLookup | None = None) -> list[_Item]:
+                versions: VersionLookup | None = None, key_id: int | None = None) -> list[_Item]:
     """The shared path: validate all, answer dry runs, then decide and record the rest in one transaction."""
     now = utcnow()
-    items = [_validated(i, raw, now, key_name) for i, raw in enumerate(raws)]
+    items = [_validated(i, raw, now, key_name, key_id) for i, raw in enumerate(raws)]
     candidates: set[int] = set()
     for item in items:
-        if item.error is None and item.data["dry_run"]:
+        if item.pending and item.data["dry_run"]:
             if _over_candidates(item, candidates):
                 continue
             _dry_run(db, evaluator, item, now, versions)
-    live = [i for i in items if i.error is None and i.result is None]
+    live = [i for i in items if i.pending]
     if live:
         _decide_live(db, evaluator, live, now)
     return items
 
 
-def _validated(index: int, raw: Any, now: datetime, key_name: str | None) -> _Item:
-    item = _Item(index, raw, key_name)
+def _validated(index: int, raw: Any, now: datetime, key_name: str | None, key_id: int | None) -> _Item:
+    item = _Item(index, raw, key_name, key_id or 0)
     try:
-        item.data, item.shape = _validate_with_shapes(raw)
+        _prepare(item, raw, now)
     except ValidationFailed as exc:
         item.error = exc
-        return item
+    except Exception as exc:  # one item's bug must not fail the others of its batch
+        item.fail(exc)
+    return item
+
+
+def _prepare(item: _Item, raw: Any, now: datetime) -> None:
+    """Validate one request and build its message."""
+    item.data, item.shape = _validate_with_shapes(raw)
     if item.data.get("idempotency_key"):
         # Only a keyed request is ever compared with another: hash it independent of key order and spacing.
         item.request_hash = content_hash({k: v for k, v in raw.items() if k not in ("dry_run", "rules_version")})
@@ -168,7 +199,6 @@ def _validated(index: int, raw: Any, now: datetime, key_name: str | None) -> _It
     if item.shape is not None:
         # A shape holds everything of the message but the customer, send_at included when it was sent.
         item.blank_key = item.shape if "send_at" in raw else f"{item.shape}@{iso(now)}"
-    return item
 
 
 def _validate_with_shapes(raw: Any) -> tuple[dict[str, Any], str | None]:
@@ -186,9 +216,9 @@ def _validate_with_shapes(raw: Any) -> tuple[dict[str, Any], str | None]:
         _SHAPES.put(shape, {k: v for k, v in data.items() if k not in _PER_ITEM})
         return data, shape
     customer, key = raw["customer_id"], raw.get("idempotency_key")
-    # The schema's own rules for these two (a string of 1 to MAX_ID characters; the key may be null),
-    # checked inline: they are all that differs between a campaign's requests.
-    if not 0 < len(customer) <= MAX_ID or not (key is None or (isinstance(key, str) and 0 < len(key) <= MAX_ID)):
+    # The schema's own rules for these two (an Id; the key may be null), checked inline: they are all
+    # that differs between a campaign's requests.
+    if not _plain_id(customer) or not (key is None or _plain_id(key)):
         return validate_request(raw), None  # the full message lists every problem
     data = dict(known)
     data["customer_id"], data["idempotency_key"] = customer, key
@@ -208,6 +238,11 @@ def _over_candidates(item: _Item, seen: set[int]) -> bool:
     return False
 
 
+def _plain_id(value: Any) -> bool:
+    """What the schema's Id accepts: a storable string of 1 to MAX_ID characters."""
+    return isinstance(value, str) and 0 < len(value) <= MAX_ID and clean_text(value)
+
+
 def _dry_run(db: Database, evaluator: Evaluator, item: _Item, now: datetime, versions: VersionLookup | None
              ) -> None:
     number = item.data.get("rules_version")
@@ -218,11 +253,51 @@ def _dry_run(db: Database, evaluator: Evaluator, item: _Item, now: datetime, ver
         return
     assert item.message is not None
     with db.raw_reads() as sql:
-        verdict = _Context.load(sql, chosen, [item.message]).evaluate(chosen, item.message, item.blank_key)
+        context = _Context.load(sql, chosen, [item.message])
+    try:
+        verdict = context.evaluate(chosen, item.message, item.blank_key)
+    except EngineError as exc:
+        item.error = _refused(exc)
+        return
     item.result = {"decision_id": decision_ids(1)[0], **answer(verdict, chosen.version, iso(now) or "", dry_run=True)}
 
 
 def _decide_live(db: Database, evaluator: Evaluator, items: list[_Item], now: datetime) -> None:
+    """Decide and record `items` in one transaction; a failure of one item never fails the others.
+
+    An item the engine refuses, or whose evaluation fails, gets its own error inside the transaction. Should
+    the transaction itself fail for a reason other than the database being unavailable (everything it
+    writes was validated, so that is a bug set off by some item), each item is decided again on its own,
+    so only the item that sets it off fails.
+    """
+    try:
+        _decide_together(db, evaluator, items, now)
+        return
+    except Exception as exc:
+        if _unavailable(exc):
+            raise
+        if len(items) == 1:
+            items[0].fail(exc)
+            return
+        log.warning("a group of %d decisions failed to commit; deciding each alone", len(items), exc_info=exc)
+    for item in items:
+        item.result = item.error = item.failure = None
+        try:
+            _decide_together(db, evaluator, [item], now)
+        except Exception as exc:
+            if _unavailable(exc):
+                raise
+            item.fail(exc)
+
+
+def _unavailable(exc: Exception) -> bool:
+    """The database cannot be reached or is busy: every item would fail alike, so none is retried alone."""
+    if isinstance(exc, ServiceUnavailable | OperationalError | PoolTimeout):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
+def _decide_together(db: Database, evaluator: Evaluator, items: list[_Item], now: datetime) -> None:
     for attempt in range(3):
         try:
             small = len(items) < PIPELINE_BELOW
@@ -238,26 +313,29 @@ def _decide_live(db: Database, evaluator: Evaluator, items: list[_Item], now: da
                     context = _Context.load(sql, evaluator, messages, identities)
                     _decide_and_record(sql, evaluator, context, fresh, now)
             for repeat, first in repeats:
-                repeat.result = first.result
+                # The same request as the first with its key: its answer, or its error.
+                repeat.result, repeat.error, repeat.failure = first.result, first.error, first.failure
             return
         except IntegrityError:
             # A concurrent request with the same idempotency key won: the retry answers with its decision.
             for item in items:
-                item.result = item.error = None
+                item.result = item.error = item.failure = None
             if attempt == 2:
                 raise
 
 
 def _resolve_idempotency(sql: Sql, items: list[_Item]) -> tuple[list[_Item], list[tuple[_Item, _Item]]]:
-    """Answer repeats from the log (or 409 them); return the items needing a decision and in-batch repeats."""
-    keys = {i.data["idempotency_key"] for i in items if i.data.get("idempotency_key")}
+    """Answer repeats from the log (or 409 them); return the items needing a decision and in-batch repeats.
+
+    A key belongs to the API key that sent it: the same key from another caller is another request."""
+    keys = {(i.scope, i.data["idempotency_key"]) for i in items if i.data.get("idempotency_key")}
     known = store.by_idempotency_keys(sql, keys) if keys else {}
-    first_in_batch: dict[str, _Item] = {}
+    first_in_batch: dict[tuple[int, str], _Item] = {}
     fresh: list[_Item] = []
     repeats: list[tuple[_Item, _Item]] = []
     for item in items:
-        key = item.data.get("idempotency_key")
-        if not key:
+        key = (item.scope, item.data["idempotency_key"]) if item.data.get("idempotency_key") else None
+        if key is None:
             fresh.append(item)
         elif key in known:
             if _same_request(item, known[key].request_hash, known[key].decision_id):
@@ -299,10 +377,11 @@ class _Context:
             identities = store.identities_of(sql, customers)
         names = sorted({n for c in customers for n in identities.members(c)}) if identities.names else customers
         latest = max(m.send_at for m in messages)
+        earliest = min(m.send_at for m in messages)
         windows = [p.within or 0 for p in evaluator.compiled.probes if p.source == "decisions"]
         window = timedelta(seconds=max(windows, default=0))
-        events = store.events_of(sql, names, latest)
-        history = store.history_of(sql, names, min(m.send_at for m in messages) - window, latest) if windows else {}
+        events = events_for(sql, evaluator, names, earliest, latest)
+        history = store.history_of(sql, names, earliest - window, latest) if windows else {}
         if identities.names:
             events = store.combined(events, identities, customers)
             history = store.combined(history, identities, customers)
@@ -327,6 +406,22 @@ class _Context:
                               message.campaign_id, reasons))
 
 
+def events_for(sql: Sql, evaluator: Evaluator, customers: list[str], earliest: datetime, latest: datetime
+               ) -> dict[str, list[EventRecord]]:
+    """Only the events the rules can ask about: every state-bearing one (the situation folds them), every
+    one of a type a `last_event` condition names, and those of an `event` condition's type within its
+    longest window; a long history of anything else is never read."""
+    probes = [(p.kind, p.within if p.source == "event" else None) for p in evaluator.compiled.probes
+              if p.source in ("event", "last_event") and p.kind]
+    whole = STATE_TYPES | {kind for kind, within in probes if within is None}
+    recent = {kind for kind, _ in probes if kind not in whole}
+    look_back = max((within or 0 for kind, within in probes if kind in recent), default=0)
+    if look_back >= (earliest - _FIRST_DAY).total_seconds():  # a window reaching before the calendar's start
+        whole, recent = whole | recent, set()
+    return store.events_of(sql, customers, latest, sorted(whole), sorted(recent),
+                           earliest - timedelta(seconds=look_back))
+
+
 def _message_key(message: Message) -> str:
     """Everything of a message but the customer: what a verdict without history depends on."""
     return json.dumps([message.channel, message.purpose, message.campaign_id, list(message.product_ids),
@@ -338,11 +433,24 @@ def _decide_and_record(sql: Sql, evaluator: Evaluator, context: _Context, items:
     recorder = Recorder(sql, evaluator.version, now, len(items))
     for item in items:
         assert item.message is not None
-        verdict = context.evaluate(evaluator, item.message, item.blank_key)
-        item.result = recorder.add(item.raw, item.shape, item.message, verdict, item.data.get("idempotency_key"),
-                                   item.request_hash, item.key_name)
+        try:
+            verdict = context.evaluate(evaluator, item.message, item.blank_key)
+            item.result = recorder.add(item.raw, item.shape, item.message, verdict,
+                                       item.data.get("idempotency_key"), item.request_hash, item.key_name,
+                                       item.scope)
+        except EngineError as exc:
+            item.error = _refused(exc)
+            continue
+        except Exception as exc:  # the others of the group are still decided and committed
+            item.fail(exc)
+            continue
         context.remember(item.message, verdict, tuple(r.rule_id for r in verdict.reasons))
     recorder.write()
+
+
+def _refused(exc: EngineError) -> ValidationFailed:
+    """The engine's refusal of one request's facts, as that request's own error."""
+    return ValidationFailed("The rule engine cannot evaluate this request.", {"_schema": [str(exc)]})
 
 
 def decision_response(decision: Decision) -> dict[str, Any]:

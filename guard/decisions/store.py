@@ -98,13 +98,29 @@ def combined(per_name: dict[str, list[Any]], identities: Identities, customers: 
     return out
 
 
-def events_of(sql: Sql, customers: Sequence[str], until: datetime) -> dict[str, list[EventRecord]]:
-    """Every event of the customers that occurred by `until`, with the suppression markers left by erasing them."""
+def events_of(sql: Sql, customers: Sequence[str], until: datetime, whole: Sequence[str], recent: Sequence[str] = (),
+              since: datetime | None = None) -> dict[str, list[EventRecord]]:
+    """The customers' events that occurred by `until` and are of a `whole` type, or of a `recent` type and
+    occurred at or after `since` (what a decision can ask about, however long a customer's history), with
+    the suppression markers left by erasing them."""
     out: dict[str, list[EventRecord]] = defaultdict(list)
+    selections = [(whole, None), *([(recent, since)] if since is not None else [])]
     for chunk in _chunks(customers):
-        member, params = _member(sql, "customer_id", chunk)
-        rows = sql.rows(f"SELECT customer_id, event_id, type, occurred_at, data FROM events "
-                        f"WHERE {member} AND occurred_at <= ?", [*params, sql.time(until)])
+        # One SELECT per kind of bound, so that each is a range of the (customer, type, time) index.
+        parts: list[str] = []
+        params: list[Any] = []
+        for types, start in selections:
+            if not types:
+                continue
+            member, customer_params = _member(sql, "customer_id", chunk)
+            kinds, type_params = _member(sql, "type", sorted(types))
+            bounds = "occurred_at <= ?" + (" AND occurred_at >= ?" if start is not None else "")
+            parts.append(f"SELECT customer_id, event_id, type, occurred_at, data FROM events "
+                         f"WHERE {member} AND {kinds} AND {bounds}")
+            params += [*customer_params, *type_params, sql.time(until)]
+            if start is not None:
+                params.append(sql.time(start))
+        rows = sql.rows(" UNION ALL ".join(parts), params) if parts else []
         for customer_id, event_id, type_, occurred_at, data in rows:
             out[customer_id].append(EventRecord(event_id, type_, sql.read_time(occurred_at),  # type: ignore[arg-type]
                                                 sql.read_json(data) or {}))
@@ -160,18 +176,23 @@ def history_of(sql: Sql, customers: Sequence[str], start: datetime, end: datetim
     return out
 
 
-def by_idempotency_keys(sql: Sql, keys: set[str]) -> dict[str, StoredDecision]:
-    """The decisions already recorded under these idempotency keys, with the answers they gave."""
-    found: dict[str, StoredDecision] = {}
-    for chunk in _chunks(sorted(keys)):
-        member, params = _member(sql, "idempotency_key", chunk)
-        rows = sql.rows(f"SELECT id, idempotency_key, decision_id, request_hash, outcome, route, defer_until, "
-                        f"rules_version, evaluated_at FROM decisions WHERE {member}", params)
-        reasons = _reasons(sql, [row[0] for row in rows])
-        for pk, key, decision_id, request_hash, outcome, route, defer_until, version, evaluated_at in rows:
-            answer = stored_answer(decision_id, outcome, route, sql.read_time(defer_until), reasons.get(pk, []),
-                                   version, sql.read_time(evaluated_at))
-            found[key] = StoredDecision(decision_id, request_hash, answer)
+def by_idempotency_keys(sql: Sql, keys: set[tuple[int, str]]) -> dict[tuple[int, str], StoredDecision]:
+    """The decisions already recorded under these (scope, idempotency key) pairs, with the answers they gave."""
+    found: dict[tuple[int, str], StoredDecision] = {}
+    by_scope: dict[int, list[str]] = defaultdict(list)
+    for scope, key in sorted(keys):
+        by_scope[scope].append(key)
+    for scope, scoped in by_scope.items():
+        for chunk in _chunks(scoped):
+            member, params = _member(sql, "idempotency_key", chunk)
+            rows = sql.rows(f"SELECT id, idempotency_key, decision_id, request_hash, outcome, route, defer_until, "
+                            f"rules_version, evaluated_at FROM decisions WHERE idempotency_scope = ? AND {member}",
+                            [scope, *params])
+            reasons = _reasons(sql, [row[0] for row in rows])
+            for pk, key, decision_id, request_hash, outcome, route, defer_until, version, evaluated_at in rows:
+                answer = stored_answer(decision_id, outcome, route, sql.read_time(defer_until),
+                                       reasons.get(pk, []), version, sql.read_time(evaluated_at))
+                found[(scope, key)] = StoredDecision(decision_id, request_hash, answer)
     return found
 
 

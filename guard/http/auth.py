@@ -56,3 +56,9 @@ def key_name() -> str | None:
     """The name of the key that authenticated this request."""
     key = g.get("api_key")
     return key.name if key is not None else None
+
+
+def key_id() -> int | None:
+    """The id of the key that authenticated this request: the scope of its idempotency keys."""
+    key = g.get("api_key")
+    return key.id if key is not None else None

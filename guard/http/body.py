@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import json
-import math
 from typing import Any
 
 from flask import request
 
 from guard.errors import MalformedRequest, UnsupportedMediaType, ValidationFailed
+from guard.schemas import MAX_ID
+from guard.strictjson import parse_json
 
 JSON_TYPES = ("application/json",)
+IDEMPOTENCY_HEADER = "Idempotency-Key"
 YAML_TYPES = ("text/yaml", "application/yaml", "application/x-yaml", "text/plain")
 
 
@@ -18,66 +19,6 @@ class MalformedText(MalformedRequest):
     """A text body that is not valid UTF-8."""
 
     code = "malformed_body"
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _finite(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"{text} is too large")
-    return value
-
-
-def parse_json(raw: bytes) -> Any:
-    """Strict JSON: no NaN or Infinity, no numbers that overflow, text that a database can store."""
-    try:
-        value = json.loads(raw.decode("utf-8"), parse_constant=_no_constant, parse_float=_finite)
-    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
-        raise MalformedRequest("The body is not valid JSON.", {"reason": _reason(exc)}) from None
-    if not storable(value):
-        raise ValidationFailed("Text must not contain NUL characters or unpaired surrogates.",
-                               {"_schema": ["Text must not contain NUL characters or unpaired surrogates."]})
-    return value
-
-
-def _reason(exc: Exception) -> str:
-    if isinstance(exc, json.JSONDecodeError):
-        return f"{exc.msg} at line {exc.lineno} column {exc.colno}"
-    if isinstance(exc, UnicodeDecodeError):
-        return "the body is not UTF-8"
-    if isinstance(exc, RecursionError):
-        return "nested too deeply"
-    return str(exc)
-
-
-def storable(value: Any) -> bool:
-    """Whether every text in a parsed JSON value can be stored by every supported database."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            if not _clean(item):
-                return False
-        elif isinstance(item, dict):
-            if not all(_clean(k) for k in item):
-                return False
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-    return True
-
-
-def _clean(text: str) -> bool:
-    if "\x00" in text:
-        return False
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def json_body() -> Any:
@@ -103,3 +44,33 @@ def text_body() -> str:
     if "\x00" in text:
         raise MalformedText("The body contains a NUL character.", {"reason": "NUL character"})
     return text
+
+
+def idempotency_header() -> str | None:
+    """The `Idempotency-Key` header (1 to MAX_ID printable ASCII characters), or None when not sent."""
+    value = request.headers.get(IDEMPOTENCY_HEADER)
+    if value is None:
+        return None
+    if not 0 < len(value) <= MAX_ID or not all(" " <= c <= "~" for c in value):
+        raise ValidationFailed(f"The {IDEMPOTENCY_HEADER} header is not valid.",
+                               {IDEMPOTENCY_HEADER: [f"1 to {MAX_ID} printable ASCII characters."]})
+    return value
+
+
+def with_idempotency_key(body: Any, field: str) -> Any:
+    """The body with the `Idempotency-Key` header standing for its `field`; 422 when both are given and differ."""
+    key = idempotency_header()
+    if key is None or not isinstance(body, dict):
+        return body
+    given = body.get(field)
+    if given is not None and given != key:
+        message = f"The {IDEMPOTENCY_HEADER} header and {field} differ."
+        raise ValidationFailed(message, {field: [message], IDEMPOTENCY_HEADER: [message]})
+    return {**body, field: key}
+
+
+def no_idempotency_header(field: str) -> None:
+    """422 when `Idempotency-Key` is sent where every item carries its own `field` (batches, streams)."""
+    if request.headers.get(IDEMPOTENCY_HEADER) is not None:
+        message = f"Give each item its own {field}; the {IDEMPOTENCY_HEADER} header is for single requests."
+        raise ValidationFailed(message, {IDEMPOTENCY_HEADER: [message]})

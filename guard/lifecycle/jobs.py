@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import uuid
 from datetime import datetime
@@ -12,12 +13,14 @@ from sqlalchemy import select, update
 
 from guard.db import Database
 from guard.decisions.evaluate import Evaluator
-from guard.errors import NotFound
+from guard.errors import GuardError, NotFound
 from guard.lifecycle.backtest import count_decisions, run_backtest
 from guard.lifecycle.models import BacktestJob
 from guard.timeutil import iso, utcnow
 
 log = logging.getLogger(__name__)
+# Job ids are made by start_job (uuid4); anything else names no job and never reaches the database.
+_JOB_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def start_job(db: Database, candidate: Evaluator, since: datetime | None, until: datetime | None,
@@ -43,9 +46,12 @@ def _run(db: Database, job_id: str, candidate: Evaluator, since: datetime | None
     try:
         report = run_backtest(db, candidate, since, until, progress=progress)
         values: dict[str, Any] = {"status": "done", "report": report, "done": report["total"] + report["skipped"]}
-    except Exception as exc:  # a job must always end in a state people can read
+    except GuardError as exc:  # written for people: safe to show
+        values = {"status": "failed", "error": exc.message}
+    except Exception:  # a job must always end in a state people can read, without SQL or data in it
         log.exception("backtest %s failed", job_id)
-        values = {"status": "failed", "error": str(exc)}
+        values = {"status": "failed", "error": f"The backtest failed unexpectedly; the server log has the "
+                                               f"details under job {job_id}."}
     finally:
         if close_candidate:
             candidate.close()
@@ -67,7 +73,7 @@ def record_finished(db: Database, params: dict[str, Any], report: dict[str, Any]
 def get_job(db: Database, job_id: str) -> dict[str, Any]:
     """A job's status, progress and, when done, its report."""
     with db.sessions() as session:
-        job = session.get(BacktestJob, job_id)
+        job = session.get(BacktestJob, job_id) if _JOB_ID.fullmatch(job_id) else None
         if job is None:
             raise NotFound(f"No backtest job {job_id!r}.", {"job_id": job_id})
         return _described(job)

@@ -53,6 +53,11 @@ class CompiledRuleSet:
         """The content version of the compiled rules."""
         return self.ruleset.version
 
+    @property
+    def event_types(self) -> frozenset[str]:
+        """The event types the rules ask about."""
+        return frozenset(p.kind for p in self.probes if p.source in ("event", "last_event") and p.kind)
+
 
 def compile_ruleset(ruleset: RuleSet) -> CompiledRuleSet:
     """Translate every rule case into one durable-rules rule over the flat fact document."""

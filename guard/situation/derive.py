@@ -18,6 +18,8 @@ CASE_EVENTS = {
 CASE_ID_FIELD = {"complaint": "case_id", "refund": "refund_id"}
 CONSENT_EVENTS = ("consent.withdrawn", "consent.given")
 PROFILE_FIELDS = ("customer_since", "timezone")
+# The types derive() folds into the situation (cases, consent, profile): a decision reads them all.
+STATE_TYPES = frozenset({*CASE_EVENTS, *CONSENT_EVENTS, "profile.updated"})
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +19,7 @@ from guard.bulk import EVENT_COLUMNS, insert_rows
 from guard.canonical import content_hash
 from guard.db import Database
 from guard.errors import EventConflict, ValidationFailed
+from guard.rules.fields import KNOWN_EVENT_TYPES
 from guard.situation.models import Event
 from guard.situation.schemas import EventSchema
 from guard.sql import Sql
@@ -33,12 +36,15 @@ class EventResult:
     event_id: str | None
     status: str  # created | duplicate | error
     error: dict[str, Any] | None = None
+    warnings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form of a batch item result."""
         out: dict[str, Any] = {"index": self.index, "event_id": self.event_id, "status": self.status}
         if self.error:
             out["error"] = self.error
+        if self.warnings:
+            out["warnings"] = list(self.warnings)
         return out
 
 
@@ -56,14 +62,26 @@ def _hash(event: dict[str, Any]) -> str:
     return content_hash({k: event[k] for k in ("customer_id", "type", "occurred_at", "data")})
 
 
-def ingest_one(db: Database, raw: Any) -> str:
+def type_warnings(event_type: str, known: Collection[str]) -> tuple[str, ...]:
+    """A warning for an event type that neither Guard nor the rules give meaning to (a misspelling, often)."""
+    if event_type in KNOWN_EVENT_TYPES or event_type in known:
+        return ()
+    close = difflib.get_close_matches(event_type, sorted({*KNOWN_EVENT_TYPES, *known}), n=1, cutoff=0.6)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    return (f"Unknown event type {event_type!r}: stored, but no rule uses it.{hint}",)
+
+
+def ingest_one(db: Database, raw: Any, known: Collection[str] = ()) -> EventResult:
     """Store one event: `created`, or `duplicate` for an identical repeat; EventConflict otherwise."""
-    result = ingest_batch(db, [raw], single=True)[0]
-    return result.status
+    return ingest_batch(db, [raw], single=True, known=known)[0]
 
 
-def ingest_batch(db: Database, raws: list[Any], single: bool = False) -> list[EventResult]:
-    """Store every valid event of a batch in one transaction; bad or conflicting items get their own error."""
+def ingest_batch(db: Database, raws: list[Any], single: bool = False, known: Collection[str] = ()
+                 ) -> list[EventResult]:
+    """Store every valid event of a batch in one transaction; bad or conflicting items get their own error.
+
+    Events of a type unknown to Guard and to the rules (`known` names those the active rules use) are stored
+    like any other, with a warning."""
     results: list[EventResult | None] = [None] * len(raws)
     valid: list[tuple[int, dict[str, Any], str]] = []
     for index, raw in enumerate(raws):
@@ -76,6 +94,7 @@ def ingest_batch(db: Database, raws: list[Any], single: bool = False) -> list[Ev
             results[index] = EventResult(index, event_id, "error", exc.to_dict())
             continue
         valid.append((index, event, _hash(event)))
+    types = {index: event["type"] for index, event, _ in valid}
     for attempt in range(3):
         try:
             with db.transaction() as session:
@@ -86,6 +105,9 @@ def ingest_batch(db: Database, raws: list[Any], single: bool = False) -> list[Ev
             if attempt == 2:
                 raise
     for index, result in stored.items():
+        if result.status != "error" and result.event_id is not None:
+            warnings = type_warnings(types[index], known)
+            result = EventResult(index, result.event_id, result.status, warnings=warnings) if warnings else result
         results[index] = result
     return [r for r in results if r is not None]
 

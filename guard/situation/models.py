@@ -15,7 +15,11 @@ class Event(Base):
     """One event as received, with a hash of its content to recognise repeats."""
 
     __tablename__ = "events"
-    __table_args__ = (Index("ix_events_customer_occurred", "customer_id", "occurred_at"),)
+    __table_args__ = (
+        Index("ix_events_customer_occurred", "customer_id", "occurred_at"),
+        # A decision reads only the types its rules ask about: found by type, not by scanning a whole history.
+        Index("ix_events_customer_type", "customer_id", "type", "occurred_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     event_id: Mapped[str] = mapped_column(String(200), unique=True)

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from guard.decisions.store import combined, events_of, identities_of, markers_of
+from guard.decisions.store import identities_of, markers_of
 from guard.situation.aliases import Identity
 from guard.situation.derive import EventRecord, Situation, derive
 from guard.situation.models import Event
@@ -31,12 +31,9 @@ def load_events(session: Session, customer_id: str, until: datetime | None = Non
 
 def situation_at(session: Session, customer_id: str, at: datetime) -> Situation:
     """The derived situation of a customer at an instant: the events stored under every name linked with
-    this one (see guard/situation/aliases.py), read set-wise as decisions read them."""
-    sql = Sql.of_session(session)
-    identities = identities_of(sql, [customer_id])
-    names = identities.members(customer_id)
-    events = combined(events_of(sql, names, at), identities, [customer_id])
-    return derive(events.get(identities.of(customer_id), []), at)
+    this one (see guard/situation/aliases.py); all of them, not only those the rules ask about."""
+    names = identities_of(Sql.of_session(session), [customer_id]).members(customer_id)
+    return derive([e for name in names for e in load_events(session, name, at)], at)
 
 
 def describe(customer_id: str, situation: Situation, identity: Identity | None = None) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from zoneinfo import available_timezones
 
@@ -12,6 +13,8 @@ from guard.schemas import MAX_ID, AwareDateTime, Id, StrictSchema
 
 MAX_BATCH = 1000
 MAX_DATA_KEYS = 100
+# An event's data as compact JSON (UTF-8): every decision about the customer may read it back.
+MAX_DATA_BYTES = 16 * 1024
 EVENT_TYPE = validate.Regexp(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$", error="Types look like complaint.opened.")
 _ZONES = frozenset(available_timezones())
 REQUIRED_DATA = {
@@ -48,6 +51,8 @@ def data_errors(event_type: str, data: dict[str, Any]) -> dict[str, list[str]]:
     errors: dict[str, list[str]] = {}
     if len(data) > MAX_DATA_KEYS:
         return {"_schema": [f"At most {MAX_DATA_KEYS} fields."]}
+    if data_size(data) > MAX_DATA_BYTES:
+        return {"_schema": [f"At most {MAX_DATA_BYTES} bytes as compact JSON."]}
     required = REQUIRED_DATA.get(event_type)
     if required and not _text(data.get(required)):
         errors[required] = [f"A {event_type} event needs data.{required} (a non-empty text)."]
@@ -63,6 +68,11 @@ def data_errors(event_type: str, data: dict[str, Any]) -> dict[str, list[str]]:
     if event_type == "profile.updated":
         errors.update(_profile_errors(data))
     return errors
+
+
+def data_size(data: dict[str, Any]) -> int:
+    """The size of event data as stored: compact JSON in UTF-8."""
+    return len(json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogatepass"))
 
 
 def _text(value: Any) -> bool:

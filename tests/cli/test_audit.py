@@ -1,4 +1,4 @@
-"""`guard audit verify|purge` and `guard customers erase` on a database of their own."""
+"""`guard audit verify|purge|erase` and `guard customers erase` on a database of their own."""
 
 from __future__ import annotations
 
@@ -66,3 +66,11 @@ def test_erase_says_which_withdrawals_it_keeps_and_the_chain_verifies(invoke, tm
     assert invoke("audit", "verify").exit_code == 0
     purged = invoke("audit", "purge", "--before", "2100-01-01")
     assert purged.exit_code == 0 and invoke("audit", "verify").exit_code == 0
+
+
+def test_audit_erase_is_the_same_command_as_customers_erase(invoke, tmp_path):
+    _import(invoke, tmp_path)
+    erased = invoke("audit", "erase", "ann")
+    assert erased.exit_code == 0 and "2 events deleted" in erased.output
+    assert invoke("customers", "erase", "ann").exit_code != 0  # nothing left to erase under either name
+    assert invoke("audit", "verify").exit_code == 0

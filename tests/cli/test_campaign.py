@@ -52,3 +52,19 @@ def test_ndjson_in_ndjson_out_with_bad_lines(invoke, tmp_path, cli_db_url):
     assert decisions[5]["error"]["code"] == "malformed_json" and decisions[6]["error"]["code"] == "validation_failed"
     assert "error              2" in result.output
     assert _count(cli_db_url) == 5
+
+
+def test_ndjson_lines_are_read_as_the_api_reads_a_stream(invoke, tmp_path, cli_db_url):
+    message = {"channel": "sms", "purpose": "marketing", "send_at": "2026-03-10T12:00:00Z"}
+    lines = [json.dumps({**message, "customer_id": f"c{n}"}) for n in range(4)]
+    lines[1] = '{"customer_id": "inf", "channel": "sms", "purpose": "marketing", "attributes": {"x": Infinity}}'
+    lines[2] = json.dumps({**message, "customer_id": "nul\x00"})
+    source = tmp_path / "campaign.ndjson"
+    source.write_text("\n".join(lines) + "\n")
+    result = invoke("campaign", "screen", str(source), "--campaign-id", "spring")
+    decisions = [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]
+    assert [d["index"] for d in decisions] == [0, 1, 2, 3]
+    assert decisions[1]["error"]["code"] == "malformed_json" and decisions[1]["error"]["details"]["line"] == 2
+    assert decisions[2]["error"]["code"] == "validation_failed"
+    assert decisions[0]["outcome"] == decisions[3]["outcome"] == "allow"
+    assert _count(cli_db_url) == 2

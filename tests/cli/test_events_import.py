@@ -100,3 +100,28 @@ def test_an_empty_file_imports_nothing(invoke: Invoke, tmp_path: Path):
 def test_a_missing_file_is_a_usage_error(invoke: Invoke, tmp_path: Path):
     result = invoke("events", "import", str(tmp_path / "nope.ndjson"))
     assert result.exit_code == 2
+
+
+def test_lines_are_read_as_the_api_reads_them(invoke: Invoke, cli_db_url: str, tmp_path: Path):
+    # The reader of POST /v1/decisions/stream: text no database can store, numbers that overflow and
+    # overlong lines are bad lines of their own, and the rest is still imported.
+    from guard.strictjson import MAX_LINE_BYTES
+
+    lines = [
+        _line(1),
+        _line(2, event_id="e2\x00"),
+        _line(3, customer_id="lone\ud800"),
+        _line(4, data={"amount": 1e999}).replace("Infinity", "1e999"),
+        _line(5, data={"note": "x" * MAX_LINE_BYTES}),
+        _line(6),
+    ]
+    path = tmp_path / "events.ndjson"
+    path.write_text("\n".join(lines) + "\n")
+    result = invoke("events", "import", str(path))
+    assert result.exit_code == 1
+    out = result.stdout.splitlines()
+    assert out[-1] == "2 created, 0 duplicates, 4 errors (bad lines: 2, 3, 4, 5)"
+    assert out[0].startswith("line 2: validation_failed: ") and out[1].startswith("line 3: validation_failed: ")
+    assert out[2] == "line 4: malformed_json: 1e999 is too large"
+    assert out[3] == f"line 5: payload_too_large: Line 5 is longer than {MAX_LINE_BYTES} bytes."
+    assert _count(cli_db_url) == 2

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from guard.schemas import MAX_ATTRIBUTE_TEXT, MAX_ATTRIBUTES, MAX_ID, MAX_LIST
+from guard.schemas import MAX_ATTRIBUTES, MAX_ID, MAX_LIST, MAX_TEXT
 from tests.faults.real import GuardServer, make_key
 
 pytestmark = pytest.mark.slow
@@ -45,7 +45,7 @@ def _largest_dry_run(i: int) -> dict[str, object]:
         "customer_id": f"rss-{i}", "channel": "email", "purpose": "marketing", "dry_run": True,
         "campaign_id": f"{i:08d}".ljust(MAX_ID, "c"),
         "product_ids": [f"{i:08d}-{p:03d}".ljust(MAX_ID, "p") for p in range(MAX_LIST)],
-        "attributes": {f"a{n}": f"{i:08d}-{n:02d}".ljust(MAX_ATTRIBUTE_TEXT, "v") for n in range(MAX_ATTRIBUTES)},
+        "attributes": {f"a{n}": f"{i:08d}-{n:02d}".ljust(MAX_TEXT, "v") for n in range(MAX_ATTRIBUTES)},
     }
 
 

@@ -9,7 +9,7 @@ from guard.decisions.service import MAX_CANDIDATES, decide, decide_batch
 from guard.lifecycle.active import CACHE_SIZE
 from guard.lifecycle.versions import create_version
 from guard.rules.model import RuleSource
-from guard.schemas import MAX_ATTRIBUTE_TEXT, MAX_ATTRIBUTES
+from guard.schemas import MAX_ATTRIBUTES, MAX_TEXT
 from tests.http.test_rule_validation_hostile import many_conditions
 from tests.lifecycle.test_http import _client, _files
 
@@ -51,7 +51,7 @@ def test_a_full_rule_set_still_answers_a_request_with_every_attribute_allowed(li
     created = admin.post("/v1/rules/versions", json={"files": _files(full), "message": "full", "activate": True})
     assert created.status_code == 201, created.get_json()
     live_guard.rules.refresh()
-    attributes = {f"x{i}": "v" * MAX_ATTRIBUTE_TEXT for i in range(MAX_ATTRIBUTES)}
+    attributes = {f"x{i}": "v" * MAX_TEXT for i in range(MAX_ATTRIBUTES)}
     answer = admin.post("/v1/decisions", json={"customer_id": "full-c1", "channel": "email", "purpose": "service",
                                                "attributes": attributes})
     assert answer.status_code == 200, answer.get_json()

@@ -12,10 +12,11 @@ from werkzeug.wsgi import get_input_stream
 
 from guard import metrics
 from guard.decisions.campaign import decide_requests, screen_stream
-from guard.errors import UnsupportedMediaType
-from guard.http.auth import key_name, require
-from guard.http.body import json_body
+from guard.errors import PayloadTooLarge, UnsupportedMediaType
+from guard.http.auth import key_id, key_name, require
+from guard.http.body import json_body, no_idempotency_header
 from guard.http.context import current_guard
+from guard.strictjson import ndjson
 
 bp = Blueprint("campaigns", __name__)
 
@@ -31,7 +32,8 @@ _encode = json.JSONEncoder(separators=(",", ":")).encode
 def batch() -> Response:
     """Up to 10,000 decisions in input order, each audited; a bad item gets its own error."""
     guard = current_guard()
-    answer = decide_requests(guard.db, guard.evaluator, json_body(), key_name(), guard.rules.version)
+    no_idempotency_header("idempotency_key")
+    answer = decide_requests(guard.db, guard.evaluator, json_body(), key_name(), guard.rules.version, key_id())
     metrics.count_decisions(answer["results"])
     return jsonify(answer)
 
@@ -43,14 +45,20 @@ def stream() -> Response:
     if request.mimetype not in NDJSON_TYPES:
         raise UnsupportedMediaType("Send NDJSON with Content-Type: application/x-ndjson.",
                                    {"content_type": request.content_type})
+    no_idempotency_header("idempotency_key")
     guard = current_guard()
+    limit = guard.settings.max_stream_bytes
+    if request.content_length is not None and request.content_length > limit:
+        # Known in advance: refused before anything is decided. A chunked stream ends at the limit instead.
+        raise PayloadTooLarge(f"The stream is longer than {limit} bytes (GUARD_MAX_STREAM_BYTES).",
+                              {"max_bytes": limit})
     # The whole input is read before any output is written: a client that sends everything before it
     # reads would otherwise deadlock against full socket buffers. Results wait in a spooled file, so
     # memory stays bounded whatever the campaign's size.
-    lines = get_input_stream(request.environ, max_content_length=None)
+    lines = ndjson(get_input_stream(request.environ, max_content_length=None), max_total_bytes=limit)
     spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 - closed by _drain
     done: list[dict[str, Any]] = []
-    for result in screen_stream(guard.db, lambda: guard.evaluator, lines, key_name()):
+    for result in screen_stream(guard.db, lambda: guard.evaluator, lines, key_name(), key_id=key_id()):
         done.append(result)
         if len(done) >= WRITE_EVERY:
             _spool(spool, done)

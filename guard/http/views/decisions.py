@@ -8,8 +8,8 @@ from guard import metrics
 from guard.decisions.queries import get_decision, list_decisions
 from guard.decisions.service import decide
 from guard.errors import NotFound
-from guard.http.auth import key_name, require
-from guard.http.body import json_body
+from guard.http.auth import key_id, key_name, require
+from guard.http.body import json_body, with_idempotency_key
 from guard.http.context import current_guard
 from guard.http.schemas import DecisionListQuery, query
 
@@ -21,7 +21,8 @@ bp = Blueprint("decisions", __name__)
 def create_decision() -> Response:
     """Decide on one planned send; the answer is in the audit log before it is returned."""
     guard = current_guard()
-    answer = decide(guard.db, guard.evaluator, json_body(), key_name(), guard.rules.version)
+    body = with_idempotency_key(json_body(), "idempotency_key")
+    answer = decide(guard.db, guard.evaluator, body, key_name(), guard.rules.version, key_id())
     metrics.count_decisions([answer])
     return jsonify(answer)
 

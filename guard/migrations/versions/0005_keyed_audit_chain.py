@@ -7,7 +7,7 @@ link pins every legacy record before it. A database without audit records gets n
 its records are keyed.
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 Create Date: 2026-11-29
 """
 
@@ -23,7 +23,7 @@ from guard.db import UTCDateTime
 from guard.timeutil import utcnow
 
 revision: str = "0005"
-down_revision: str | None = "0003"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
