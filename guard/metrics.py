@@ -59,3 +59,12 @@ def exposition() -> bytes:
     from prometheus_client import REGISTRY
 
     return generate_latest(REGISTRY)
+
+
+INBOUND = Counter("guard_inbound_deliveries", "Vendor webhook deliveries, by source, kind and result.",
+                  ("source", "kind", "result"))
+
+
+def count_inbound(source: str, kind: str, result: str) -> None:
+    """Count one vendor delivery (an unknown source is counted as `(unknown)`: its name is the caller's text)."""
+    INBOUND.labels(source, kind, result).inc()

@@ -56,3 +56,9 @@ def key_name() -> str | None:
     """The name of the key that authenticated this request."""
     key = g.get("api_key")
     return key.name if key is not None else None
+
+
+def vendor_signed(view: F) -> F:
+    """Mark a view authenticated by the vendor's signature over the raw body instead of an API key."""
+    view.authenticated_by = "vendor signature"  # type: ignore[attr-defined]
+    return view

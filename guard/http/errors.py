@@ -18,6 +18,7 @@ from guard.errors import (
     NotFound,
     PayloadTooLarge,
     ServiceUnavailable,
+    SignatureRejected,
     Unauthenticated,
     UnsupportedMediaType,
     ValidationFailed,
@@ -32,6 +33,7 @@ STATUS: dict[type[GuardError], int] = {
     ValidationFailed: 422,  # RulesInvalid is a ValidationFailed
     MalformedRequest: 400,
     Unauthenticated: 401,
+    SignatureRejected: 401,
     Forbidden: 403,
     NotFound: 404,
     Conflict: 409,  # IdempotencyConflict, EventConflict
@@ -67,8 +69,8 @@ def error_response(status: int, code: str, message: str, details: Any = None,
     return response
 
 
-def _headers_for(status: int) -> dict[str, str]:
-    if status == 401:
+def _headers_for(status: int, error: GuardError | None = None) -> dict[str, str]:
+    if status == 401 and not isinstance(error, SignatureRejected):  # a vendor signature is no Bearer key
         return {"WWW-Authenticate": 'Bearer realm="guard"'}
     if status == 503:
         return {"Retry-After": RETRY_AFTER_SECONDS}
@@ -80,7 +82,7 @@ def handle_guard_error(error: GuardError) -> Response:
     status = status_of(error)
     if status == 500:
         log.error("unmapped Guard error %s: %s", type(error).__name__, error.message)
-    return error_response(status, error.code, error.message, error.details, _headers_for(status))
+    return error_response(status, error.code, error.message, error.details, _headers_for(status, error))
 
 
 def handle_http_exception(error: HTTPException) -> Response:
