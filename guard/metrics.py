@@ -29,6 +29,9 @@ DECISIONS = Counter(
     ("outcome", "rule"))
 EVENTS = Counter("guard_events_ingested", "Events received, by result (created, duplicate, error).", ("status",))
 ERRORS = Counter("guard_http_errors", "Error answers, by status and error code.", ("status", "code"))
+# Sources are named by admins (a bounded set); a name nobody configured is counted as `(unknown)`.
+INBOUND = Counter("guard_inbound_deliveries", "Vendor webhook deliveries, by source, kind and result.",
+                  ("source", "kind", "result"))
 
 
 def count_decisions(results: Iterable[Mapping[str, Any]]) -> None:
@@ -60,9 +63,6 @@ def exposition() -> bytes:
 
     return generate_latest(REGISTRY)
 
-
-INBOUND = Counter("guard_inbound_deliveries", "Vendor webhook deliveries, by source, kind and result.",
-                  ("source", "kind", "result"))
 
 
 def count_inbound(source: str, kind: str, result: str) -> None:

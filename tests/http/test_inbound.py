@@ -211,3 +211,14 @@ def test_the_chain_covers_inbound_events(api: Api, guard: Guard):
     _order(api)
     with guard.db.sessions() as session:
         assert verify(session).ok
+
+
+def test_hubspot_v3_is_checked_over_the_url_the_vendor_called(api: Api, guard: Guard):
+    _source(api, "crm", "hubspot")
+    body = fixture("hubspot", "contact_optout.json")
+    elsewhere = _deliver(api, "crm", body, signing.hubspot(SECRET, body, "http://localhost/v1/inbound/other"))
+    assert elsewhere.status_code == 401
+    answer = _deliver(api, "crm", body, signing.hubspot(SECRET, body, "http://localhost/v1/inbound/crm"))
+    assert answer.status_code == 200, answer.get_json()
+    assert [(e["type"], e["customer_id"]) for e in answer.get_json()["events"]] == [
+        ("consent.withdrawn", "crm:123"), ("consent.given", "crm:456")]  # a batch of two, each mapped

@@ -50,3 +50,11 @@ def zendesk(secret: str, body: bytes, at: datetime | None = None) -> dict[str, s
 
 
 ZENDESK_REQUESTER = "8447388090494"  # ticket_created.json's detail.requester_id
+
+
+def hubspot(secret: str, body: bytes, url: str, at: datetime | None = None) -> dict[str, str]:
+    """HubSpot v3: base64 HMAC-SHA256 of method + full URL + body + timestamp (milliseconds)."""
+    stamp = str(int((at or datetime.now(UTC)).timestamp() * 1000))
+    digest = hmac.new(secret.encode(), b"POST" + url.encode() + body + stamp.encode(), hashlib.sha256).digest()
+    return {"Content-Type": "application/json", "X-HubSpot-Request-Timestamp": stamp,
+            "X-HubSpot-Signature-v3": base64.b64encode(digest).decode()}
