@@ -52,6 +52,11 @@ def count_events(statuses: Iterable[str]) -> None:
         EVENTS.labels(status).inc()
 
 
+def count_inbound(source: str, kind: str, result: str) -> None:
+    """Count one vendor delivery (an unknown source is counted as `(unknown)`: its name is the caller's text)."""
+    INBOUND.labels(source, kind, result).inc()
+
+
 def exposition() -> bytes:
     """The text exposition of every worker's metrics (or of this process outside `guard serve`)."""
     directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
@@ -62,9 +67,3 @@ def exposition() -> bytes:
     from prometheus_client import REGISTRY
 
     return generate_latest(REGISTRY)
-
-
-
-def count_inbound(source: str, kind: str, result: str) -> None:
-    """Count one vendor delivery (an unknown source is counted as `(unknown)`: its name is the caller's text)."""
-    INBOUND.labels(source, kind, result).inc()
