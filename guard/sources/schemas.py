@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import re
+
 from marshmallow import fields, validate
 
 from guard.inbound import KINDS
 from guard.schemas import StrictSchema
 
-NAME = validate.Regexp(r"^[a-z0-9][a-z0-9_-]{0,63}$",
+NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}\Z")
+NAME = validate.Regexp(NAME_PATTERN,
                        error="1-64 lowercase letters, digits, '-' and '_', starting with a letter or digit, e.g. shop.")
-FIELD = validate.Regexp(r"^[A-Za-z0-9_-]{1,64}(\.[A-Za-z0-9_-]{1,64}){0,9}$",
+FIELD = validate.Regexp(r"[A-Za-z0-9_-]{1,64}(\.[A-Za-z0-9_-]{1,64}){0,9}\Z",
                         error="A dotted path into the vendor's payload, e.g. customer.email.")
 MAX_SECRET = 1000
 

@@ -14,7 +14,7 @@ from guard.audit.digests import values_digest
 from guard.db import Database
 from guard.errors import Conflict, NotFound, ValidationFailed
 from guard.sources.models import Source
-from guard.sources.schemas import SourceInput
+from guard.sources.schemas import NAME_PATTERN, SourceInput
 from guard.sources.vault import seal
 from guard.timeutil import iso, utcnow
 
@@ -56,7 +56,9 @@ def _taken(name: str) -> Conflict:
 
 
 def live(session: Session, name: str) -> Source | None:
-    """The live source of that name, if any."""
+    """The live source of that name, if any (a name no source could have is not looked up: it comes from a URL)."""
+    if not NAME_PATTERN.fullmatch(name):
+        return None
     return session.scalars(select(Source).where(Source.live_name == name, Source.removed_at.is_(None))).first()
 
 

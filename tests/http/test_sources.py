@@ -74,6 +74,9 @@ def test_bad_input_gets_field_errors_and_stores_nothing(api: Api, guard: Guard):
         ({"name": "shop", "kind": "shopify", "secret": "s", "customer_field": "a..b"}, "customer_field"),
         ({"name": "shop", "kind": "shopify", "secret": "s", "colour": "red"}, "colour"),
         ({"name": "a" * 65, "kind": "shopify", "secret": "s"}, "name"),
+        ({"name": "shop!", "kind": "shopify", "secret": "s"}, "name"),  # the pattern holds to the end ...
+        ({"name": "shop\n", "kind": "shopify", "secret": "s"}, "name"),  # ... past a final newline too
+        ({"name": "shop", "kind": "shopify", "secret": "s", "customer_field": "a.b\n"}, "customer_field"),
     ]
     for body, field in cases:
         response = api.post("/v1/sources", json=body)
