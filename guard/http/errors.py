@@ -69,8 +69,8 @@ def error_response(status: int, code: str, message: str, details: Any = None,
     return response
 
 
-def _headers_for(status: int, error: GuardError | None = None) -> dict[str, str]:
-    if status == 401 and not isinstance(error, SignatureRejected):  # a vendor signature is no Bearer key
+def _headers_for(status: int) -> dict[str, str]:
+    if status == 401:
         return {"WWW-Authenticate": 'Bearer realm="guard"'}
     if status == 503:
         return {"Retry-After": RETRY_AFTER_SECONDS}
@@ -82,7 +82,7 @@ def handle_guard_error(error: GuardError) -> Response:
     status = status_of(error)
     if status == 500:
         log.error("unmapped Guard error %s: %s", type(error).__name__, error.message)
-    return error_response(status, error.code, error.message, error.details, _headers_for(status, error))
+    return error_response(status, error.code, error.message, error.details, _headers_for(status))
 
 
 def handle_http_exception(error: HTTPException) -> Response:

@@ -138,7 +138,6 @@ def test_a_bad_or_stale_stripe_signature_is_401_and_stores_nothing(api: Api, gua
         answer = _deliver(api, "pay", body, headers)
         assert answer.status_code == 401, (case, answer.get_json())
         assert answer.get_json()["error"]["code"] == "invalid_signature", case
-        assert "WWW-Authenticate" not in answer.headers  # no Bearer key would help
     assert _events(guard) == 0
     fresh = _deliver(api, "pay", body, signing.stripe(SECRET, body))
     assert fresh.status_code == 200, fresh.get_json()
