@@ -96,3 +96,15 @@ class RuleTestsFailed(ValidationFailed):
     """The rule files compile but their own test cases fail, so they cannot become active."""
 
     code = "rule_tests_failed"
+
+
+class SignatureRejected(GuardError):
+    """A vendor delivery whose signature is missing, wrong or stale: nothing of it is stored."""
+
+    code = "invalid_signature"
+
+
+class MalformedDelivery(MalformedRequest):
+    """A correctly signed vendor delivery whose body is not the vendor's JSON document."""
+
+    code = "malformed_payload"
