@@ -424,8 +424,10 @@ def _register_command_groups() -> None:
     from guard.commands import lifecycle
     from guard.commands.audit import audit, customers
     from guard.commands.campaign import campaign
+    from guard.commands.sources import sources
 
     main.add_command(campaign)
+    main.add_command(sources)
     main.add_command(audit)
     main.add_command(customers)
     for command in lifecycle.COMMANDS:

@@ -98,6 +98,18 @@ class RuleTestsFailed(ValidationFailed):
     code = "rule_tests_failed"
 
 
+class SignatureRejected(GuardError):
+    """A vendor delivery whose signature is missing, wrong or stale: nothing of it is stored."""
+
+    code = "invalid_signature"
+
+
+class MalformedDelivery(MalformedRequest):
+    """A correctly signed vendor delivery whose body is not the vendor's JSON document."""
+
+    code = "malformed_payload"
+
+
 class AliasTaken(Conflict):
     """The alias is already linked to another customer."""
 

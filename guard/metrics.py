@@ -31,6 +31,9 @@ EVENTS = Counter("guard_events_ingested", "Events received, by result (created, 
 UNKNOWN_EVENT_TYPES = Counter(
     "guard_events_unknown_type", "Events stored whose type neither Guard nor the active rules use (misspelt?).")
 ERRORS = Counter("guard_http_errors", "Error answers, by status and error code.", ("status", "code"))
+# Sources are named by admins (a bounded set); a name nobody configured is counted as `(unknown)`.
+INBOUND = Counter("guard_inbound_deliveries", "Vendor webhook deliveries, by source, kind and result.",
+                  ("source", "kind", "result"))
 
 
 def count_decisions(results: Iterable[Mapping[str, Any]]) -> None:
@@ -51,6 +54,11 @@ def count_events(statuses: Iterable[str], unknown_types: int = 0) -> None:
         EVENTS.labels(status).inc()
     if unknown_types:
         UNKNOWN_EVENT_TYPES.inc(unknown_types)
+
+
+def count_inbound(source: str, kind: str, result: str) -> None:
+    """Count one vendor delivery (an unknown source is counted as `(unknown)`: its name is the caller's text)."""
+    INBOUND.labels(source, kind, result).inc()
 
 
 def exposition() -> bytes:

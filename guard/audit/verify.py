@@ -36,11 +36,13 @@ from guard.lifecycle.versions import activation_digest, version_digest
 from guard.situation.aliases import KIND as ALIAS
 from guard.situation.aliases import link_digest, unlink_digest
 from guard.situation.models import CustomerAlias, Event, Suppression
+from guard.sources.models import Source
+from guard.sources.usecases import source_digest
 from guard.timeutil import iso
 
 CHUNK = 2000
 # The kinds whose rows must each have a record (rows without one were inserted behind the log's back).
-_VOUCHED = ("decision", "event", "rule_version", "activation", "key", "alias")
+_VOUCHED = ("decision", "event", "rule_version", "activation", "key", "source", "alias")
 Contents = dict[tuple[str, str], str | None]
 
 
@@ -316,6 +318,14 @@ def _aliases(session: Session, refs: list[str], legacy: bool) -> Iterator[tuple[
             yield ref, unlink_digest(int(ref.split(":")[0]))
 
 
+def _sources(session: Session, refs: list[str], legacy: bool) -> Iterator[tuple[str, str]]:
+    ids = {int(r.split(":")[0]) for r in refs}
+    for source in session.scalars(select(Source).where(Source.id.in_(ids))):
+        yield f"{source.id}:created", source_digest(source, "created")
+        if source.removed_at is not None:
+            yield f"{source.id}:removed", source_digest(source, "removed")
+
+
 def _erasures(session: Session, refs: list[str], legacy: bool) -> Iterator[tuple[str, str]]:
     ids = [int(r) for r in refs]
     markers: dict[int, list[Suppression]] = {}
@@ -358,6 +368,7 @@ _LOADERS: dict[str, Callable[[Session, list[str], bool], Iterator[tuple[str, str
     "rule_version": _versions,
     "activation": _activations,
     "key": _keys,
+    "source": _sources,
     ALIAS: _aliases,
     "erasure": _erasures,
     "purge": _purges,
@@ -406,9 +417,9 @@ def _unchained(session: Session, seen: dict[str, set[str]]) -> Problem | None:
 
 def _unvouched_setup(session: Session, seen: dict[str, set[str]],
                      checkpoint: AuditCheckpoint | None) -> Problem | None:
-    """The first rule version, activation (the newest names the active rules), key or key revocation without a
-    chained record. A purge removes the records of older ones but keeps the rows: those count as purged
-    when older than the purge's date and than every such row still chained."""
+    """The first rule version, activation (the newest names the active rules), key or key revocation, source or
+    source removal without a chained record. A purge removes the records of older ones but keeps the rows: those
+    count as purged when older than the purge's date and than every such row still chained."""
     def unvouched(kind: str, ref: str, number: int, when: datetime) -> bool:
         if ref in seen[kind]:
             return False
@@ -430,6 +441,11 @@ def _unvouched_setup(session: Session, seen: dict[str, set[str]],
         for action, when in (("created", k.created_at), ("revoked", k.revoked_at)):
             if when is not None and unvouched("key", f"{k.id}:{action}", k.id, when):
                 found.append(("key", f"{k.id}:{action}"))
+                break
+    for s in session.scalars(select(Source).order_by(Source.id)):
+        for action, when in (("created", s.created_at), ("removed", s.removed_at)):
+            if when is not None and unvouched("source", f"{s.id}:{action}", s.id, when):
+                found.append(("source", f"{s.id}:{action}"))
                 break
     if not found:
         return None

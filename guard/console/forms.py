@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, PasswordField, StringField, SubmitField, TextAreaField
+from wtforms import BooleanField, PasswordField, SelectField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
+from guard.inbound import KINDS
 from guard.lifecycle.schemas import MAX_RULE_TEXT
 
 MESSAGE = Length(max=2000)
@@ -52,3 +53,17 @@ class BacktestForm(FlaskForm):
 
     since = StringField("From (UTC)", validators=[Optional()])
     until = StringField("Until (UTC)", validators=[Optional()])
+
+
+class SourceForm(FlaskForm):
+    """Add a vendor webhook source (the use case validates the fields; the secret is never shown again)."""
+
+    name = StringField("Name", validators=[DataRequired(message="Name the source."), Length(max=64)])
+    kind = SelectField("Kind", choices=sorted(KINDS))
+    secret = PasswordField("Signing secret", validators=[DataRequired(message="Paste the vendor's secret."),
+                                                         Length(max=1000)])
+    customer_field = StringField("Customer field (optional)", validators=[Optional(), Length(max=200)])
+
+
+class RemoveSourceForm(FlaskForm):
+    """Remove a source (a form, so that no other site can)."""

@@ -18,6 +18,7 @@ from guard.errors import (
     NotFound,
     PayloadTooLarge,
     ServiceUnavailable,
+    SignatureRejected,
     Unauthenticated,
     UnsupportedMediaType,
     ValidationFailed,
@@ -32,6 +33,7 @@ STATUS: dict[type[GuardError], int] = {
     ValidationFailed: 422,  # RulesInvalid is a ValidationFailed
     MalformedRequest: 400,
     Unauthenticated: 401,
+    SignatureRejected: 401,
     Forbidden: 403,
     NotFound: 404,
     Conflict: 409,  # IdempotencyConflict, EventConflict

@@ -36,6 +36,13 @@ class Identity:
     aliases: list[str]
 
 
+def normal(alias: str) -> str:
+    """The one spelling an alias is stored in: `email:` addresses lowercased, as inbound webhooks look them up
+    (`guard.sources.receive.alias_of`); any other alias exactly as given."""
+    prefix, _, value = alias.partition(":")
+    return f"email:{value.strip().lower()}" if prefix == "email" else alias
+
+
 def resolve(session: Session, alias: str) -> str | None:
     """The customer id an alias (`<source>:<vendor id>`, `email:<address>`) is linked to, if any."""
     return session.scalar(select(CustomerAlias.customer_id).where(CustomerAlias.alias == alias))
@@ -64,7 +71,7 @@ def list_aliases(session: Session, customer_id: str) -> dict[str, Any]:
 
 def link(session: Session, customer_id: str, aliases: list[str]) -> dict[str, Any]:
     """Link the aliases to the customer id, all or none; a link that exists already is a duplicate."""
-    wanted = list(dict.fromkeys(aliases))
+    wanted = list(dict.fromkeys(normal(a) for a in aliases))
     # PostgreSQL: taken before reading, so two requests linking one alias cannot both pass the checks.
     _lock(session, [customer_id, *wanted])
     if resolve(session, customer_id) is not None:
@@ -100,6 +107,7 @@ def link(session: Session, customer_id: str, aliases: list[str]) -> dict[str, An
 
 def unlink(session: Session, customer_id: str, alias: str) -> dict[str, Any]:
     """Remove one link of the customer id (NotFound when the alias is not linked to it)."""
+    alias = normal(alias)
     _lock(session, [customer_id, alias])
     row = session.scalars(select(CustomerAlias).where(CustomerAlias.alias == alias,
                                                       CustomerAlias.customer_id == customer_id)).first()

@@ -28,11 +28,15 @@ def endpoints(app: Flask) -> list[tuple[str, str, str | None]]:
     for rule in app.url_map.iter_rules():
         if rule.endpoint == "static":
             continue
-        path = re.sub(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>", lambda m: SAMPLE.get(m.group(1) or "default", "x"),
-                      rule.rule)
+        path = _concrete(rule.rule)
         scope = getattr(app.view_functions[rule.endpoint], "required_scope", None)
         out.extend((method, path, scope) for method in sorted(rule.methods or ()) if method in METHODS)
     return out
+
+
+def _concrete(rule: str) -> str:
+    """A route's template with sample values for its parameters."""
+    return re.sub(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>", lambda m: SAMPLE.get(m.group(1) or "default", "x"), rule)
 
 
 def _send(client: Any, method: str, path: str, token: str | None) -> Any:
@@ -49,20 +53,46 @@ def matrix_app(guard: Guard) -> Flask:
     return app
 
 
+def vendor_signed(app: Flask) -> set[str]:
+    """The paths authenticated by a vendor's webhook signature instead of an API key."""
+    return {_concrete(rule.rule) for rule in app.url_map.iter_rules()
+            if getattr(app.view_functions[rule.endpoint], "authenticated_by", None) == "vendor signature"}
+
+
 def test_every_api_endpoint_declares_its_scope(matrix_app: Flask):
     routes = endpoints(matrix_app)
     assert len(routes) >= 20
-    undeclared = [(m, p) for m, p, scope in routes if p.startswith("/v1/") and scope is None]
+    signed = vendor_signed(matrix_app)
+    assert signed == {"/v1/inbound/x"}
+    undeclared = [(m, p) for m, p, scope in routes if p.startswith("/v1/") and scope is None and p not in signed]
     assert not undeclared, f"endpoints under /v1 without a scope: {undeclared}"
+
+
+def test_a_vendor_signed_endpoint_takes_no_key_for_a_signature(matrix_app: Flask, make_key, guard: Guard):
+    """Every scope's key, a revoked key or none: without the vendor's signature a delivery is refused."""
+    from guard.sources.usecases import add_source
+
+    add_source(guard.db, guard.settings.audit_key, {"name": "x", "kind": "stripe", "secret": "s"}, "test")
+    client = matrix_app.test_client()
+    tokens = [None, "gk_" + "x" * 43, make_key("admin", name="revoked", revoked=True),
+              *(make_key(scope, name=f"only-{scope}") for scope in SCOPES)]
+    for path in vendor_signed(matrix_app):
+        for token in tokens:
+            answer = _send(client, "POST", path, token)
+            assert answer.status_code == 401, (path, token, answer.get_json())
+            assert answer.get_json()["error"]["code"] == "invalid_signature"
 
 
 def test_only_allowed_combinations_pass(matrix_app: Flask, make_key):
     client = matrix_app.test_client()
     keys = {scope: make_key(scope, name=f"only-{scope}") for scope in SCOPES}
     revoked = make_key("admin", name="revoked", revoked=True)
+    signed = vendor_signed(matrix_app)
     checked = 0
     for method, path, required in endpoints(matrix_app):
         if required is None:
+            if path in signed:
+                continue  # signed by the vendor: test_a_vendor_signed_endpoint_takes_no_key_for_a_signature
             if path in PUBLIC:
                 assert _send(client, method, path, None).status_code not in (401, 403), (method, path)
             continue

@@ -9,6 +9,8 @@ from sqlalchemy import text
 
 from guard.audit.retention import erase_customer, purge
 from guard.audit.verify import verify
+from guard.situation.aliases import resolve
+from guard.sources.receive import alias_of
 from guard.timeutil import utcnow
 from tests.conftest import event
 from tests.http.conftest import decision_body
@@ -158,6 +160,15 @@ def test_bad_links_are_422_and_store_nothing(api, guard, body, field):
     error = response.get_json()["error"]
     assert error["code"] == "validation_failed" and field in error["details"], error
     assert _rows(guard, "SELECT alias FROM customer_aliases") == []
+
+
+def test_email_aliases_are_stored_as_inbound_webhooks_look_them_up(api, guard):
+    linked = _link(api, CRM, "email:Ann@Example.COM", "shop:AbC")
+    assert [r["alias"] for r in linked["results"]] == ["email:ann@example.com", "shop:AbC"]
+    with guard.db.sessions() as session:
+        assert resolve(session, alias_of("newsletter", "ann@example.com")) == CRM
+        assert resolve(session, alias_of("shop", "AbC")) == CRM and resolve(session, "shop:abc") is None
+    assert api.request("DELETE", f"/v1/customers/{CRM}/aliases/email:ANN@example.com").status_code == 200
 
 
 def test_a_customer_id_cannot_be_its_own_alias(api, guard):

@@ -10,7 +10,7 @@ from guard.http.body import json_body
 from guard.http.context import current_guard
 from guard.http.schemas import load
 from guard.schemas import MAX_ID
-from guard.situation.aliases import link, list_aliases, unlink
+from guard.situation.aliases import link, list_aliases, normal, unlink
 from guard.situation.schemas import AliasesSchema
 
 bp = Blueprint("aliases", __name__)
@@ -30,7 +30,7 @@ def post_aliases(customer_id: str) -> tuple[Response, int]:
     """Link aliases to the customer id, all or none (201 when one was new, 200 when all existed)."""
     customer_id = _customer(customer_id)
     aliases = load(AliasesSchema(), json_body(), "request")["aliases"]
-    if customer_id in aliases:
+    if customer_id in aliases or normal(customer_id) in map(normal, aliases):
         raise ValidationFailed("A customer id cannot be its own alias.",
                                {"aliases": ["The customer id itself is not an alias."]})
     with current_guard().db.transaction() as session:

@@ -1,0 +1,1 @@
+"""Vendor webhook sources: configured by an admin, each with its kind and its (encrypted) signing secret."""
