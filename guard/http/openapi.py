@@ -13,9 +13,9 @@ from guard.lru import Lru
 
 # In a checkout this is a link to api/openapi.yaml (the file people edit); an installed Guard carries a copy.
 DOCUMENT_PATH = Path(__file__).parent / "openapi.yaml"
-FORMATS = ("json", "yaml")
-# The server URL comes from the request's Host header, which callers choose: a few renderings are kept.
-_RENDERED: Lru[tuple[str, str], bytes] = Lru(8, weigh=lambda key, value: len(key[0]) + len(value))
+# The server URL comes from the request's Host header, which callers choose: eight renderings are kept, of
+# any size up to 1 MiB each (the byte budget only keeps Lru from skipping a large document).
+_RENDERED: Lru[tuple[str, str], bytes] = Lru(8, max_bytes=64 * 2**20, weigh=lambda key, value: len(key[0]) + len(value))
 
 
 @cache

@@ -131,3 +131,4 @@ def test_the_loader_reads_the_packaged_file_once():
     assert openapi.DOCUMENT_PATH.read_bytes() == (ROOT / "api" / "openapi.yaml").read_bytes()
     assert openapi.document() is openapi.document()
     assert json.loads(openapi.rendered("http://a", "json"))["paths"] == openapi.document()["paths"]
+    assert openapi.rendered("http://a", "json") is openapi.rendered("http://a", "json")  # rendered once
