@@ -8,11 +8,23 @@ from guard.config import Settings
 from guard.console import init_console
 from guard.http import observability, ratelimit
 from guard.http.errors import register_error_handlers
-from guard.http.views import campaigns, customers, decisions, events, export, health, policy, rules, sources, versions
+from guard.http.views import (
+    campaigns,
+    customers,
+    decisions,
+    events,
+    export,
+    health,
+    policy,
+    reference,
+    rules,
+    sources,
+    versions,
+)
 from guard.service import Guard
 
 BLUEPRINTS = (campaigns.bp, export.bp, decisions.bp, events.bp, customers.bp, rules.bp, versions.bp, health.bp,
-              policy.bp, sources.bp)
+              policy.bp, sources.bp, reference.bp)
 
 
 def create_app(guard: Guard | None = None, settings: Settings | None = None) -> Flask:
