@@ -15,8 +15,10 @@ RUN python -m venv /opt/guard
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY rules ./rules
+COPY api ./api
 COPY guard ./guard
-# guard/starter_rules links to ../rules: the wheel carries the starter pack as real files.
+# guard/starter_rules links to ../rules and guard/http/openapi.yaml to ../../api/openapi.yaml: the wheel
+# carries the starter pack and the API description as real files.
 RUN /opt/guard/bin/pip install .
 
 FROM python:3.11-slim

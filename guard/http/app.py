@@ -17,6 +17,7 @@ from guard.http.views import (
     export,
     health,
     policy,
+    reference,
     rules,
     sources,
     versions,
@@ -24,7 +25,7 @@ from guard.http.views import (
 from guard.service import Guard
 
 BLUEPRINTS = (aliases.bp, campaigns.bp, export.bp, decisions.bp, events.bp, customers.bp, rules.bp, versions.bp,
-              health.bp, policy.bp, sources.bp)
+              health.bp, policy.bp, sources.bp, reference.bp)
 
 
 def create_app(guard: Guard | None = None, settings: Settings | None = None) -> Flask:

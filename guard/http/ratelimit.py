@@ -10,9 +10,10 @@ from flask_limiter import Limiter, RateLimitExceeded
 
 from guard.config import Settings
 
-# Probes and scrapes must keep working while a caller is throttled; the console's static files are not API use.
+# Probes and scrapes must keep working while a caller is throttled; the console's and the API reference's
+# static files are not API use.
 EXEMPT_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
-EXEMPT_PREFIXES = ("/console/static/",)
+EXEMPT_PREFIXES = ("/console/static/", "/docs/assets/")
 
 
 def exempt() -> bool:

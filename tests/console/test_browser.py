@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -373,3 +374,61 @@ def test_the_export_streams_from_the_real_server(served: dict[str, str]):
         assert response.headers["Content-Disposition"].endswith('.ndjson"')
         records = [json.loads(line) for line in response.iter_lines() if line]
     assert len(records) == 3 and {r["campaign_id"] for r in records} == {"newsletter"}
+
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
+VIOLATIONS = ("window.__violations = []; document.addEventListener('securitypolicyviolation', e =>"
+              " window.__violations.push(e.violatedDirective + ' ' + e.blockedURI));")
+
+
+def test_the_api_reference_renders_offline_and_calls_this_guard(page: Any, served: dict[str, str]):
+    """/docs, reached from the console, in a browser that can reach nothing but Guard: every operation of the
+    served description is listed, and "Try it out" calls this very Guard with a key typed into Authorize."""
+    base = served["base"]
+    outside: list[str] = []
+
+    def loopback_only(route: Any) -> None:
+        if urlsplit(route.request.url).hostname in LOOPBACK:
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    page.context.route("**/*", loopback_only)
+    page.add_init_script(VIOLATIONS)
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+
+    page.goto(f"{base}/console/signin")
+    page.click("footer >> text=API reference")
+    page.wait_for_url(f"{base}/docs")
+    page.wait_for_selector(".opblock")
+    doc = requests.get(f"{base}/openapi.json", timeout=10).json()
+    assert doc["servers"][0]["url"] == base
+    documented = {(method.upper(), path) for path, item in doc["paths"].items() for method in item
+                  if method in ("get", "post", "put", "patch", "delete")}
+    shown = page.evaluate("[...document.querySelectorAll('.opblock')].map(o => ["
+                          "o.querySelector('.opblock-summary-method').innerText,"
+                          " o.querySelector('.opblock-summary-path').dataset.path])")
+    assert len(shown) == len(documented) and {tuple(s) for s in shown} == documented
+    assert ("POST", "/v1/decisions") in documented and len(documented) >= 20
+    shoot(page, "13-api-reference")
+
+    page.click("button.authorize")
+    page.fill(".auth-container input", served["crm"])
+    page.click(".auth-btn-wrapper button.authorize")
+    page.click(".auth-btn-wrapper button.btn-done")
+    failsafe = page.locator("#operations-operations-getFailsafe")
+    failsafe.locator(".opblock-summary").click()
+    failsafe.locator("button.try-out__btn").click()
+    failsafe.locator("button.execute").click()
+    live = failsafe.locator(".live-responses-table")
+    status = live.locator("tbody .response-col_status").first
+    status.wait_for()
+    assert status.inner_text().strip() == "200"
+    assert '"fail_closed"' in live.inner_text() and f"{base}/v1/policy/failsafe" in failsafe.inner_text()
+    shoot(page, "14-api-reference-try-it")
+
+    assert outside == [], f"the reference tried to reach other hosts: {outside}"
+    assert page.evaluate("window.__violations") == []
+    assert errors == []

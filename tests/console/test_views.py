@@ -67,6 +67,13 @@ def test_pages_need_a_session_and_home_leads_to_the_console(browser: Browser):
     assert response.location == "/console/signin?next=/console/decisions?outcome%3Dblock"
 
 
+def test_every_page_links_the_api_reference(browser: Browser, reader: Browser):
+    for page in (browser.get("/console/signin"), reader.get("/console/"), reader.get("/console/rules")):
+        footer = page.get_data(as_text=True).split('<footer class="foot">', 1)[1].split("</footer>", 1)[0]
+        assert '<a href="/docs">API reference</a>' in footer and 'href="/openapi.json"' in footer
+    assert browser.get("/docs").status_code == 200  # and the reference needs no sign-in
+
+
 def test_sign_in_with_a_read_key_sets_a_strict_cookie_holding_only_the_key_id(
         browser: Browser, key_for: Callable[..., str], console_guard: Guard):
     token = key_for("read", name="rita")

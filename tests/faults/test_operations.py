@@ -78,6 +78,19 @@ def test_metrics_add_up_over_workers_and_the_directory_is_removed(server_env: di
     assert not any(d.exists() for d in directories)
 
 
+def test_the_reference_names_the_server_it_was_asked_at(server_env: dict[str, str],
+                                                       servers: Callable[..., GuardServer]):
+    """Through gunicorn: the Host a proxy forwards, and its X-Forwarded-Proto (a proxy on this machine)."""
+    server = servers(server_env, workers=1)
+    assert requests.get(f"{server.url}/openapi.json", timeout=10).json()["servers"][0]["url"] == server.url
+    proxied = requests.get(f"{server.url}/openapi.yaml", timeout=10,
+                           headers={"Host": "guard.example.com", "X-Forwarded-Proto": "https"})
+    assert proxied.status_code == 200 and proxied.headers["Content-Type"].startswith("application/yaml")
+    assert "servers:\n- url: https://guard.example.com\n" in proxied.text
+    docs = requests.get(f"{server.url}/docs", timeout=10)
+    assert docs.status_code == 200 and "/docs/assets/swagger-ui-bundle.js" in docs.text
+
+
 def test_sighup_reloads_workers_without_failing_a_request(server_env: dict[str, str], served_db_url: str,
                                                           servers: Callable[..., GuardServer]):
     token = make_key(served_db_url, "decide")

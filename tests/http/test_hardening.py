@@ -56,6 +56,7 @@ def test_request_ids_are_echoed_or_made(api):
 def test_rate_limit_per_key_answers_429_with_retry_after(guard, make_key):
     app = _app(guard, rate_limit="3/minute")
     first, second = Api(app, make_key("read")), Api(app, make_key("read"))
+    first_key = {"Authorization": f"Bearer {first.token}"}
     assert [first.get("/v1/rules").status_code for _ in range(3)] == [200, 200, 200]
     limited = first.get("/v1/rules")
     assert limited.status_code == 429
@@ -64,6 +65,9 @@ def test_rate_limit_per_key_answers_429_with_retry_after(guard, make_key):
     assert second.get("/v1/rules").status_code == 200  # another key has its own budget
     assert first.get("/healthz").status_code == 200  # probes are never throttled
     assert first.client.get("/metrics").status_code == 200
+    # The reference page's files are not API use; the description itself is counted like any request.
+    assert first.client.get("/docs/assets/swagger-ui-bundle.js", headers=first_key).status_code == 200
+    assert first.client.get("/openapi.json", headers=first_key).status_code == 429
 
 
 def test_rate_limit_counts_are_shared_through_redis(guard, make_key):
