@@ -5,13 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from sqlalchemy import func, select
 
-from guard.auth.keys import create_key
-from guard.decisions.models import Decision
-from guard.http import create_app
 from guard.situation.events import ingest_batch
 from tests.conftest import event
+from tests.decisions.conftest import api_client, decision_count
 
 SEND_AT = "2026-03-10T12:00:00Z"
 MESSAGE = {"channel": "email", "purpose": "marketing", "campaign_id": "spring", "send_at": SEND_AT,
@@ -20,22 +17,12 @@ MESSAGE = {"channel": "email", "purpose": "marketing", "campaign_id": "spring", 
 
 @pytest.fixture
 def api(guard):
-    with guard.db.transaction() as session:
-        _, token = create_key(session, "tool", ["decide", "read"])
-    app = create_app(guard)
-    app.testing = True
-    client = app.test_client()
-    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+    client = api_client(guard)
     ingest_batch(guard.db, [
         event("angry", "complaint.opened", "2026-03-08T09:00:00Z", case_id="K-1"),
         event("buyer", "purchase.completed", "2026-03-05T09:00:00Z", order_id="O-1", product_ids=["P1"]),
     ])
     return client
-
-
-def _count(guard):
-    with guard.db.sessions() as session:
-        return session.scalar(select(func.count()).select_from(Decision))
 
 
 def test_message_with_customer_ids_answers_in_order(api, guard):
@@ -60,7 +47,7 @@ def test_bad_items_get_their_own_errors(api, guard):
     results = api.post("/v1/decisions/batch", json={"requests": requests}).get_json()["results"]
     assert ["error" in r for r in results] == [False, True, True, False]
     assert results[1]["error"]["code"] == "validation_failed" and "customer_id" in results[1]["error"]["details"]
-    assert _count(guard) == 2
+    assert decision_count(guard.db) == 2
 
 
 @pytest.mark.parametrize("body, field", [
@@ -75,7 +62,7 @@ def test_malformed_batches_are_422_and_write_nothing(api, guard, body, field):
     response = api.post("/v1/decisions/batch", json=body)
     assert response.status_code == 422
     assert field in response.get_json()["error"]["details"]
-    assert _count(guard) == 0
+    assert decision_count(guard.db) == 0
 
 
 def test_stream_answers_every_line_in_order_and_audits_each(api, guard):
@@ -91,7 +78,7 @@ def test_stream_answers_every_line_in_order_and_audits_each(api, guard):
     assert results[10]["error"]["code"] == "malformed_json" and results[10]["error"]["details"]["line"] == 11
     assert results[20]["error"]["code"] == "validation_failed"
     assert results[-1]["outcome"] == "reroute"
-    assert _count(guard) == len(lines) - 2
+    assert decision_count(guard.db) == len(lines) - 2
 
 
 def test_stream_needs_ndjson(api):

@@ -9,17 +9,14 @@ from datetime import UTC, datetime
 
 import pytest
 import yaml
-from sqlalchemy import func, select
 
-from guard.auth.keys import create_key
 from guard.decisions.evaluate import Evaluator
-from guard.decisions.models import Decision
 from guard.decisions.service import _decide_coalesced, _validated, decide, decide_batch
 from guard.errors import ValidationFailed
-from guard.http import create_app
 from guard.rules.compiler import compile_ruleset
 from guard.rules.loader import parse_sources
 from guard.rules.model import RuleSource
+from tests.decisions.conftest import api_client, decision_count
 
 SEND_AT = "2026-03-10T12:00:00Z"
 GOOD = {"channel": "email", "purpose": "marketing", "send_at": SEND_AT}
@@ -30,20 +27,9 @@ WIDE = {f"a{i}": i for i in range(50)}
 HISTORY_RULES = 200
 
 
-def _count(db):
-    with db.sessions() as session:
-        return session.scalar(select(func.count()).select_from(Decision))
-
-
 @pytest.fixture
 def api(guard):
-    with guard.db.transaction() as session:
-        _, token = create_key(session, "tool", ["decide", "read"])
-    app = create_app(guard)
-    app.testing = True
-    client = app.test_client()
-    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
-    return client
+    return api_client(guard)
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +58,7 @@ def test_numbers_beyond_what_the_engine_holds_exactly_are_422(api, guard, value)
     assert response.status_code == 422, response.get_json()
     error = response.get_json()["error"]
     assert error["code"] == "validation_failed" and "score" in error["details"]["attributes"]
-    assert _count(guard.db) == 0
+    assert decision_count(guard.db) == 0
 
 
 @pytest.mark.parametrize("value", [2**63 - 1, -(2**63), 0.1, -9.2e18, True])
@@ -89,7 +75,7 @@ def test_text_no_database_can_store_is_refused_by_the_schema_itself(guard, field
     # Requests built in code (a CSV campaign) never pass the JSON parser: the schema refuses them too.
     [result] = decide_batch(guard.db, guard.evaluator, [{**GOOD, "customer_id": "c", field: value}])
     assert result["error"]["code"] == "validation_failed" and field in result["error"]["details"]
-    assert _count(guard.db) == 0
+    assert decision_count(guard.db) == 0
 
 
 def test_a_batch_with_a_poison_item_answers_200_with_its_error_and_decides_the_rest(api, guard):
@@ -101,7 +87,7 @@ def test_a_batch_with_a_poison_item_answers_200_with_its_error_and_decides_the_r
     assert results[2]["error"]["code"] == "validation_failed"
     assert [r["outcome"] for i, r in enumerate(results) if i != 2] == ["allow"] * 5
     assert response.get_json()["summary"]["errors"] == 1
-    assert _count(guard.db) == 5
+    assert decision_count(guard.db) == 5
 
 
 def test_what_the_engine_refuses_is_the_items_own_422_in_a_batch(guard, narrow_engine):
@@ -111,14 +97,14 @@ def test_what_the_engine_refuses_is_the_items_own_422_in_a_batch(guard, narrow_e
     assert results[1]["error"]["code"] == "validation_failed"
     assert "engine" in results[1]["error"]["message"]
     assert [r.get("outcome") for i, r in enumerate(results) if i != 1] == ["allow"] * 4
-    assert _count(guard.db) == 4
+    assert decision_count(guard.db) == 4
 
 
 def test_what_the_engine_refuses_is_a_422_for_a_single_decision_and_a_dry_run(guard, narrow_engine):
     for dry_run in (False, True):
         with pytest.raises(ValidationFailed):
             decide(guard.db, narrow_engine, {**GOOD, "customer_id": "wide", "attributes": WIDE, "dry_run": dry_run})
-    assert _count(guard.db) == 0
+    assert decision_count(guard.db) == 0
 
 
 def test_a_commit_group_with_a_poison_item_commits_the_others(guard, narrow_engine):
@@ -129,7 +115,7 @@ def test_a_commit_group_with_a_poison_item_commits_the_others(guard, narrow_engi
     _decide_coalesced(guard.db, [(narrow_engine, item) for item in items])
     assert isinstance(items[1].error, ValidationFailed) and items[1].result is None
     assert [i.result["outcome"] for i in items if i is not items[1]] == ["allow"] * 3
-    assert _count(guard.db) == 3
+    assert decision_count(guard.db) == 3
 
 
 def test_concurrent_single_decisions_beside_a_poison_loop_all_succeed(committed_db, narrow_engine):
@@ -165,7 +151,7 @@ def test_concurrent_single_decisions_beside_a_poison_loop_all_succeed(committed_
     stop.set()
     poisoner.join(timeout=30)
     assert good_failures == []
-    assert len(set(good_answers)) == 150 and _count(committed_db) == 150
+    assert len(set(good_answers)) == 150 and decision_count(committed_db) == 150
     assert poison_answers and set(poison_answers) == {"validation_failed"}
 
 
@@ -194,7 +180,7 @@ def test_a_group_whose_write_one_item_breaks_commits_the_others_alone(poison_row
     _decide_coalesced(poison_row_db, [(starter_evaluator, item) for item in items])
     assert items[2].failure is not None and items[2].result is None
     assert [i.result["outcome"] for i in items if i is not items[2]] == ["allow"] * 3
-    assert _count(poison_row_db) == 3
+    assert decision_count(poison_row_db) == 3
     assert "deciding request 9 failed" in caplog.text
 
 
@@ -204,10 +190,10 @@ def test_a_batch_item_that_breaks_the_write_is_an_internal_error_of_its_own(pois
     assert results[1]["error"] == {"code": "internal_error", "details": {},
                                    "message": "Guard failed to answer this request; it has been logged."}
     assert results[0]["outcome"] == results[2]["outcome"] == "allow"
-    assert _count(poison_row_db) == 2
+    assert decision_count(poison_row_db) == 2
     with pytest.raises(Exception, match="refused"):
         decide(poison_row_db, starter_evaluator, {**GOOD, "customer_id": "poison-row"})
-    assert _count(poison_row_db) == 2
+    assert decision_count(poison_row_db) == 2
 
 
 def test_a_repeat_in_the_same_group_of_a_refused_request_gets_the_same_error(guard, narrow_engine):
@@ -217,4 +203,4 @@ def test_a_repeat_in_the_same_group_of_a_refused_request_gets_the_same_error(gua
     items.append(_validated(2, {**GOOD, "customer_id": "c"}, now, "tool", None))
     _decide_coalesced(guard.db, [(narrow_engine, item) for item in items])
     assert [type(i.error) for i in items[:2]] == [ValidationFailed, ValidationFailed]
-    assert items[2].result["outcome"] == "allow" and _count(guard.db) == 1
+    assert items[2].result["outcome"] == "allow" and decision_count(guard.db) == 1

@@ -9,35 +9,17 @@ import json
 from dataclasses import replace
 
 import pytest
-from sqlalchemy import func, select
 
-from guard.auth.keys import create_key
-from guard.decisions.models import Decision
-from guard.http import create_app
 from guard.strictjson import MAX_LINE_BYTES
+from tests.decisions.conftest import api_client, decision_count
 
 GOOD = {"channel": "email", "purpose": "marketing", "send_at": "2026-03-10T12:00:00Z"}
 NDJSON = "application/x-ndjson"
 
 
-def _count(guard):
-    with guard.db.sessions() as session:
-        return session.scalar(select(func.count()).select_from(Decision))
-
-
-def _client(guard):
-    with guard.db.transaction() as session:
-        _, token = create_key(session, "tool", ["decide", "read"])
-    app = create_app(guard)
-    app.testing = True
-    client = app.test_client()
-    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
-    return client
-
-
 @pytest.fixture
 def api(guard):
-    return _client(guard)
+    return api_client(guard)
 
 
 def _line(customer: str, **fields) -> str:
@@ -74,7 +56,7 @@ def test_a_bad_line_is_its_own_error_record_and_the_stream_goes_on(api, guard, n
     assert [r["index"] for r in results] == list(range(7))
     assert results[3]["error"]["code"] == code and results[3]["error"]["details"].get("line", 4) == 4
     assert [r.get("outcome") for i, r in enumerate(results) if i != 3] == ["allow"] * 6
-    assert _count(guard) == 6
+    assert decision_count(guard.db) == 6
 
 
 def test_a_bad_line_in_a_later_chunk_fails_neither_its_chunk_nor_the_response(api, guard):
@@ -85,7 +67,7 @@ def test_a_bad_line_in_a_later_chunk_fails_neither_its_chunk_nor_the_response(ap
     results = _results(response)
     assert len(results) == 2100 and results[2050]["error"]["code"] == "validation_failed"
     assert sum("decision_id" in r for r in results) == 2099
-    assert _count(guard) == 2099
+    assert decision_count(guard.db) == 2099
 
 
 def test_a_line_over_the_limit_is_refused_and_the_stream_goes_on(api, guard):
@@ -98,18 +80,18 @@ def test_a_line_over_the_limit_is_refused_and_the_stream_goes_on(api, guard):
     assert results[1]["error"]["code"] == "payload_too_large"
     assert results[1]["error"]["details"] == {"line": 2, "max_bytes": MAX_LINE_BYTES}
     assert results[0]["outcome"] == results[2]["outcome"] == "allow"
-    assert _count(guard) == 2
+    assert decision_count(guard.db) == 2
 
 
 def test_a_stream_declared_longer_than_the_limit_is_413_before_anything_is_decided(guard):
     guard.settings = replace(guard.settings, max_stream_bytes=1000)
     body = "\n".join(_line(f"c{i}") for i in range(30)) + "\n"
-    response = _client(guard).post("/v1/decisions/stream", data=body, content_type=NDJSON)
+    response = api_client(guard).post("/v1/decisions/stream", data=body, content_type=NDJSON)
     assert response.status_code == 413
     assert response.get_json()["error"] == {
         "code": "payload_too_large", "details": {"max_bytes": 1000},
         "message": "The stream is longer than 1000 bytes (GUARD_MAX_STREAM_BYTES)."}
-    assert _count(guard) == 0
+    assert decision_count(guard.db) == 0
 
 
 def test_a_chunked_stream_past_the_limit_ends_with_a_record_saying_where_it_stopped(guard):
@@ -118,7 +100,7 @@ def test_a_chunked_stream_past_the_limit_ends_with_a_record_saying_where_it_stop
     guard.settings = replace(guard.settings, max_stream_bytes=size * 10 + size // 2)
     body = ("\n".join(lines) + "\n").encode()
     # No Content-Length: the length is only found by reading, as with Transfer-Encoding: chunked.
-    response = _client(guard).post("/v1/decisions/stream", input_stream=io.BytesIO(body), content_type=NDJSON,
+    response = api_client(guard).post("/v1/decisions/stream", input_stream=io.BytesIO(body), content_type=NDJSON,
                                    environ_overrides={"wsgi.input_terminated": True, "CONTENT_LENGTH": ""})
     assert response.status_code == 200
     results = _results(response)
@@ -126,7 +108,7 @@ def test_a_chunked_stream_past_the_limit_ends_with_a_record_saying_where_it_stop
     assert results[10]["index"] == 10 and results[10]["error"]["code"] == "payload_too_large"
     assert results[10]["error"]["details"]["line"] == 11
     assert len(results) == 11
-    assert _count(guard) == 10
+    assert decision_count(guard.db) == 10
 
 
 def test_a_retried_stream_with_idempotency_keys_decides_nothing_twice(api, guard):
@@ -139,4 +121,4 @@ def test_a_retried_stream_with_idempotency_keys_decides_nothing_twice(api, guard
     assert [r["error"]["code"] for r in first if "error" in r] == ["malformed_json"]
     # Three customers, four marketing sends each: the frequency cap counted each decision once.
     assert sorted(r["outcome"] for r in first if "outcome" in r) == ["allow"] * 9 + ["defer"] * 3
-    assert _count(guard) == 12
+    assert decision_count(guard.db) == 12
