@@ -19,11 +19,10 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from bench.common import START, fresh_database, production_guard, situation_events
+from bench.common import START, fresh_database, ingest_situations, production_guard
 from guard.decisions import service, store
 from guard.decisions.campaign import CHUNK
 from guard.situation.aliases import link
-from guard.situation.events import ingest_batch
 from guard.sql import Sql
 
 CUSTOMERS = 20_000
@@ -39,9 +38,7 @@ def main() -> None:
     args = parser.parse_args()
     with fresh_database(args.db) as url:
         guard = production_guard(url)
-        events = situation_events(CUSTOMERS, 0.1)
-        for start in range(0, len(events), 5000):
-            ingest_batch(guard.db, events[start:start + 5000])
+        ingest_situations(guard, CUSTOMERS, 0.1)
         with guard.db.transaction() as session:
             for n in range(LINKED):  # the last 1,000 customers, each known to the shop, helpdesk and by e-mail
                 cid = f"cust-{CUSTOMERS - 1 - n}"

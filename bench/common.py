@@ -19,6 +19,7 @@ from guard.db import Database
 from guard.lifecycle.active import ActiveRules
 from guard.migrations import upgrade
 from guard.service import Guard
+from guard.situation.events import ingest_batch
 
 ROOT = Path(__file__).resolve().parent.parent
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -51,6 +52,13 @@ def production_guard(url: str) -> Guard:
     guard = Guard(Settings(database_url=url, rules_dir=str(ROOT / "rules")), db=db, rules=ActiveRules(db))
     guard.seed_rules()
     return guard
+
+
+def ingest_situations(guard: Guard, customers: int, share: float) -> None:
+    """Store `situation_events` for the customers, in batches as `guard events import` does."""
+    events = situation_events(customers, share)
+    for start in range(0, len(events), 5000):
+        ingest_batch(guard.db, events[start:start + 5000])
 
 
 def situation_events(customers: int, share: float, seed: int = 7) -> list[dict[str, Any]]:

@@ -15,12 +15,11 @@ import argparse
 import time
 from datetime import UTC, datetime
 
-from bench.common import fresh_database, production_guard, situation_events
+from bench.common import fresh_database, ingest_situations, production_guard
 from guard.audit.digests import customer_digest
 from guard.decisions import store
 from guard.decisions.campaign import CHUNK
 from guard.situation.derive import STATE_TYPES
-from guard.situation.events import ingest_batch
 from guard.situation.models import Suppression
 
 CUSTOMERS = 20_000
@@ -34,9 +33,7 @@ def main() -> None:
     args = parser.parse_args()
     with fresh_database(args.db) as url:
         guard = production_guard(url)
-        events = situation_events(CUSTOMERS, 0.1)
-        for start in range(0, len(events), 5000):
-            ingest_batch(guard.db, events[start:start + 5000])
+        ingest_situations(guard, CUSTOMERS, 0.1)
         customers = [f"cust-{n}" for n in range(CUSTOMERS)]
         _report(guard, args.db, customers, "no markers")
         since = datetime(2026, 1, 1, tzinfo=UTC)
