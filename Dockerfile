@@ -17,7 +17,7 @@ COPY pyproject.toml README.md ./
 COPY rules ./rules
 COPY api ./api
 COPY guard ./guard
-# guard/starter_rules links to ../rules and guard/http/openapi.yaml to ../../api/openapi.yaml: the wheel
+# guard/starter_rules links to ../rules and guard/web/shared/openapi.yaml to ../../../api/openapi.yaml: the wheel
 # carries the starter pack and the API description as real files.
 RUN /opt/guard/bin/pip install .
 

@@ -36,11 +36,12 @@ test: install lint
 
 fuzz: install
 	GUARD_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) GUARD_FUZZ_SEED=$(FUZZ_SEED) GUARD_FUZZ_RULE_EXAMPLES=$(FUZZ_RULE_EXAMPLES) \
-	  $(BIN)/python -m pytest -q tests/fuzz tests/rules/test_loader_fuzz.py
+	  $(BIN)/python -m pytest -q tests/fuzz tests/policy/test_loader_fuzz.py
 
 lint: install
 	$(BIN)/ruff check guard tests clients/python
 	$(BIN)/mypy guard clients/python/guard_client
+	$(BIN)/lint-imports
 
 install: $(STAMP)
 

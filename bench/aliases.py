@@ -1,8 +1,8 @@
-"""What identity links cost the decision path: the one indexed read of `store.identities_of`.
+"""What identity links cost the decision path: the one indexed read of `service.identities_of`.
 
 In-process A/B, alternated round by round on one fresh database (20,000 customers, 10% with events, 1,000
 of them linked to 3 aliases each): `with links` is the code as it is; `no read` replaces
-`store.identities_of` by a function answering "no links" without touching the database, which is what the
+`service.identities_of` by a function answering "no links" without touching the database, which is what the
 decision path did before identity links. Measured: what one decision reads (`_Context.load` for one
 customer, no writes: the direct cost), single decisions (`service.decide`, each committed with
 its audit record) for customers without links, and campaign chunks (`decide_batch` of `CHUNK` customers);
@@ -20,10 +20,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from bench.common import START, fresh_database, ingest_situations, production_guard
-from guard.decisions import service, store
+from guard.decisions import service
 from guard.decisions.campaign import CHUNK
 from guard.situation.aliases import link
-from guard.sql import Sql
+from guard.situation.history import Identities
+from guard.storage.sql import Sql
 
 CUSTOMERS = 20_000
 LINKED = 1_000
@@ -43,13 +44,13 @@ def main() -> None:
             for n in range(LINKED):  # the last 1,000 customers, each known to the shop, helpdesk and by e-mail
                 cid = f"cust-{CUSTOMERS - 1 - n}"
                 link(session, cid, [f"shop:{n}", f"helpdesk:{n}", f"email:{n}@example.com"])
-        real = store.identities_of
+        real = service.identities_of
         timings: dict[str, dict[str, list[float]]] = {"reads": {}, "single": {}, "chunk": {}, "alias": {}}
         offset = 0
         for round_ in range(args.rounds):
             order = ("with links", "no read") if round_ % 2 == 0 else ("no read", "with links")
             for label in order:
-                store.identities_of = real if label == "with links" else _no_read  # type: ignore[assignment]
+                service.identities_of = real if label == "with links" else _no_read  # type: ignore[assignment]
                 try:
                     singles = [f"cust-{(offset + i) % (CUSTOMERS - LINKED)}" for i in range(SINGLES)]
                     chunk = [f"cust-{(offset + i) % (CUSTOMERS - LINKED)}" for i in range(CHUNK)]
@@ -61,15 +62,15 @@ def main() -> None:
                         aliases = [f"shop:{(offset + i) % LINKED}" for i in range(SINGLES)]
                         timings["alias"].setdefault(label, []).append(_each(guard, aliases))
                 finally:
-                    store.identities_of = real  # type: ignore[assignment]
+                    service.identities_of = real  # type: ignore[assignment]
         for kind, by_label in timings.items():
             for label, values in by_label.items():
                 print(f"{args.db} {kind:6} {label:10} median {statistics.median(values) * 1e6:8.1f} us/decision "
                       f"(rounds: {', '.join(f'{v * 1e6:.0f}' for v in values)})")
 
 
-def _no_read(sql: Sql, customers: Sequence[str]) -> store.Identities:
-    return store.Identities({}, {})
+def _no_read(sql: Sql, customers: Sequence[str]) -> Identities:
+    return Identities({}, {})
 
 
 def _reads(guard: Any, customers: list[str]) -> float:

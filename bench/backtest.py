@@ -15,9 +15,9 @@ from itertools import islice
 from bench.common import decision_requests, fresh_database, production_guard, situation_events
 from guard.decisions.service import decide_batch
 from guard.lifecycle.backtest import run_backtest
-from guard.rules.loader import read_directory
-from guard.rules.model import RuleSource
-from guard.rules.ruleset import build_evaluator
+from guard.policy.ast import RuleSource
+from guard.policy.parser import read_directory
+from guard.policy.ruleset import build_evaluator
 from guard.situation.events import ingest_batch
 
 CANDIDATE_RULE = """\

@@ -14,12 +14,12 @@ from typing import Any
 
 from sqlalchemy import create_engine, make_url
 
-from guard.config import Settings
-from guard.db import Database
+from guard.app import Guard
+from guard.core.config import Settings
 from guard.lifecycle.active import ActiveRules
-from guard.migrations import upgrade
-from guard.service import Guard
 from guard.situation.events import ingest_batch
+from guard.storage.database import Database
+from guard.storage.migrations import upgrade
 
 ROOT = Path(__file__).resolve().parent.parent
 START = datetime(2026, 1, 1, tzinfo=UTC)

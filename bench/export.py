@@ -2,7 +2,7 @@
 
 Run by hand:  .venv/bin/python -m bench.export [--db sqlite|postgres] [--decisions 1000000] [--tracemalloc]
 
-The decisions are bulk-inserted straight into the audit tables (through guard.bulk.insert_rows, as the
+The decisions are bulk-inserted straight into the audit tables (through guard.storage.bulk.insert_rows, as the
 decide use case writes them), then each format is exported by a fresh child process that serves the real
 endpoint (Flask app, streamed response) and reports its time, its peak RSS before and after the export and,
 with --tracemalloc, the peak of Python allocations during it.
@@ -25,10 +25,10 @@ from typing import Any
 
 from bench.common import START, fresh_database
 from guard.auth.keys import create_key
-from guard.bulk import DECISION_COLUMNS, REASON_COLUMNS, insert_rows
-from guard.config import Settings
-from guard.db import Database
-from guard.migrations import upgrade
+from guard.core.config import Settings
+from guard.storage.bulk import DECISION_COLUMNS, REASON_COLUMNS, insert_rows
+from guard.storage.database import Database
+from guard.storage.migrations import upgrade
 
 CHUNK = 10_000
 OUTCOMES = (("allow", None, None), ("block", "just-bought", "The customer bought P7 on 2026-01-03 (order O-1)."),
@@ -79,7 +79,7 @@ def _decision(pk: int) -> dict[str, Any]:
 
 def measure(url: str, fmt: str, token: str, trace: bool) -> dict[str, Any]:
     """In this (child) process: serve one export through the app and report its cost."""
-    from guard.http import create_app
+    from guard.web.factory import create_app
 
     app = create_app(settings=Settings(database_url=url, secret_key="bench", log_level="WARNING"))
     client = app.test_client()

@@ -17,12 +17,12 @@ from datetime import timedelta
 from typing import Any
 
 from bench.common import ROOT, START, fresh_database
-from guard.bulk import EVENT_COLUMNS, insert_rows
-from guard.db import Database
 from guard.decisions.service import decide
-from guard.migrations import upgrade
-from guard.rules.ruleset import load_directory
-from guard.sql import Sql
+from guard.policy.ruleset import load_directory
+from guard.storage.bulk import EVENT_COLUMNS, insert_rows
+from guard.storage.database import Database
+from guard.storage.migrations import upgrade
+from guard.storage.sql import Sql
 
 CHUNK = 10_000
 

@@ -1,4 +1,4 @@
-"""What suppression markers cost the decision path: the one extra query `store.events_of` makes.
+"""What suppression markers cost the decision path: the one extra query `history.events_of` makes.
 
 Every situation now includes the markers left by erasing its customer, found by the customer's digest. This
 times `markers_of` against the whole `events_of` it is part of, on a fresh migrated database with 20,000
@@ -16,11 +16,11 @@ import time
 from datetime import UTC, datetime
 
 from bench.common import fresh_database, ingest_situations, production_guard
-from guard.audit.digests import customer_digest
-from guard.decisions import store
 from guard.decisions.campaign import CHUNK
+from guard.ledger.digests import customer_digest
+from guard.situation import history
 from guard.situation.derive import STATE_TYPES
-from guard.situation.models import Suppression
+from guard.storage.tables.situation import Suppression
 
 CUSTOMERS = 20_000
 MARKERS = 2_000
@@ -48,8 +48,8 @@ def _report(guard, db: str, customers: list[str], label: str) -> None:  # type: 
     for kind, size in (("chunk", CHUNK), ("single", 1)):
         calls = [customers[i:i + size] for i in range(0, CUSTOMERS if size > 1 else SINGLES, size)]
         with guard.db.raw_reads() as sql:
-            whole = _time(lambda c, sql=sql: store.events_of(sql, c, until, sorted(STATE_TYPES)), calls)
-            markers = _time(lambda c, sql=sql: store.markers_of(sql, c), calls)
+            whole = _time(lambda c, sql=sql: history.events_of(sql, c, until, sorted(STATE_TYPES)), calls)
+            markers = _time(lambda c, sql=sql: history.markers_of(sql, c), calls)
         per = sum(len(c) for c in calls)
         print(f"{db} {label:11} {kind:6} events_of {whole / per * 1e6:8.1f} us/customer, of which markers_of "
               f"{markers / per * 1e6:7.1f} us ({markers / whole:.0%})")

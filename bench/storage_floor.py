@@ -18,12 +18,12 @@ import time
 from datetime import UTC, datetime
 
 from bench.common import fresh_database, production_guard
-from guard.audit.chain import AUDIT_COLUMNS, head
-from guard.audit.digests import facts_text, sha
-from guard.bulk import DECISION_COLUMNS, REASON_COLUMNS, insert_tuples
+from guard.core.ids import decision_ids
+from guard.core.message import Message
 from guard.decisions.campaign import CHUNK
-from guard.decisions.message import Message
-from guard.ids import decision_ids
+from guard.ledger.chain import AUDIT_COLUMNS, head
+from guard.ledger.digests import facts_text, sha
+from guard.storage.bulk import DECISION_COLUMNS, REASON_COLUMNS, insert_tuples
 
 Row = tuple[object, ...]
 MESSAGE = {"channel": "email", "purpose": "marketing", "campaign_id": "summer", "product_ids": ["P3"],

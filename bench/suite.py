@@ -31,7 +31,7 @@ from typing import Any
 import requests
 
 from bench.common import ROOT, fresh_database, situation_events
-from guard.serve import THREADS
+from guard.server.serve import THREADS
 
 CUSTOMERS = 1_000_000
 ROUNDS = 5
@@ -192,7 +192,7 @@ def batch(base: str, key: str, calls: int = 10) -> tuple[int, float]:
 def bare_server(port: int) -> contextlib.AbstractContextManager[subprocess.Popen[bytes]]:
     """The bare endpoint under the same gunicorn settings as `guard serve`: its gthread worker class (which
     spreads connections over the workers), as many workers and threads, the same keep-alive."""
-    cmd = [sys.executable, "-m", "gunicorn", "-w", str(WORKERS), "-k", "guard.serve.GuardWorker",
+    cmd = [sys.executable, "-m", "gunicorn", "-w", str(WORKERS), "-k", "guard.server.serve.GuardWorker",
            "--threads", str(THREADS), "--keep-alive", "5", "-b", f"127.0.0.1:{port}", "--chdir", str(ROOT),
            "bench.bare_app:app"]
     return process(cmd, dict(os.environ), f"http://127.0.0.1:{port}/")

@@ -1,5 +1,6 @@
-"""Shared fixtures: a real database (SQLite by default, PostgreSQL with GUARD_TEST_DATABASE_URL) rolled back
-per test, the starter rules compiled once, and factories for keys, events and decisions."""
+"""Shared fixtures: a real database (SQLite by default, PostgreSQL with GUARD_TEST_DATABASE_URL) whose
+transactions commit as in production, emptied after each test; the starter rules compiled once; factories for
+keys, events and decisions."""
 
 from __future__ import annotations
 
@@ -16,14 +17,14 @@ import pytest
 import requests
 from sqlalchemy import Engine, create_engine, make_url
 
-from guard.config import Settings
-from guard.db import Database, make_engine
-from guard.decisions.evaluate import Evaluator
+from guard.app import Guard, RulesHolder
+from guard.core.config import Settings
 from guard.lifecycle.active import ActiveRules
-from guard.migrations import upgrade
-from guard.models import Base
-from guard.rules.ruleset import load_directory
-from guard.service import Guard, RulesHolder
+from guard.policy.evaluate import Evaluator
+from guard.policy.ruleset import load_directory
+from guard.storage.database import Database, make_engine
+from guard.storage.migrations import upgrade
+from guard.storage.tables import Base
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES_DIR = ROOT / "rules"
@@ -74,14 +75,26 @@ def engine(db_url: str) -> Iterator[Engine]:
 
 @pytest.fixture
 def db(engine: Engine, db_url: str) -> Iterator[Database]:
-    """A Database whose every transaction is rolled back at the end of the test."""
-    connection = engine.connect()
-    outer = connection.begin()
+    """The run's database, committing for real as production does (raw paths included); emptied afterwards."""
+    database = Database(db_url, engine=engine)
     try:
-        yield Database(db_url, engine=engine, bind=connection)
+        yield database
     finally:
-        outer.rollback()
-        connection.close()
+        database.dispose()
+        empty_every_table(engine)
+
+
+def empty_every_table(engine: Engine) -> None:
+    """Delete every row (the schema and its migrations stay), so the next test starts on an empty database."""
+    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.exec_driver_sql(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+            return
+        for table in tables:
+            conn.exec_driver_sql(f"DELETE FROM {table}")
+        if conn.exec_driver_sql("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'").first():
+            conn.exec_driver_sql("DELETE FROM sqlite_sequence")
 
 
 @pytest.fixture
@@ -162,7 +175,7 @@ def wait_until_up(base: str, proc: subprocess.Popen[Any], log: Path) -> None:
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     """Say loudly when the browser tests did not run: a console change would otherwise pass unseen."""
     skipped = [r for r in terminalreporter.stats.get("skipped", [])
-               if "tests/console/test_browser.py" in str(getattr(r, "nodeid", ""))]
+               if "tests/web/console/test_browser.py" in str(getattr(r, "nodeid", ""))]
     if not skipped:
         return
     reason = skipped[0].longrepr[2] if isinstance(skipped[0].longrepr, tuple) else str(skipped[0].longrepr)

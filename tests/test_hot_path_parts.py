@@ -12,7 +12,10 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy.exc import IntegrityError
 
-from guard.audit.digests import (
+from guard.core.config import DEV_AUDIT_KEY
+from guard.core.ids import decision_ids
+from guard.core.lru import Lru, text_weight
+from guard.ledger.digests import (
     decision_digest,
     decision_digest_with,
     decision_tail,
@@ -21,10 +24,7 @@ from guard.audit.digests import (
     link_hash_at,
     use_key,
 )
-from guard.coalesce import Coalescer
-from guard.config import DEV_AUDIT_KEY
-from guard.ids import decision_ids
-from guard.lru import Lru, text_weight
+from guard.storage.coalesce import Coalescer
 
 
 def test_a_lone_submission_runs_at_once_as_a_batch_of_one():

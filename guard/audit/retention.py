@@ -16,25 +16,25 @@ from typing import Any
 from sqlalchemy import CursorResult, String, cast, delete, func, select
 from sqlalchemy.orm import Session
 
-from guard.audit.chain import Entry, append
-from guard.audit.digests import customer_digest, pseudonym, purge_digest
-from guard.audit.models import AuditCheckpoint, AuditErasure, AuditRecord
 from guard.audit.verify import current_digests, erasure_account
-from guard.canonical import content_hash
-from guard.db import Database
-from guard.decisions import store
-from guard.decisions.models import Decision, DecisionReason
-from guard.errors import NotFound
-from guard.lifecycle.models import BacktestJob, RuleActivation, RuleVersion
+from guard.core.canonical import content_hash
+from guard.core.errors import NotFound
+from guard.core.timeutil import utcnow
+from guard.ledger.chain import Entry, append
+from guard.ledger.digests import customer_digest, pseudonym, purge_digest
 from guard.lifecycle.versions import sources_of
-from guard.rules.ruleset import build_evaluator
+from guard.policy.ruleset import build_evaluator
+from guard.situation import history
 from guard.situation.aliases import KIND as ALIAS
 from guard.situation.aliases import links_of, remove
 from guard.situation.derive import EventRecord, derive, state_bearing
-from guard.situation.models import Event, Suppression
 from guard.situation.queries import RECENT_PURCHASE_DAYS, load_events
-from guard.sql import Sql
-from guard.timeutil import utcnow
+from guard.storage.database import Database
+from guard.storage.sql import Sql
+from guard.storage.tables.audit import AuditCheckpoint, AuditErasure, AuditRecord
+from guard.storage.tables.decisions import Decision, DecisionReason
+from guard.storage.tables.lifecycle import BacktestJob, RuleActivation, RuleVersion
+from guard.storage.tables.situation import Event, Suppression
 
 ERASED_TEXT = "(erased with the customer's data)"
 # What an erased decision's stored request keeps: the message, not what the caller knew of the customer.
@@ -171,15 +171,15 @@ def erase_customer(db: Database, customer_id: str) -> dict[str, Any]:
     now = utcnow()
     with db.transaction() as session:
         # Decisions for this customer wait (PostgreSQL): none is written unscrubbed behind the erasure's back.
-        store.lock_customers(Sql.of_session(session), {customer_id})
+        history.lock_customers(Sql.of_session(session), {customer_id})
         events = load_events(session, customer_id)
-        event_ids = [e.event_id for e in events if not e.event_id.startswith(store.MARKER_PREFIX)]
+        event_ids = [e.event_id for e in events if not e.event_id.startswith(history.MARKER_PREFIX)]
         decisions = list(session.scalars(select(Decision).where(Decision.customer_id == customer_id)))
         links = links_of(session, customer_id)
         if not event_ids and not decisions and not links:
             raise NotFound(f"Guard has no data about customer {customer_id!r}.", {"customer_id": customer_id})
         withdrawn = _withdrawn(events, now, {(e.data["channel"], e.data["purpose"], e.occurred_at)
-                                              for e in events if e.event_id.startswith(store.MARKER_PREFIX)})
+                                              for e in events if e.event_id.startswith(history.MARKER_PREFIX)})
         session.execute(delete(Event).where(Event.customer_id == customer_id))
         for decision in decisions:
             _scrub(decision, alias)

@@ -12,7 +12,10 @@ from typing import Any
 from sqlalchemy import String, cast, func, select
 from sqlalchemy.orm import Session
 
-from guard.audit.digests import (
+from guard.auth.keys import key_digest
+from guard.core.canonical import content_hash
+from guard.core.timeutil import iso
+from guard.ledger.digests import (
     GENESIS,
     decision_digest,
     epoch_digest,
@@ -26,19 +29,16 @@ from guard.audit.digests import (
     request_digest,
     values_digest,
 )
-from guard.audit.models import AuditCheckpoint, AuditErasure, AuditRecord
-from guard.auth.keys import key_digest
-from guard.auth.models import ApiKey
-from guard.canonical import content_hash
-from guard.decisions.models import Decision
-from guard.lifecycle.models import RuleActivation, RuleVersion
 from guard.lifecycle.versions import activation_digest, version_digest
 from guard.situation.aliases import KIND as ALIAS
 from guard.situation.aliases import link_digest, unlink_digest
-from guard.situation.models import CustomerAlias, Event, Suppression
-from guard.sources.models import Source
 from guard.sources.usecases import source_digest
-from guard.timeutil import iso
+from guard.storage.tables.audit import AuditCheckpoint, AuditErasure, AuditRecord
+from guard.storage.tables.auth import ApiKey
+from guard.storage.tables.decisions import Decision
+from guard.storage.tables.lifecycle import RuleActivation, RuleVersion
+from guard.storage.tables.situation import CustomerAlias, Event, Suppression
+from guard.storage.tables.sources import Source
 
 CHUNK = 2000
 # The kinds whose rows must each have a record (rows without one were inserted behind the log's back).

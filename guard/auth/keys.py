@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from guard.audit.chain import Entry, append
-from guard.audit.digests import values_digest
-from guard.auth.models import ApiKey
-from guard.errors import Forbidden, NotFound, Unauthenticated, ValidationFailed
-from guard.sql import Sql
-from guard.timeutil import utcnow
+from guard.core.errors import Forbidden, NotFound, Unauthenticated, ValidationFailed
+from guard.core.timeutil import utcnow
+from guard.ledger.chain import Entry, append
+from guard.ledger.digests import values_digest
+from guard.storage.sql import Sql
+from guard.storage.tables.auth import ApiKey
 
 SCOPES = ("decide", "events", "read", "admin")
 KEY_PREFIX = "gk_"

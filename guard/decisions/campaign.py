@@ -7,14 +7,14 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from marshmallow import ValidationError, fields, validate
+from marshmallow import fields, validate
 
-from guard.db import Database
-from guard.decisions.evaluate import Evaluator
+from guard.core.errors import ValidationFailed
+from guard.core.schemas import StrictSchema, load
+from guard.core.strictjson import Line
 from guard.decisions.service import MAX_BATCH, VersionLookup, decide_batch
-from guard.errors import ValidationFailed
-from guard.schemas import StrictSchema
-from guard.strictjson import Line
+from guard.policy.evaluate import Evaluator
+from guard.storage.database import Database
 
 CHUNK = 2000
 
@@ -29,12 +29,7 @@ class BatchSchema(StrictSchema):
 
 def batch_requests(raw: Any) -> list[Any]:
     """The individual decision requests of a batch body; ValidationFailed when its shape is wrong."""
-    if not isinstance(raw, dict):
-        raise ValidationFailed("The body is a JSON object.", {"_schema": ["A JSON object."]})
-    try:
-        data = BatchSchema().load(raw)
-    except ValidationError as exc:
-        raise ValidationFailed("The batch is not valid.", exc.messages) from None
+    data = load(BatchSchema(), raw, "batch")
     if ("requests" in data) == ("message" in data or "customer_ids" in data):
         raise ValidationFailed("Give either requests, or message with customer_ids.",
                                {"_schema": ["Either requests, or message with customer_ids."]})
@@ -91,7 +86,7 @@ class Tally:
 def screen_stream(db: Database, evaluator_of: Callable[[], Evaluator], lines: Iterable[Line],
                   key_name: str | None, chunk_size: int = CHUNK, key_id: int | None = None
                   ) -> Iterator[dict[str, Any]]:
-    """Decide a stream of requests (see guard.strictjson.ndjson) chunk by chunk; one result per line, in order.
+    """Decide a stream of requests (see guard.core.strictjson.ndjson) chunk by chunk; one result per line, in order.
 
     A line that could not be read or parsed answers with its own error and the stream goes on.
     """

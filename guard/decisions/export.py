@@ -11,11 +11,11 @@ from typing import Any
 
 from sqlalchemy import select
 
-from guard.db import Database
-from guard.decisions.models import Decision, DecisionReason
+from guard.core.timeutil import iso
 from guard.decisions.queries import filtered
 from guard.decisions.store import stored_version
-from guard.timeutil import iso
+from guard.storage.database import Database
+from guard.storage.tables.decisions import Decision, DecisionReason
 
 FORMATS = {"csv": "text/csv; charset=utf-8", "ndjson": "application/x-ndjson"}
 PAGE = 1000

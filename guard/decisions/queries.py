@@ -10,12 +10,12 @@ from typing import Any
 from sqlalchemy import Select, exists, select
 from sqlalchemy.orm import Session
 
-from guard.decisions.models import Decision, DecisionReason
+from guard.core.errors import NotFound, ValidationFailed
+from guard.core.timeutil import iso
 from guard.decisions.service import decision_response
-from guard.errors import NotFound, ValidationFailed
 from guard.situation.aliases import Identity, identity
-from guard.situation.models import Event
-from guard.timeutil import iso
+from guard.storage.tables.decisions import Decision, DecisionReason
+from guard.storage.tables.situation import Event
 
 MAX_PAGE = 500
 

@@ -13,15 +13,15 @@ from datetime import datetime
 from json.encoder import encode_basestring_ascii
 from typing import Any
 
-from guard.audit.chain import Entry, extend
-from guard.audit.digests import decision_digest_with, decision_tail, facts_digest, facts_text, request_digest
+from guard.core.ids import decision_ids
+from guard.core.lru import Lru
+from guard.core.message import Message
+from guard.core.timeutil import iso
 from guard.decisions import store
-from guard.decisions.evaluate import Verdict
-from guard.decisions.message import Message
-from guard.ids import decision_ids
-from guard.lru import Lru
-from guard.sql import Sql
-from guard.timeutil import iso
+from guard.ledger.chain import Entry, extend
+from guard.ledger.digests import decision_digest_with, decision_tail, facts_digest, facts_text, request_digest
+from guard.policy.evaluate import Verdict
+from guard.storage.sql import Sql
 
 _CUSTOMER = "\x00customer\x00"  # stands for the customer in a request template
 _CUSTOMER_JSON = json.dumps(_CUSTOMER)

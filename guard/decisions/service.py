@@ -17,29 +17,29 @@ from functools import partial
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from marshmallow import ValidationError
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from guard.bulk import COPY_FROM
-from guard.canonical import content_hash
-from guard.coalesce import Coalescer
-from guard.db import Database
+from guard.core.canonical import content_hash
+from guard.core.errors import GuardError, IdempotencyConflict, ServiceUnavailable, ValidationFailed
+from guard.core.ids import decision_ids
+from guard.core.lru import Lru, text_weight
+from guard.core.message import Message, PriorDecision, to_message
+from guard.core.schemas import MAX_ID, load
+from guard.core.strictjson import clean_text
+from guard.core.timeutil import iso, utcnow
 from guard.decisions import store
-from guard.decisions.evaluate import Evaluator, Verdict
-from guard.decisions.message import Message, PriorDecision
-from guard.decisions.models import Decision
 from guard.decisions.record import Recorder, answer
-from guard.decisions.schemas import DecisionRequestSchema, to_message
-from guard.engine import EngineError
-from guard.errors import GuardError, IdempotencyConflict, ServiceUnavailable, ValidationFailed
-from guard.ids import decision_ids
-from guard.lru import Lru, text_weight
-from guard.schemas import MAX_ID
+from guard.decisions.schemas import DecisionRequestSchema
+from guard.policy.engine import EngineError
+from guard.policy.evaluate import Evaluator, Verdict
 from guard.situation.derive import STATE_TYPES, EventRecord, derive
-from guard.sql import Sql
-from guard.strictjson import clean_text
-from guard.timeutil import iso, utcnow
+from guard.situation.history import Identities, combined, events_of, history_of, identities_of, lock_customers
+from guard.storage.bulk import COPY_FROM
+from guard.storage.coalesce import Coalescer
+from guard.storage.database import Database
+from guard.storage.sql import Sql
+from guard.storage.tables.decisions import Decision
 
 log = logging.getLogger("guard.decisions")
 
@@ -92,12 +92,7 @@ class _Item:
 
 def validate_request(raw: Any) -> dict[str, Any]:
     """A validated decision request, or ValidationFailed with field details."""
-    if not isinstance(raw, dict):
-        raise ValidationFailed("A decision request is a JSON object.", {"_schema": ["A JSON object."]})
-    try:
-        data = _schema.load(raw)
-    except ValidationError as exc:
-        raise ValidationFailed("The decision request is not valid.", exc.messages) from None
+    data = load(_schema, raw, "decision request")
     if data.get("rules_version") is not None and not data["dry_run"]:
         raise ValidationFailed("rules_version names a candidate for a dry run only.",
                                {"rules_version": ["Only with dry_run: true."]})
@@ -307,9 +302,9 @@ def _decide_together(db: Database, evaluator: Evaluator, items: list[_Item], now
                 if fresh:
                     messages = [i.message for i in fresh if i.message is not None]
                     asked = sorted({m.customer_id for m in messages})
-                    identities = store.identities_of(sql, asked)
+                    identities = identities_of(sql, asked)
                     # Locked under the customer id too: decisions asked under two aliases count each other.
-                    store.lock_customers(sql, {*asked, *(identities.of(c) for c in asked)})
+                    lock_customers(sql, {*asked, *(identities.of(c) for c in asked)})
                     context = _Context.load(sql, evaluator, messages, identities)
                     _decide_and_record(sql, evaluator, context, fresh, now)
             for repeat, first in repeats:
@@ -367,24 +362,24 @@ class _Context:
     events: dict[str, list[EventRecord]]  # by customer id: the events stored under it and under its aliases
     history: dict[str, list[PriorDecision]]  # by customer id, likewise
     window: timedelta
-    identities: store.Identities
+    identities: Identities
 
     @classmethod
     def load(cls, sql: Sql, evaluator: Evaluator, messages: list[Message],
-             identities: store.Identities | None = None) -> _Context:
+             identities: Identities | None = None) -> _Context:
         customers = sorted({m.customer_id for m in messages})
         if identities is None:
-            identities = store.identities_of(sql, customers)
+            identities = identities_of(sql, customers)
         names = sorted({n for c in customers for n in identities.members(c)}) if identities.names else customers
         latest = max(m.send_at for m in messages)
         earliest = min(m.send_at for m in messages)
         windows = [p.within or 0 for p in evaluator.compiled.probes if p.source == "decisions"]
         window = timedelta(seconds=max(windows, default=0))
         events = events_for(sql, evaluator, names, earliest, latest)
-        history = store.history_of(sql, names, earliest - window, latest) if windows else {}
+        history = history_of(sql, names, earliest - window, latest) if windows else {}
         if identities.names:
-            events = store.combined(events, identities, customers)
-            history = store.combined(history, identities, customers)
+            events = combined(events, identities, customers)
+            history = combined(history, identities, customers)
         return cls(events, history, window, identities)
 
     def evaluate(self, evaluator: Evaluator, message: Message, blank_key: str | None = None) -> Verdict:
@@ -418,7 +413,7 @@ def events_for(sql: Sql, evaluator: Evaluator, customers: list[str], earliest: d
     look_back = max((within or 0 for kind, within in probes if kind in recent), default=0)
     if look_back >= (earliest - _FIRST_DAY).total_seconds():  # a window reaching before the calendar's start
         whole, recent = whole | recent, set()
-    return store.events_of(sql, customers, latest, sorted(whole), sorted(recent),
+    return events_of(sql, customers, latest, sorted(whole), sorted(recent),
                            earliest - timedelta(seconds=look_back))
 
 

@@ -12,8 +12,8 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 
-from guard.decisions.models import Decision, DecisionReason
-from guard.timeutil import as_utc, utcnow
+from guard.core.timeutil import as_utc, utcnow
+from guard.storage.tables.decisions import Decision, DecisionReason
 
 # A period name → how far back it looks and the width of one bar.
 PERIODS: dict[str, tuple[timedelta, str]] = {

@@ -15,7 +15,7 @@ from typing import Any
 
 from guard.inbound.errors import InvalidSignature, MalformedPayload
 
-MAX_REF = 200  # Guard's id length limit (guard.schemas.MAX_ID); this package imports no other guard package.
+MAX_REF = 200  # Guard's id length limit (guard.core.schemas.MAX_ID); this package imports no other guard package.
 MAX_PRODUCTS = 1000  # data.product_ids holds at most this many (guard.situation.schemas).
 TOLERANCE_SECONDS = 300  # Stripe's documented default; used for every timestamped scheme.
 

@@ -8,12 +8,12 @@ from collections import OrderedDict
 
 from sqlalchemy import select
 
-from guard.db import Database
-from guard.decisions.evaluate import Evaluator
-from guard.errors import NotFound, ServiceUnavailable
-from guard.lifecycle.models import RuleActivation, RuleVersion
+from guard.core.errors import NotFound, ServiceUnavailable
 from guard.lifecycle.versions import MAX_VERSION, sources_of
-from guard.rules.ruleset import build_evaluator
+from guard.policy.evaluate import Evaluator
+from guard.policy.ruleset import build_evaluator
+from guard.storage.database import Database
+from guard.storage.tables.lifecycle import RuleActivation, RuleVersion
 
 # Every process looks at the activation log at most this often, so an activation is served everywhere
 # within about a second, with one indexed one-row query per second per process.

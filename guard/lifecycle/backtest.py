@@ -16,16 +16,15 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from guard.db import Database
-from guard.decisions.evaluate import Evaluator, Verdict
-from guard.decisions.message import PriorDecision
-from guard.decisions.models import Decision
-from guard.decisions.schemas import to_message
+from guard.core.errors import ValidationFailed
+from guard.core.message import PriorDecision, to_message
+from guard.core.timeutil import iso
 from guard.decisions.service import validate_request
-from guard.errors import ValidationFailed
+from guard.policy.evaluate import Evaluator, Verdict
 from guard.situation.derive import EventRecord, derive
-from guard.situation.models import Event
-from guard.timeutil import iso
+from guard.storage.database import Database
+from guard.storage.tables.decisions import Decision
+from guard.storage.tables.situation import Event
 
 CHUNK = 1000
 SAMPLES = 20

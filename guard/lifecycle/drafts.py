@@ -8,9 +8,9 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from guard.lifecycle.versions import active_activation, get_version, sources_of
-from guard.rules.model import RuleError, RuleSource
-from guard.rules.ruleset import build_evaluator, check_sources
-from guard.rules.testing import TestResult, run_tests
+from guard.policy.ast import RuleError, RuleSource
+from guard.policy.ruleset import build_evaluator, check_sources
+from guard.policy.testing import TestResult, run_tests
 
 # A harmless start: it matches only a campaign that does not exist yet, so no other file's tests change.
 NEW_FILE = """\

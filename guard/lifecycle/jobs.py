@@ -11,12 +11,12 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from guard.db import Database
-from guard.decisions.evaluate import Evaluator
-from guard.errors import GuardError, NotFound
+from guard.core.errors import GuardError, NotFound
+from guard.core.timeutil import iso, utcnow
 from guard.lifecycle.backtest import count_decisions, run_backtest
-from guard.lifecycle.models import BacktestJob
-from guard.timeutil import iso, utcnow
+from guard.policy.evaluate import Evaluator
+from guard.storage.database import Database
+from guard.storage.tables.lifecycle import BacktestJob
 
 log = logging.getLogger(__name__)
 # Job ids are made by start_job (uuid4); anything else names no job and never reaches the database.

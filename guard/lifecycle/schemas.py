@@ -6,7 +6,7 @@ from typing import Any
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from guard.schemas import AwareDateTime, StrictSchema
+from guard.core.schemas import AwareDateTime, StrictSchema
 
 MAX_RULE_FILES = 100
 MAX_RULE_TEXT = 512 * 1024

@@ -10,17 +10,17 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from guard.audit.chain import Entry, append
-from guard.audit.digests import files_digest, values_digest
-from guard.db import Database
-from guard.decisions.evaluate import Evaluator
-from guard.errors import Conflict, NotFound, RuleTestsFailed, ValidationFailed
-from guard.lifecycle.models import RuleActivation, RuleVersion
-from guard.rules.loader import read_directory, version_of
-from guard.rules.model import RuleSource
-from guard.rules.ruleset import build_evaluator
-from guard.rules.testing import run_tests
-from guard.timeutil import iso, utcnow
+from guard.core.errors import Conflict, NotFound, RuleTestsFailed, ValidationFailed
+from guard.core.timeutil import iso, utcnow
+from guard.ledger.chain import Entry, append
+from guard.ledger.digests import files_digest, values_digest
+from guard.policy.ast import RuleSource
+from guard.policy.evaluate import Evaluator
+from guard.policy.parser import read_directory, version_of
+from guard.policy.ruleset import build_evaluator
+from guard.policy.testing import run_tests
+from guard.storage.database import Database
+from guard.storage.tables.lifecycle import RuleActivation, RuleVersion
 
 MAX_MESSAGE = 2000
 

@@ -2,7 +2,7 @@
 
 A link is flat: an alias (`shop:7890123456789`, `email:ann@example.com`) names one customer id, and a
 customer id is never itself an alias, so every name resolves in one step and a decision's situation is
-read with one indexed query (see `guard.decisions.store.identities_of`). Every link and unlink is a
+read with one indexed query (see `guard.situation.history.identities_of`). Every link and unlink is a
 chained audit record of kind `alias`; the alias and the customer enter its digest only as keyed customer
 digests, so erasing a customer removes the links without leaving personal data in the chain.
 """
@@ -16,13 +16,13 @@ from typing import Any
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
-from guard.audit.chain import Entry, append
-from guard.audit.digests import customer_digest, values_digest
-from guard.decisions.store import lock_customers
-from guard.errors import AliasesNotChainable, AliasTaken, NotFound, TooManyAliases
-from guard.situation.models import CustomerAlias
-from guard.sql import Sql
-from guard.timeutil import iso, utcnow
+from guard.core.errors import AliasesNotChainable, AliasTaken, NotFound, TooManyAliases
+from guard.core.timeutil import iso, utcnow
+from guard.ledger.chain import Entry, append
+from guard.ledger.digests import customer_digest, values_digest
+from guard.situation.history import lock_customers
+from guard.storage.sql import Sql
+from guard.storage.tables.situation import CustomerAlias
 
 MAX_ALIASES = 100  # per customer: bounds the names one decision's situation is read under
 KIND = "alias"  # the audit records' kind; refs `<row id>:linked` and `<row id>:unlinked`

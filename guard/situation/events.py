@@ -8,22 +8,22 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from marshmallow import ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from guard.audit.chain import Entry, extend
-from guard.audit.digests import event_digest
-from guard.bulk import EVENT_COLUMNS, insert_rows
-from guard.canonical import content_hash
-from guard.db import Database
-from guard.errors import EventConflict, ValidationFailed
-from guard.rules.fields import KNOWN_EVENT_TYPES
-from guard.situation.models import Event
+from guard.core.canonical import content_hash
+from guard.core.errors import EventConflict, ValidationFailed
+from guard.core.schemas import load
+from guard.core.timeutil import utcnow
+from guard.core.vocabulary import KNOWN_EVENT_TYPES
+from guard.ledger.chain import Entry, extend
+from guard.ledger.digests import event_digest
 from guard.situation.schemas import EventSchema
-from guard.sql import Sql
-from guard.timeutil import utcnow
+from guard.storage.bulk import EVENT_COLUMNS, insert_rows
+from guard.storage.database import Database
+from guard.storage.sql import Sql
+from guard.storage.tables.situation import Event
 
 _schema = EventSchema()
 
@@ -50,12 +50,7 @@ class EventResult:
 
 def validate_event(raw: Any) -> dict[str, Any]:
     """A validated event, or ValidationFailed with field details."""
-    if not isinstance(raw, dict):
-        raise ValidationFailed("An event is a JSON object.", {"_schema": ["An event is a JSON object."]})
-    try:
-        return _schema.load(raw)
-    except ValidationError as exc:
-        raise ValidationFailed("The event is not valid.", exc.messages) from None
+    return load(_schema, raw, "event")
 
 
 def _hash(event: dict[str, Any]) -> str:

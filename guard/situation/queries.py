@@ -8,12 +8,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from guard.decisions.store import identities_of, markers_of
+from guard.core.timeutil import iso
 from guard.situation.aliases import Identity
 from guard.situation.derive import EventRecord, Situation, derive
-from guard.situation.models import Event
-from guard.sql import Sql
-from guard.timeutil import iso
+from guard.situation.history import identities_of, markers_of
+from guard.storage.sql import Sql
+from guard.storage.tables.situation import Event
 
 RECENT_PURCHASE_DAYS = 90
 

@@ -8,8 +8,8 @@ from zoneinfo import available_timezones
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from guard.rules.model import CHANNELS, PURPOSES
-from guard.schemas import MAX_ID, AwareDateTime, Id, StrictSchema
+from guard.core.schemas import MAX_ID, AwareDateTime, Id, StrictSchema
+from guard.core.vocabulary import CHANNELS, PURPOSES
 
 MAX_BATCH = 1000
 MAX_DATA_KEYS = 100

@@ -10,16 +10,16 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from guard import metrics
-from guard.db import Database
-from guard.errors import GuardError, MalformedDelivery, NotFound, SignatureRejected
+from guard.core import metrics
+from guard.core.errors import GuardError, MalformedDelivery, NotFound, SignatureRejected
 from guard.inbound import KINDS, InvalidSignature, MalformedPayload, Mapped
 from guard.situation.aliases import resolve
 from guard.situation.events import ingest_batch
-from guard.situation.models import Event
-from guard.sources.models import Source
 from guard.sources.usecases import live
 from guard.sources.vault import SecretUnreadable, unseal
+from guard.storage.database import Database
+from guard.storage.tables.situation import Event
+from guard.storage.tables.sources import Source
 
 UNKNOWN = "(unknown)"  # the metrics label of a source Guard does not know: names in URLs are anyone's text
 

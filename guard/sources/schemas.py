@@ -6,8 +6,8 @@ import re
 
 from marshmallow import fields, validate
 
+from guard.core.schemas import StrictSchema
 from guard.inbound import KINDS
-from guard.schemas import StrictSchema
 
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}\Z")
 NAME = validate.Regexp(NAME_PATTERN,

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from guard.audit.chain import Entry, append
-from guard.audit.digests import values_digest
-from guard.db import Database
-from guard.errors import Conflict, NotFound, ValidationFailed
-from guard.sources.models import Source
+from guard.core.errors import Conflict, NotFound
+from guard.core.schemas import load
+from guard.core.timeutil import iso, utcnow
+from guard.ledger.chain import Entry, append
+from guard.ledger.digests import values_digest
 from guard.sources.schemas import NAME_PATTERN, SourceInput
 from guard.sources.vault import seal
-from guard.timeutil import iso, utcnow
+from guard.storage.database import Database
+from guard.storage.tables.sources import Source
 
 _input = SourceInput()
 
@@ -28,12 +28,7 @@ def inbound_path(name: str) -> str:
 
 def add_source(db: Database, audit_key: bytes, raw: Any, actor: str) -> dict[str, Any]:
     """Validate and store a source with its secret encrypted; Conflict when the name is taken."""
-    if not isinstance(raw, dict):
-        raise ValidationFailed("The source must be a JSON object.", {"_schema": ["A JSON object."]})
-    try:
-        data = _input.load(raw)
-    except ValidationError as exc:
-        raise ValidationFailed("The source is not valid.", exc.messages) from None
+    data = load(_input, raw, "source")
     name = data["name"]
     try:
         with db.transaction() as session:

@@ -8,16 +8,16 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import delete, func, insert, select, text, update
 
-from guard.audit.models import AuditRecord
 from guard.audit.retention import erase_customer, purge
 from guard.audit.verify import verify
 from guard.auth.keys import create_key, revoke_key
-from guard.decisions.models import Decision
+from guard.core.errors import NotFound
 from guard.decisions.service import decide, decide_batch
-from guard.errors import NotFound
 from guard.lifecycle.versions import activate
 from guard.situation.events import ingest_batch
-from guard.situation.models import Event
+from guard.storage.tables.audit import AuditRecord
+from guard.storage.tables.decisions import Decision
+from guard.storage.tables.situation import Event
 from tests.conftest import event
 
 MESSAGE = {"channel": "email", "purpose": "marketing", "send_at": "2026-03-10T12:00:00Z"}

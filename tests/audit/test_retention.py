@@ -10,10 +10,10 @@ from sqlalchemy import func, select, text
 
 from guard.audit.retention import erase_customer, purge
 from guard.audit.verify import verify
+from guard.core.timeutil import iso, utcnow
 from guard.decisions.service import decide, decide_batch
 from guard.situation.events import ingest_batch
-from guard.situation.models import Event
-from guard.timeutil import iso, utcnow
+from guard.storage.tables.situation import Event
 
 
 def _event(event_id: str, customer: str, type_: str, occurred_at: datetime, **data: Any) -> dict[str, Any]:

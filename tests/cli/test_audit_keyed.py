@@ -14,25 +14,19 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, select, text
 
-from guard.audit.digests import (
-    ERASED_PREFIX,
-    event_digest,
-    link_hash,
-    pseudonym,
-    use_key,
-)
-from guard.audit.models import AuditCheckpoint, AuditErasure, AuditRecord
-from guard.auth.models import ApiKey
-from guard.canonical import content_hash
-from guard.config import DEV_AUDIT_KEY, Settings
-from guard.db import Database
+from guard.app import Guard
+from guard.core.canonical import content_hash
+from guard.core.config import DEV_AUDIT_KEY, Settings
+from guard.core.timeutil import iso, utcnow
 from guard.decisions.service import decide
-from guard.lifecycle.models import RuleActivation
-from guard.migrations import upgrade
-from guard.service import Guard
+from guard.ledger.digests import ERASED_PREFIX, event_digest, link_hash, pseudonym, use_key
 from guard.situation.events import ingest_batch
-from guard.situation.models import Event
-from guard.timeutil import iso, utcnow
+from guard.storage.database import Database
+from guard.storage.migrations import upgrade
+from guard.storage.tables.audit import AuditCheckpoint, AuditErasure, AuditRecord
+from guard.storage.tables.auth import ApiKey
+from guard.storage.tables.lifecycle import RuleActivation
+from guard.storage.tables.situation import Event
 from tests.cli.conftest import Invoke
 from tests.conftest import RULES_DIR, event
 

@@ -7,7 +7,7 @@ import json
 
 from sqlalchemy import create_engine, func, select
 
-from guard.decisions.models import Decision
+from guard.storage.tables.decisions import Decision
 
 
 def _events(invoke, tmp_path):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import Engine, inspect
 
-from guard.db import make_engine
-from guard.migrations import alembic_config, current_revision, head_revision, schema_differences, upgrade
+from guard.storage.database import make_engine
+from guard.storage.migrations import alembic_config, current_revision, head_revision, schema_differences, upgrade
 from tests.cli.conftest import Invoke
 
 

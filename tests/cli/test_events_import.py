@@ -7,8 +7,8 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from guard.db import Database
-from guard.situation.models import Event
+from guard.storage.database import Database
+from guard.storage.tables.situation import Event
 from tests.cli.conftest import Invoke
 from tests.conftest import event
 
@@ -105,7 +105,7 @@ def test_a_missing_file_is_a_usage_error(invoke: Invoke, tmp_path: Path):
 def test_lines_are_read_as_the_api_reads_them(invoke: Invoke, cli_db_url: str, tmp_path: Path):
     # The reader of POST /v1/decisions/stream: text no database can store, numbers that overflow and
     # overlong lines are bad lines of their own, and the rest is still imported.
-    from guard.strictjson import MAX_LINE_BYTES
+    from guard.core.strictjson import MAX_LINE_BYTES
 
     lines = [
         _line(1),

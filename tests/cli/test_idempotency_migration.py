@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import text
 
-from guard.db import Database
+from guard.core.errors import IdempotencyConflict
 from guard.decisions.service import decide
-from guard.errors import IdempotencyConflict
-from guard.migrations import upgrade
-from guard.rules.ruleset import load_directory
+from guard.policy.ruleset import load_directory
+from guard.storage.database import Database
+from guard.storage.migrations import upgrade
 from tests.conftest import RULES_DIR
 
 BEFORE = "0003"  # the revision before idempotency keys were scoped

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from guard.auth.keys import authenticate
-from guard.db import Database
-from guard.errors import Unauthenticated
+from guard.core.errors import Unauthenticated
+from guard.storage.database import Database
 from tests.cli.conftest import Invoke
 
 
@@ -29,7 +29,7 @@ def test_create_prints_the_key_as_the_last_line_and_it_works(invoke: Invoke, cli
 
 
 def test_create_on_a_fresh_database_creates_the_schema_first(invoke: Invoke, cli_db_url: str):
-    from guard.migrations import current_revision, head_revision
+    from guard.storage.migrations import current_revision, head_revision
 
     assert current_revision(cli_db_url) is None
     assert invoke("keys", "create", "--name", "a", "--scope", "admin").exit_code == 0

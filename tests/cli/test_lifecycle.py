@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import shutil
 
-from guard.config import Settings
+from guard.app import Guard
+from guard.core.config import Settings
 from guard.decisions.service import decide
-from guard.service import Guard
 from tests.conftest import RULES_DIR
 
 EXTRA = """\

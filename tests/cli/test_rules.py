@@ -9,7 +9,7 @@ import pytest
 
 from tests.cli.conftest import Invoke
 from tests.conftest import RULES_DIR
-from tests.rules.hostile import HOSTILE
+from tests.policy.hostile import HOSTILE
 
 GOOD = """\
 rules:

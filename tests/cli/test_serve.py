@@ -134,9 +134,9 @@ def test_real_server_with_two_workers(server_db_url: str, tmp_path: Path):
 
 def test_serve_uses_the_installed_starter_pack_when_there_is_no_rules_directory(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    from guard.config import Settings
-    from guard.rules.ruleset import STARTER_RULES
-    from guard.serve import resolved
+    from guard.core.config import Settings
+    from guard.policy.ruleset import STARTER_RULES
+    from guard.server.serve import resolved
 
     monkeypatch.chdir(tmp_path)
     assert Path(str(resolved(Settings()).rules_dir)) == STARTER_RULES.resolve()
@@ -146,7 +146,7 @@ def test_serve_uses_the_installed_starter_pack_when_there_is_no_rules_directory(
 
 
 def test_bind_address_brackets_ipv6():
-    from guard.serve import bind_address
+    from guard.server.serve import bind_address
 
     assert bind_address("0.0.0.0", 8080) == "0.0.0.0:8080"
     assert bind_address("::1", 8080) == "[::1]:8080"

@@ -8,7 +8,7 @@ import pytest
 import requests
 from guard_client import DEFAULT_FAILSAFE, GuardClient, GuardError, GuardUnavailable
 
-from guard.config import DEFAULT_FAILSAFE as SERVER_DEFAULT
+from guard.core.config import DEFAULT_FAILSAFE as SERVER_DEFAULT
 from tests.cli.test_serve import _serving
 from tests.client.conftest import create_key, proxy_to, server_env, unused_port_url
 

@@ -6,11 +6,11 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from guard.app import Guard
 from guard.auth.keys import create_key
-from guard.db import Database
-from guard.decisions.models import Decision
-from guard.http import create_app
-from guard.service import Guard
+from guard.storage.database import Database
+from guard.storage.tables.decisions import Decision
+from guard.web.factory import create_app
 
 
 def api_client(guard: Guard) -> Any:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from guard.decisions.models import Decision
 from guard.decisions.service import decide, decide_batch
 from guard.situation.events import ingest_batch
+from guard.storage.tables.decisions import Decision
 from tests.conftest import event
 
 SEND_AT = "2026-03-10T12:00:00Z"

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from guard.bulk import EVENT_COLUMNS, insert_rows
-from guard.decisions.message import Message
+from guard.core.message import Message
 from guard.decisions.service import decide, events_for
 from guard.situation.derive import derive
 from guard.situation.queries import load_events
-from guard.sql import Sql
+from guard.storage.bulk import EVENT_COLUMNS, insert_rows
+from guard.storage.sql import Sql
 
 SEND_AT = datetime(2026, 3, 10, 12, tzinfo=UTC)
 OLD = datetime(2020, 1, 1, tzinfo=UTC)

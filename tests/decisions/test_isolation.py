@@ -10,12 +10,12 @@ from datetime import UTC, datetime
 import pytest
 import yaml
 
-from guard.decisions.evaluate import Evaluator
+from guard.core.errors import ValidationFailed
 from guard.decisions.service import _decide_coalesced, _validated, decide, decide_batch
-from guard.errors import ValidationFailed
-from guard.rules.compiler import compile_ruleset
-from guard.rules.loader import parse_sources
-from guard.rules.model import RuleSource
+from guard.policy.ast import RuleSource
+from guard.policy.compiler import compile_ruleset
+from guard.policy.evaluate import Evaluator
+from guard.policy.parser import parse_sources
 from tests.decisions.conftest import api_client, decision_count
 
 SEND_AT = "2026-03-10T12:00:00Z"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from guard.db import Database
 from guard.decisions import stats
-from guard.decisions.models import Decision, DecisionReason
+from guard.storage.database import Database
+from guard.storage.tables.decisions import Decision, DecisionReason
 
 NOW = datetime(2026, 3, 10, 14, 25, tzinfo=UTC)
 

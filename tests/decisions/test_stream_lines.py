@@ -10,7 +10,7 @@ from dataclasses import replace
 
 import pytest
 
-from guard.strictjson import MAX_LINE_BYTES
+from guard.core.strictjson import MAX_LINE_BYTES
 from tests.decisions.conftest import api_client, decision_count
 
 GOOD = {"channel": "email", "purpose": "marketing", "send_at": "2026-03-10T12:00:00Z"}

@@ -15,8 +15,8 @@ from typing import Any
 import requests
 
 from guard.auth.keys import create_key
-from guard.db import Database
-from guard.migrations import upgrade
+from guard.storage.database import Database
+from guard.storage.migrations import upgrade
 
 
 def guard_command() -> list[str]:

@@ -133,8 +133,8 @@ def test_sqlite_locked_by_another_process(tmp_path: Path, db_url: str, servers: 
 HOLDER = """
 import sys
 from sqlalchemy import text
-from guard.audit.chain import _CHAIN_LOCK
-from guard.db import Database
+from guard.ledger.chain import _CHAIN_LOCK
+from guard.storage.database import Database
 
 db = Database(sys.argv[1])
 with db.transaction() as session:  # the writer lock (SQLite) and the audit chain's lock (PostgreSQL), as a purge

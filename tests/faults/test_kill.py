@@ -10,8 +10,8 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
-from guard.db import Database
-from guard.models import Decision, Event
+from guard.storage.database import Database
+from guard.storage.tables import Decision, Event
 from tests.faults.load import Ledger, run_clients
 from tests.faults.real import GuardServer, make_key
 

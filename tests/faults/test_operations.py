@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from guard.config import Settings
-from guard.serve import prepare
+from guard.core.config import Settings
+from guard.server.serve import prepare
 from tests.conftest import ROOT
 from tests.faults.real import GuardServer, free_port, make_key
 
@@ -125,7 +125,7 @@ def test_sighup_reloads_workers_without_failing_a_request(server_env: dict[str, 
 
 @contextmanager
 def plain_gunicorn(url: str, directory: Path, workers: int = 2) -> Iterator[tuple[str, Path]]:
-    """`gunicorn -c gunicorn.conf.py guard.http.wsgi:app` as documented (no GUARD_SECRET_KEY): its base URL and
+    """`gunicorn -c gunicorn.conf.py guard.server.wsgi:app` as documented (no GUARD_SECRET_KEY): its base URL and
     log, once it decides; stopped with SIGTERM (it must exit cleanly)."""
     prepare(Settings(database_url=url, rules_dir=str(ROOT / "rules")))  # what `guard serve` does first
     token = make_key(url, "decide")
@@ -137,7 +137,7 @@ def plain_gunicorn(url: str, directory: Path, workers: int = 2) -> Iterator[tupl
     gunicorn = Path(sys.executable).parent / "gunicorn"
     path = directory / "gunicorn.log"
     log = path.open("wb")
-    proc = subprocess.Popen([str(gunicorn), "-c", str(ROOT / "gunicorn.conf.py"), "guard.http.wsgi:app"],
+    proc = subprocess.Popen([str(gunicorn), "-c", str(ROOT / "gunicorn.conf.py"), "guard.server.wsgi:app"],
                             env=env, cwd=directory, stdout=log, stderr=log)
     try:
         base = f"http://127.0.0.1:{port}"
@@ -165,7 +165,7 @@ def test_plain_gunicorn_with_gunicorn_conf(served_db_url: str, tmp_path: Path):
     with plain_gunicorn(served_db_url, tmp_path) as (base, _):
         assert "guard_decisions_total" in requests.get(f"{base}/metrics", timeout=10).text
     text = (tmp_path / "gunicorn.log").read_text()
-    assert "Using worker: guard.serve.GuardWorker" in text
+    assert "Using worker: guard.server.serve.GuardWorker" in text
     assert '"logger": "access"' in text
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from guard.schemas import MAX_ATTRIBUTES, MAX_ID, MAX_LIST, MAX_TEXT
+from guard.core.schemas import MAX_ATTRIBUTES, MAX_ID, MAX_LIST, MAX_TEXT
 from tests.faults.real import GuardServer, make_key
 
 pytestmark = pytest.mark.slow

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from guard.rules.loader import read_directory
-from guard.rules.model import RuleSource
+from guard.policy.ast import RuleSource
+from guard.policy.parser import read_directory
 from tests.conftest import RULES_DIR
 
 

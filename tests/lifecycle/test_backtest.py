@@ -7,13 +7,13 @@ from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 
-from guard.decisions.models import Decision
 from guard.decisions.service import decide
 from guard.lifecycle.backtest import run_backtest
 from guard.lifecycle.jobs import get_job, start_job
-from guard.rules.model import RuleSource
-from guard.rules.ruleset import build_evaluator
+from guard.policy.ast import RuleSource
+from guard.policy.ruleset import build_evaluator
 from guard.situation.events import ingest_batch
+from guard.storage.tables.decisions import Decision
 from tests.conftest import event
 
 MARCH = datetime(2026, 3, 1, tzinfo=UTC)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from guard.errors import RulesInvalid
+from guard.app import Guard
+from guard.core.errors import RulesInvalid
 from guard.lifecycle import drafts
-from guard.service import Guard
 
 
 def test_a_draft_replaces_its_file_among_the_active_ones(live_guard: Guard):

@@ -7,8 +7,8 @@ import time
 import pytest
 
 from guard.auth.keys import create_key
-from guard.http import create_app
-from guard.rules.loader import read_directory
+from guard.policy.parser import read_directory
+from guard.web.factory import create_app
 from tests.conftest import RULES_DIR
 
 EXTRA = """\

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from guard.rules.loader import read_directory
+from guard.policy.parser import read_directory
 from tests.conftest import RULES_DIR
 from tests.lifecycle.test_http import VIP, _client
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import threading
 from collections import Counter
 
+from guard.core.schemas import MAX_ATTRIBUTES, MAX_TEXT
 from guard.decisions.service import MAX_CANDIDATES, decide, decide_batch
 from guard.lifecycle.active import CACHE_SIZE
 from guard.lifecycle.versions import create_version
-from guard.rules.model import RuleSource
-from guard.schemas import MAX_ATTRIBUTES, MAX_TEXT
-from tests.http.test_rule_validation_hostile import many_conditions
+from guard.policy.ast import RuleSource
 from tests.lifecycle.test_http import _client, _files
+from tests.web.api.test_rule_validation_hostile import many_conditions
 
 LONG_ROUTE = "r" * 200
 ROUTED = f"""\

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from guard.rules.loader import parse_sources
-from guard.rules.model import RuleSource
+from guard.policy.ast import RuleSource
+from guard.policy.parser import parse_sources
 
 RULE = """\
 rules:

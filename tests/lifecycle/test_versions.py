@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from guard.core.errors import Conflict, NotFound, RulesInvalid, RuleTestsFailed, ValidationFailed
 from guard.decisions.service import decide
-from guard.errors import Conflict, NotFound, RulesInvalid, RuleTestsFailed, ValidationFailed
 from guard.lifecycle.versions import activate, create_version, diff_versions, list_versions, rollback
-from guard.rules.model import RuleSource
+from guard.policy.ast import RuleSource
 from tests.lifecycle.conftest import replace_in
 
 BROKEN = """\

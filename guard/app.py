@@ -1,0 +1,72 @@
+"""The Guard application service: settings, database and the active rules, shared by HTTP and CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+from guard.core.config import Settings
+from guard.core.errors import NotFound
+from guard.ledger.digests import use_key
+from guard.lifecycle.active import ActiveRules
+from guard.lifecycle.versions import seed_from_directory
+from guard.policy.evaluate import Evaluator
+from guard.policy.ruleset import rules_directory
+from guard.storage.database import Database
+
+
+class RulesSource(Protocol):
+    """Where the evaluator that decides comes from."""
+
+    @property
+    def current(self) -> Evaluator:
+        """The evaluator that decides now."""
+        ...
+
+    def version(self, number: int) -> Evaluator:
+        """The evaluator of a stored version."""
+        ...
+
+
+class RulesHolder:
+    """A fixed evaluator, for rule files evaluated without the database's version log."""
+
+    def __init__(self, evaluator: Evaluator, directory: Path | None = None) -> None:
+        self._evaluator = evaluator
+        self.directory = directory
+
+    @property
+    def current(self) -> Evaluator:
+        """The evaluator that decides now."""
+        return self._evaluator
+
+    def version(self, number: int) -> Evaluator:
+        """Only the current evaluator is known here."""
+        if number == self._evaluator.version:
+            return self._evaluator
+        raise NotFound(f"No rules version {number}.", {"version": number})
+
+
+class Guard:
+    """Everything a request or a CLI command needs."""
+
+    def __init__(self, settings: Settings, db: Database | None = None, rules: RulesSource | None = None) -> None:
+        self.settings = settings
+        use_key(settings.audit_key)  # the process's audit key: every chain record and pseudonym uses it
+        self.db = db or Database(settings.database_url, timeout=settings.db_timeout,
+                                 synchronous=settings.sqlite_synchronous)
+        self.rules: RulesSource = rules if rules is not None else ActiveRules(self.db)
+
+    @property
+    def evaluator(self) -> Evaluator:
+        """The active rules."""
+        return self.rules.current
+
+    @property
+    def rules_dir(self) -> Path:
+        """The configured rule files directory (GUARD_RULES_DIR, ./rules, or the starter pack)."""
+        return rules_directory(self.settings.rules_dir)
+
+    def seed_rules(self) -> int:
+        """Store and activate the rules directory unless its content is already a stored version."""
+        return seed_from_directory(self.db, self.rules_dir)

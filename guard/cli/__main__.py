@@ -1,0 +1,5 @@
+"""`python -m guard.cli`."""
+
+from guard.cli.main import main
+
+main()

@@ -1,1 +1,0 @@
-"""`guard` command groups beyond the core ones in guard.cli: audit, customers, rule lifecycle, campaigns."""

@@ -1,5 +1,0 @@
-"""The console: server-rendered pages for reviewing the audit log and managing rules, on the API's use cases."""
-
-from guard.console.setup import init_console
-
-__all__ = ["init_console"]

@@ -1,5 +1,0 @@
-"""The console's pages; importing this package declares their routes on the blueprint."""
-
-from guard.console.views import common, customers, decisions, overview, rules, signin, sources
-
-__all__ = ["common", "customers", "decisions", "overview", "rules", "signin", "sources"]

@@ -1,6 +1,0 @@
-"""The WSGI entry point for gunicorn: `gunicorn -c gunicorn.conf.py guard.http.wsgi:app` (settings from GUARD_*
-variables; without the config file, several workers need GUARD_SECRET_KEY to share console sign-ins)."""
-
-from guard.http.app import create_app
-
-app = create_app()

@@ -1,0 +1,210 @@
+"""Evaluates a message against compiled rules and combines the matching rules into one verdict."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+
+from guard.core.lru import Lru, text_weight
+from guard.core.message import Message, PriorDecision
+from guard.core.vocabulary import SEVERITY
+from guard.policy.ast import Case, Rule, SetClause, walk_clauses
+from guard.policy.compiler import CompiledCase, CompiledRuleSet
+from guard.policy.engine import CompiledEngine
+from guard.policy.facts import Facts, binding_values, build_facts, render_time
+from guard.situation.derive import Situation, derive
+
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+# Verdicts remembered per evaluator for customers with no situation: distinct messages seen recently.
+BLANK_VERDICTS = 4096
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One matched rule: its outcome and the explanation filled from the facts."""
+
+    rule_id: str
+    outcome: str
+    explanation: str
+    priority: int
+    exempt: bool
+    route: str | None = None
+    defer_until: datetime | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The public form in responses and the audit log."""
+        return {"rule_id": self.rule_id, "outcome": self.outcome, "explanation": self.explanation}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The combined decision for one message."""
+
+    outcome: str
+    route: str | None
+    defer_until: datetime | None
+    reasons: tuple[Reason, ...]
+    facts: dict[str, Any] = field(default_factory=dict)
+
+
+class Evaluator:
+    """A compiled rule set bound to its engine: the unit that is swapped on rule activation."""
+
+    def __init__(self, compiled: CompiledRuleSet, version: int | str | None = None) -> None:
+        self.compiled = compiled
+        self.engine = CompiledEngine(compiled.definition, compiled.version)
+        # A stored version is named by its number; rule files not stored yet by their content hash.
+        self.version: int | str = version if version is not None else compiled.version
+        self._blank: Lru[str, Verdict] = Lru(BLANK_VERDICTS, weigh=text_weight)
+
+    def evaluate_blank(self, message: Message, key: str) -> Verdict:
+        """The verdict for a customer with no events and no earlier decisions, remembered by message `key`.
+
+        Most customers of a campaign have no situation at all; their verdicts differ only by the message, so
+        `key` must name everything of the message but the customer.
+        """
+        verdict = self._blank.get(key)
+        if verdict is None:
+            verdict = self.evaluate(message, derive([], message.send_at), [])
+            self._blank.put(key, verdict)
+        return verdict
+
+    def evaluate(self, message: Message, situation: Situation, history: list[PriorDecision]) -> Verdict:
+        """Facts → engine → the first matching case per rule → combined verdict."""
+        facts = build_facts(self.compiled, message, situation, history)
+        fired = self.engine.matches(facts.document)
+        chosen = _first_case_per_rule([self.compiled.cases[name] for name in fired])
+        reasons = [_reason(self.compiled, case, message, facts) for case in chosen]
+        return combine(reasons, audit_facts(facts, self.compiled, message))
+
+    def close(self) -> None:
+        """Release the engine's ruleset."""
+        self.engine.close()
+
+
+def _first_case_per_rule(cases: list[CompiledCase]) -> list[CompiledCase]:
+    best: dict[str, CompiledCase] = {}
+    for case in cases:
+        current = best.get(case.rule.id)
+        if current is None or case.order < current.order:
+            best[case.rule.id] = case
+    return list(best.values())
+
+
+def _reason(compiled: CompiledRuleSet, chosen: CompiledCase, message: Message, facts: Facts) -> Reason:
+    rule, case = chosen.rule, chosen.case
+    context = _context(compiled, rule, case, message, facts)
+    defer_until = _defer_until(case, context, facts) if case.outcome == "defer" else None
+    return Reason(
+        rule_id=rule.id,
+        outcome=case.outcome,
+        explanation=render(case.explanation, context),
+        priority=rule.priority,
+        exempt=rule.exempt,
+        route=case.route,
+        defer_until=defer_until,
+    )
+
+
+def _context(compiled: CompiledRuleSet, rule: Rule, case: Case, message: Message, facts: Facts) -> dict[str, Any]:
+    doc = facts.document
+    context: dict[str, Any] = {
+        "rule.id": rule.id,
+        "message.channel": message.channel,
+        "message.purpose": message.purpose,
+        "message.campaign_id": message.campaign_id,
+        "message.send_at": message.send_at,
+        "message.product_ids": ", ".join(message.product_ids),
+        "profile.tenure_years": doc.get("tenure_years"),
+        "profile.tenure_days": doc.get("tenure_days"),
+        "profile.timezone": doc.get("timezone"),
+        "profile.customer_since": facts.customer_since.isoformat() if facts.customer_since else None,
+        "local_time": facts.local.strftime("%H:%M"),
+        "consent": doc.get("consent"),
+    }
+    for name, value in message.attributes.items():
+        context[f"attributes.{name}"] = value
+        context[f"message.attributes.{name}"] = value
+    probe_index = {p.probe_key(): i for i, p in enumerate(compiled.probes)}
+    for clause in walk_clauses((*rule.when, *case.when)):
+        if isinstance(clause, SetClause) and clause.binding:
+            result = facts.probes[probe_index[clause.probe_key()]]
+            for key, value in binding_values(clause, result, message).items():
+                context[f"{clause.binding}.{key}"] = value
+    return context
+
+
+def render(template: str, context: dict[str, Any]) -> str:
+    """Fill `{name.attribute}` placeholders; nothing in a template is ever evaluated as code."""
+
+    def fill(match: re.Match[str]) -> str:
+        value = context.get(match.group(1).strip())
+        if value is None:
+            return "?"
+        if isinstance(value, list | tuple):
+            return ", ".join(str(v) for v in value)
+        return str(render_time(value))
+
+    return _PLACEHOLDER.sub(fill, template)
+
+
+def _defer_until(case: Case, context: dict[str, Any], facts: Facts) -> datetime | None:
+    spec = case.defer_until
+    if spec is None:
+        return None
+    if spec.next_local_time is not None:
+        return next_local_time(facts.local, spec.next_local_time)
+    base = context.get(spec.at or "")
+    if not isinstance(base, datetime):
+        return None
+    return base + timedelta(seconds=spec.plus)
+
+
+def next_local_time(local: datetime, minutes: int) -> datetime:
+    """The next instant, strictly after `local`, when the customer's clock shows the time of day."""
+    target = time(minutes // 60, minutes % 60)
+    now = local.astimezone(UTC)
+    # Compared in UTC: aware datetimes of one zone compare by wall time, which is wrong in the hour that
+    # repeats when clocks go back (02:45 "first time" is before 02:30 "second time").
+    for day in (local.date(), local.date() + timedelta(days=1)):
+        for fold in (0, 1):
+            candidate = datetime.combine(day, target, tzinfo=local.tzinfo).replace(fold=fold)
+            if candidate.astimezone(UTC) > now:
+                return candidate
+    raise AssertionError("a time of day recurs within two days")  # pragma: no cover
+
+
+def _rank(reason: Reason) -> tuple[Any, ...]:
+    latest_first = -(reason.defer_until.timestamp()) if reason.defer_until else 0.0
+    return (SEVERITY[reason.outcome], latest_first, -reason.priority, reason.rule_id)
+
+
+def combine(reasons: list[Reason], facts: dict[str, Any] | None = None) -> Verdict:
+    """An exempt match allows; otherwise the most severe outcome wins, then priority, then latest defer."""
+    facts = facts or {}
+    if not reasons:
+        return Verdict("allow", None, None, (), facts)
+    exempt = sorted((r for r in reasons if r.exempt), key=lambda r: (-r.priority, r.rule_id))
+    others = sorted((r for r in reasons if not r.exempt), key=_rank)
+    if exempt:
+        ordered = (*exempt, *others)
+        return Verdict("allow", None, None, ordered, facts)
+    winner = others[0]
+    return Verdict(winner.outcome, winner.route, winner.defer_until, tuple(others), facts)
+
+
+def audit_facts(facts: Facts, compiled: CompiledRuleSet, message: Message) -> dict[str, Any]:
+    """The facts the rules saw, as recorded in the audit log: engine fields and each probe's matches."""
+    doc = {k: v for k, v in facts.document.items() if k != "guard_request"}
+    probes = []
+    for probe, result in zip(compiled.probes, facts.probes, strict=True):
+        probes.append({
+            "source": probe.source,
+            "kind": probe.kind,
+            "within_seconds": probe.within,
+            "count": len(result.items),
+            "times": [render_time(t) for t, _ in result.items[-20:]],
+        })
+    return {"fields": doc, "history": probes, "local_time": facts.local.isoformat()}

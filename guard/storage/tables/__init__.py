@@ -1,0 +1,14 @@
+"""Every table, imported in one place so metadata (and Alembic) sees them all."""
+
+from guard.storage.database import Base
+from guard.storage.tables.audit import AuditCheckpoint, AuditErasure, AuditRecord
+from guard.storage.tables.auth import ApiKey
+from guard.storage.tables.decisions import Decision, DecisionReason
+from guard.storage.tables.lifecycle import BacktestJob, RuleActivation, RuleVersion
+from guard.storage.tables.situation import CustomerAlias, Event, Suppression
+from guard.storage.tables.sources import Source
+
+__all__ = [
+    "ApiKey", "AuditCheckpoint", "AuditErasure", "AuditRecord", "BacktestJob", "Base", "CustomerAlias", "Decision",
+    "DecisionReason", "Event", "RuleActivation", "RuleVersion", "Source", "Suppression",
+]
