@@ -5,17 +5,16 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import select
-
 from guard.core.timeutil import iso
+from guard.decisions.answer import stored_answer
 from guard.decisions.queries import filtered
-from guard.decisions.store import stored_version
+from guard.situation.history import reasons_of
 from guard.storage.database import Database
-from guard.storage.tables.decisions import Decision, DecisionReason
+from guard.storage.sql import Sql
+from guard.storage.tables.decisions import Decision
 
 FORMATS = {"csv": "text/csv; charset=utf-8", "ndjson": "application/x-ndjson"}
 PAGE = 1000
@@ -47,32 +46,18 @@ def records(db: Database, filters: dict[str, Any], page: int = PAGE, documents: 
             rows = session.execute(query.limit(page)).all()
             if not rows:
                 return
-            reasons = _reasons(session, [row.id for row in rows])
+            reasons = reasons_of(Sql.of_session(session), [row.id for row in rows])
         for row in rows:
             yield _record(row, reasons.get(row.id, []), documents)
         last = rows[-1].id
 
 
-def _reasons(session: Any, pks: list[int]) -> dict[int, list[dict[str, str]]]:
-    out: dict[int, list[dict[str, str]]] = defaultdict(list)
-    query = select(DecisionReason.decision_pk, DecisionReason.rule_id, DecisionReason.outcome,
-                   DecisionReason.explanation).where(DecisionReason.decision_pk.in_(pks)) \
-        .order_by(DecisionReason.decision_pk, DecisionReason.position)
-    for pk, rule_id, outcome, explanation in session.execute(query):
-        out[pk].append({"rule_id": rule_id, "outcome": outcome, "explanation": explanation})
-    return out
-
 
 def _record(row: Any, reasons: list[dict[str, str]], documents: bool) -> dict[str, Any]:
     """The same fields, in the same order, as the audit record of GET /v1/decisions/<id>."""
     return {
-        "decision_id": row.decision_id,
-        "outcome": row.outcome,
-        "route": row.route,
-        "defer_until": iso(row.defer_until),
-        "reasons": reasons,
-        "rules_version": stored_version(row.rules_version),
-        "evaluated_at": iso(row.evaluated_at),
+        **stored_answer(row.decision_id, row.outcome, row.route, row.defer_until, reasons, row.rules_version,
+                        row.evaluated_at),
         "customer_id": row.customer_id,
         "campaign_id": row.campaign_id,
         "channel": row.channel,

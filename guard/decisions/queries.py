@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from guard.core.errors import NotFound, ValidationFailed
 from guard.core.timeutil import iso
-from guard.decisions.service import decision_response
+from guard.decisions.answer import decision_answer
 from guard.situation.aliases import Identity, identity
 from guard.storage.tables.decisions import Decision, DecisionReason
 from guard.storage.tables.situation import Event
@@ -23,7 +23,7 @@ MAX_PAGE = 500
 def audit_record(decision: Decision) -> dict[str, Any]:
     """The full audit record of a decision."""
     return {
-        **decision_response(decision),
+        **decision_answer(decision),
         "customer_id": decision.customer_id,
         "campaign_id": decision.campaign_id,
         "channel": decision.channel,
@@ -117,7 +117,7 @@ def timeline(session: Session, names: list[str], limit: int = 1000) -> list[dict
         items.append((e.occurred_at, 0, {"kind": "event", "at": iso(e.occurred_at), "event_id": e.event_id,
                                          "type": e.type, "data": e.data, "received_at": iso(e.received_at)}))
     for d in decisions:
-        items.append((d.send_at, 1, {"kind": "decision", "at": iso(d.send_at), **decision_response(d),
+        items.append((d.send_at, 1, {"kind": "decision", "at": iso(d.send_at), **decision_answer(d),
                                      "channel": d.channel, "purpose": d.purpose, "campaign_id": d.campaign_id}))
     items.sort(key=lambda item: (item[0], item[1]))
     return [item for _, _, item in items[-limit:]]

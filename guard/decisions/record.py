@@ -18,6 +18,7 @@ from guard.core.lru import Lru
 from guard.core.message import Message
 from guard.core.timeutil import iso
 from guard.decisions import store
+from guard.decisions.answer import verdict_body
 from guard.ledger.chain import Entry, extend
 from guard.ledger.digests import decision_digest_with, decision_tail, facts_digest, facts_text, request_digest
 from guard.policy.evaluate import Verdict
@@ -111,7 +112,7 @@ class Recorder:
                   verdict.route, time(verdict.defer_until), str(self._version), time(self._now))
         return _Shared(prefix, suffix, request_dig, facts, facts_dig, fields, middle,
                        decision_tail(fields, _matched(verdict), request_dig, facts_dig),
-                       answer(verdict, self._version, self._stamp), verdict)
+                       verdict_body(verdict, self._version, self._stamp), verdict)
 
 
 def _request_template(raw: dict[str, Any], shape: str | None, message: Message) -> tuple[str, str, str]:
@@ -147,18 +148,3 @@ def _facts(verdict: Verdict) -> tuple[str, str]:
 
 def _matched(verdict: Verdict) -> list[tuple[str, str, str]]:
     return [(r.rule_id, r.outcome, r.explanation) for r in verdict.reasons]
-
-
-def answer(verdict: Verdict, version: int | str, evaluated_at: str, dry_run: bool = False) -> dict[str, Any]:
-    """The answer to a decision request, without its decision id (which comes first)."""
-    out = {
-        "outcome": verdict.outcome,
-        "route": verdict.route,
-        "defer_until": iso(verdict.defer_until),
-        "reasons": [r.to_dict() for r in verdict.reasons],
-        "rules_version": version,
-        "evaluated_at": evaluated_at,
-    }
-    if dry_run:
-        out["dry_run"] = True
-    return out

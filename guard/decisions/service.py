@@ -29,7 +29,8 @@ from guard.core.schemas import MAX_ID, load
 from guard.core.strictjson import clean_text
 from guard.core.timeutil import iso, utcnow
 from guard.decisions import store
-from guard.decisions.record import Recorder, answer
+from guard.decisions.answer import verdict_body
+from guard.decisions.record import Recorder
 from guard.decisions.schemas import DecisionRequestSchema
 from guard.policy.engine import EngineError
 from guard.policy.evaluate import Evaluator, Verdict
@@ -39,7 +40,6 @@ from guard.storage.bulk import COPY_FROM
 from guard.storage.coalesce import Coalescer
 from guard.storage.database import Database
 from guard.storage.sql import Sql
-from guard.storage.tables.decisions import Decision
 
 log = logging.getLogger("guard.decisions")
 
@@ -254,7 +254,8 @@ def _dry_run(db: Database, evaluator: Evaluator, item: _Item, now: datetime, ver
     except EngineError as exc:
         item.error = _refused(exc)
         return
-    item.result = {"decision_id": decision_ids(1)[0], **answer(verdict, chosen.version, iso(now) or "", dry_run=True)}
+    item.result = {"decision_id": decision_ids(1)[0],
+                   **verdict_body(verdict, chosen.version, iso(now) or "", dry_run=True)}
 
 
 def _decide_live(db: Database, evaluator: Evaluator, items: list[_Item], now: datetime) -> None:
@@ -446,10 +447,3 @@ def _decide_and_record(sql: Sql, evaluator: Evaluator, context: _Context, items:
 def _refused(exc: EngineError) -> ValidationFailed:
     """The engine's refusal of one request's facts, as that request's own error."""
     return ValidationFailed("The rule engine cannot evaluate this request.", {"_schema": [str(exc)]})
-
-
-def decision_response(decision: Decision) -> dict[str, Any]:
-    """The answer as it was first given, rebuilt from the audit record."""
-    reasons = [{"rule_id": r.rule_id, "outcome": r.outcome, "explanation": r.explanation} for r in decision.reasons]
-    return store.stored_answer(decision.decision_id, decision.outcome, decision.route, decision.defer_until,
-                               reasons, decision.rules_version, decision.evaluated_at)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from guard.core.timeutil import iso
+from guard.decisions.answer import stored_answer
 from guard.situation.history import reasons_of
 from guard.storage.bulk import DECISION_COLUMNS, REASON_COLUMNS, insert_tuples
 from guard.storage.sql import Sql, chunks, member_of
@@ -57,14 +56,3 @@ def insert_decisions(sql: Sql, rows: list[tuple[Any, ...]], reasons: list[tuple[
     insert_tuples(sql, "decisions", DECISION_COLUMNS, rows, prepared=True)
     insert_tuples(sql, "decision_reasons", REASON_COLUMNS, reasons)
 
-
-def stored_answer(decision_id: str, outcome: str, route: str | None, defer_until: datetime | None,
-                  reasons: list[dict[str, str]], version: str, evaluated_at: datetime | None) -> dict[str, Any]:
-    """The answer a recorded decision gave, in the shape it was given."""
-    return {"decision_id": decision_id, "outcome": outcome, "route": route, "defer_until": iso(defer_until),
-            "reasons": reasons, "rules_version": stored_version(version), "evaluated_at": iso(evaluated_at)}
-
-
-def stored_version(text: str) -> int | str:
-    """A stored rules version as the API shows it: the version number, or a content hash."""
-    return int(text) if text.isdigit() else text
