@@ -15,7 +15,7 @@ import click
 
 from guard.app import Guard
 from guard.cli.common import database, settings_from_env
-from guard.cli.progress import progress_bar
+from guard.cli.progress import file_size, progress_bar
 from guard.core.errors import ServiceUnavailable
 from guard.core.strictjson import Line, ndjson
 from guard.decisions.campaign import Tally, screen_stream
@@ -48,7 +48,7 @@ def screen(source: IO[bytes], fmt: str, output: Path | None, **defaults: str | N
     fmt = _format(fmt, source.name)
     lines = _requests(source, fmt, {k: v for k, v in defaults.items() if v is not None})
     tally = Tally()
-    with _guard() as db, _sink(output) as sink, progress_bar("Screening", _size(source), in_bytes=True) as bar:
+    with _guard() as db, _sink(output) as sink, progress_bar("Screening", file_size(source), in_bytes=True) as bar:
         guard = _ready(Guard(settings_from_env(), db=db))
         for result in screen_stream(db, lambda: guard.evaluator, _counting(lines, bar), None):
             tally.add(result)
@@ -73,13 +73,6 @@ def _format(fmt: str, name: str) -> str:
         return fmt
     return "csv" if name.lower().endswith(".csv") else "ndjson"
 
-
-def _size(source: IO[bytes]) -> int | None:
-    """The file's byte size; None for standard input (the bar then counts without an ETA)."""
-    try:
-        return Path(source.name).stat().st_size or None
-    except OSError:
-        return None
 
 
 def _counting(lines: Iterator[Line], bar: Any) -> Iterator[Line]:

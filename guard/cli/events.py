@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,7 +19,7 @@ from guard.cli.common import (
     first_line,
     settings_from_env,
 )
-from guard.cli.progress import progress_bar
+from guard.cli.progress import file_size, progress_bar
 from guard.core.strictjson import ndjson
 from guard.situation.events import EventResult, ingest_batch
 from guard.storage.database import Database
@@ -83,19 +81,11 @@ def _batches(records: Iterator[tuple[int, Any]], size: int) -> Iterator[list[tup
         yield batch
 
 
-def _size(stream: IO[bytes]) -> int | None:
-    """The byte size of a regular file; None for a pipe or stdin."""
-    try:
-        info = os.fstat(stream.fileno())
-    except (OSError, ValueError, AttributeError):
-        return None
-    return info.st_size if stat.S_ISREG(info.st_mode) else None
-
 
 @contextmanager
 def _progress(stream: IO[bytes]) -> Iterator[Callable[[int], object]]:
     """A progress bar over the bytes read (over lines when the size is unknown), on a terminal only."""
-    size = _size(stream)
+    size = file_size(stream)
     if size is not None:
         with progress_bar("Importing events", size, in_bytes=True) as bar:
             yield bar.update

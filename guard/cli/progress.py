@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import sys
 from typing import IO
 
@@ -22,3 +24,12 @@ def progress_bar(label: str, total: int | None = None, unit: str = "it", in_byte
     return tqdm(total=total, desc=label, unit="B" if in_bytes else unit, unit_scale=in_bytes,
                 unit_divisor=1024 if in_bytes else 1000, file=stream, disable=not on_terminal(stream),
                 dynamic_ncols=True, mininterval=0.2, leave=True)
+
+
+def file_size(stream: IO[bytes]) -> int | None:
+    """The byte size of a regular file, for a bar with an ETA; None for a pipe or stdin (the bar then counts)."""
+    try:
+        info = os.fstat(stream.fileno())
+    except (OSError, ValueError, AttributeError):
+        return None
+    return info.st_size if stat.S_ISREG(info.st_mode) else None

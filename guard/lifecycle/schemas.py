@@ -7,38 +7,12 @@ from typing import Any
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from guard.core.schemas import AwareDateTime, StrictSchema
+from guard.policy.schemas import RuleFiles
 
-MAX_RULE_FILES = 100
-MAX_RULE_TEXT = 512 * 1024
-FILE_NAME = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$",
-                            error="A file name of letters, digits, '.', '_' and '-', e.g. rules.yaml.")
 MESSAGE = validate.Length(min=1, max=2000)
 
 
-class RuleFile(StrictSchema):
-    """One named rule file."""
-
-    name = fields.String(required=True, validate=FILE_NAME)
-    text = fields.String(required=True, validate=validate.Length(max=MAX_RULE_TEXT))
-
-
-class _Files(StrictSchema):
-    """Rule files given inline: a list of {name, text}, or one file's text."""
-
-    files = fields.List(fields.Nested(RuleFile), validate=validate.Length(min=1, max=MAX_RULE_FILES))
-    text = fields.String(validate=validate.Length(max=MAX_RULE_TEXT))
-    file = fields.String(load_default="rules.yaml", validate=FILE_NAME)
-
-    @validates_schema
-    def _unique_names(self, data: dict[str, Any], **_: Any) -> None:
-        names = [f["name"] for f in data.get("files", [])]
-        if len(names) != len(set(names)):
-            raise ValidationError("Each file name once.", "files")
-        if "files" in data and "text" in data:
-            raise ValidationError("Give either text (one file) or files, not both.", "_schema")
-
-
-class CreateVersion(_Files):
+class CreateVersion(RuleFiles):
     """`POST /v1/rules/versions`: a new version from files, with a message saying why."""
 
     message = fields.String(required=True, validate=MESSAGE)
@@ -64,7 +38,7 @@ class Rollback(StrictSchema):
     message = fields.String(load_default="rolled back", validate=MESSAGE)
 
 
-class Backtest(_Files):
+class Backtest(RuleFiles):
     """`POST /v1/rules/backtest`: a candidate (stored version or inline files) and a period of send_at."""
 
     version = fields.Integer(strict=True, validate=validate.Range(min=1))

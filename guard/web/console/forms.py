@@ -7,7 +7,7 @@ from wtforms import BooleanField, PasswordField, SelectField, StringField, Submi
 from wtforms.validators import DataRequired, Length, Optional
 
 from guard.inbound import KINDS
-from guard.lifecycle.schemas import MAX_RULE_TEXT
+from guard.policy.schemas import MAX_RULE_TEXT
 
 MESSAGE = Length(max=2000)
 

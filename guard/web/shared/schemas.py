@@ -11,14 +11,11 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from guard.core.errors import ValidationFailed
 from guard.core.schemas import AwareDateTime, Id, StrictSchema, load
 from guard.core.vocabulary import CHANNELS, OUTCOMES, PURPOSES
+from guard.policy.schemas import FILE_NAME, RuleFiles
 
 MAX_LIMIT = 500
 DEFAULT_LIMIT = 50
 MAX_TIMELINE = 1000
-MAX_RULE_FILES = 100
-MAX_RULE_TEXT = 512 * 1024
-FILE_NAME = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$",
-                            error="A file name of letters, digits, '.', '_' and '-', e.g. rules.yaml.")
 
 
 EARLIEST = datetime.min.replace(tzinfo=UTC)
@@ -76,32 +73,13 @@ class TimelineQuery(StrictSchema):
     limit = fields.Integer(load_default=MAX_TIMELINE, validate=validate.Range(min=1, max=MAX_TIMELINE))
 
 
-def RuleText(**kwargs: Any) -> fields.String:
-    """The text of one rule file."""
-    return fields.String(validate=validate.Length(max=MAX_RULE_TEXT), **kwargs)
-
-
-class RuleFileSchema(StrictSchema):
-    """One named rule file."""
-
-    name = fields.String(required=True, validate=FILE_NAME)
-    text = RuleText(required=True)
-
-
-class RulesValidateSchema(StrictSchema):
+class RulesValidateSchema(RuleFiles):
     """`POST /v1/rules/validate` as JSON: one file's text, or several named files."""
 
-    text = RuleText()
-    file = fields.String(load_default="rules.yaml", validate=FILE_NAME)
-    files = fields.List(fields.Nested(RuleFileSchema), validate=validate.Length(min=1, max=MAX_RULE_FILES))
-
     @validates_schema
-    def _one_form(self, data: dict[str, Any], **_: Any) -> None:
-        if ("text" in data) == ("files" in data):
+    def _some_files(self, data: dict[str, Any], **_: Any) -> None:
+        if "text" not in data and "files" not in data:
             raise ValidationError("Give either text (one file) or files (a list of {name, text}).", "_schema")
-        names = [f["name"] for f in data.get("files", [])]
-        if len(names) != len(set(names)):
-            raise ValidationError("Each file name once.", "files")
 
 
 class RulesValidateQuery(StrictSchema):

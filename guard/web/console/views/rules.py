@@ -3,7 +3,6 @@ rollback for admins, through the same lifecycle use cases as the API."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from flask import flash, redirect, request, url_for
@@ -14,6 +13,7 @@ from guard.lifecycle import drafts, usecases
 from guard.lifecycle.jobs import get_job, latest_of_version
 from guard.lifecycle.versions import active_activation, describe_version, diff_versions, get_version, list_versions
 from guard.policy.ast import RuleError
+from guard.policy.schemas import FILE_NAME_PATTERN
 from guard.web.console.auth import admin_only, current_key
 from guard.web.console.blueprint import bp
 from guard.web.console.filters import utc_input
@@ -22,15 +22,13 @@ from guard.web.console.listing import annotate, elsewhere
 from guard.web.console.views.common import page
 from guard.web.shared.context import current_guard
 
-FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-
 
 def _actor() -> str:
     return current_key().name
 
 
 def _file_name(name: str) -> str:
-    if not FILE_NAME.match(name):
+    if not FILE_NAME_PATTERN.match(name):
         raise NotFound(f"{name!r} is not a rule file name: letters, digits, '.', '_' and '-', e.g. offers.yaml.")
     return name
 
