@@ -1,4 +1,5 @@
-"""The Guard application service: settings, database and the active rules, shared by HTTP and CLI."""
+"""The composition root: one Guard holds the settings, the database and the active rules, shared by the web
+interfaces, the server and the CLI. It may import every domain ring; nothing below it imports it."""
 
 from __future__ import annotations
 

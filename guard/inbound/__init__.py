@@ -4,6 +4,8 @@ Each module has `verify(headers, raw_body, secret, now)`, raising InvalidSignatu
 `to_events(headers, raw_body, customer_field=None, now=None) -> Mapped`. Schemes that sign the request line
 (HubSpot v3) read the method and full URL from the pseudo-headers `:method` and `:url`, which the receiving
 endpoint adds to the headers it passes.
+
+Imports nothing from guard outside this package (a test checks it): guard.sources feeds it raw requests.
 """
 
 from __future__ import annotations
