@@ -37,9 +37,7 @@ from guard.policy.ast import (
     walk_clauses,
 )
 from guard.policy.checks import never_matching
-from guard.policy.compiler import case_condition
 from guard.policy.durations import parse_clock, parse_duration
-from guard.policy.engine import MAX_ALTERNATIVES, alternatives
 
 MAX_FILE_BYTES = 512 * 1024
 MAX_FILES = 100
@@ -267,7 +265,6 @@ class _FileParser:
         rule = Rule(rule_id, description, priority, exempt, when, cases, self.c.at(node))
         for case in cases:
             self.check_references(rule, case)
-            self.check_size(rule, case)
         self.rules.append(rule)
 
     def integer(self, node: yaml.Node, what: str) -> int:
@@ -568,18 +565,6 @@ class _FileParser:
                 loc = case.defer_location or case.location
                 self.c.errors.append(RuleError(self.c.file, loc.line, loc.column, rule.id,
                                                f"defer_until at {case.defer_until.at!r}: {problem}"))
-
-    def check_size(self, rule: Rule, case: Case) -> None:
-        """The engine expands every `$or` into alternatives and fails beyond a few dozen (see guard.policy.engine)."""
-        count = alternatives(case_condition(rule, case))
-        if count > MAX_ALTERNATIVES:
-            loc = case.location
-            self.c.errors.append(RuleError(
-                self.c.file, loc.line, loc.column, rule.id,
-                f"this {'case' if len(rule.cases) > 1 else 'rule'} expands into {count} alternatives, more than "
-                f"the {MAX_ALTERNATIVES} the engine takes: every value of `in`, every branch of `any`, and every "
-                "`ne`, `not_in` or `exists` on a field a message may lack multiplies them; split it into "
-                "several rules"))
 
     def check_duplicate_bindings(self, rule: Rule, case: Case) -> None:
         seen: set[str] = set()

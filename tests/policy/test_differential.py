@@ -21,7 +21,7 @@ from guard.policy.compiler import compile_ruleset
 from guard.policy.engine import CompiledEngine
 from guard.policy.evaluate import Evaluator
 from guard.policy.facts import build_facts
-from guard.policy.parser import parse_sources
+from guard.policy.ruleset import parse_checked
 from guard.situation.derive import EventRecord, derive
 from tests.policy import reference, semantics
 from tests.policy.strategies import (
@@ -45,7 +45,7 @@ TOO_BIG = "alternatives, more than"
 def _compile(document: dict[str, Any]):  # type: ignore[no-untyped-def]
     """The compiled rules, and the cases the loader says can never match (checked, not trusted)."""
     text = to_yaml(document)
-    ruleset, problems = parse_sources([RuleSource("generated.yaml", text)])
+    ruleset, problems = parse_checked([RuleSource("generated.yaml", text)])
     if any(TOO_BIG in p.message for p in problems):
         reject()  # refused on purpose: see tests/policy/test_engine_adapter.py
     errors = [p for p in problems if p.severity == "error" and NEVER not in p.message]
@@ -178,7 +178,7 @@ _UNIVERSE = (*ATTRIBUTE_VALUES, *NUMBERS, *TEXTS)
 @example([{"attributes.tier": 1}, {"message.attributes.tier": {"ne": 1.0}}])
 def test_never_matching_analysis_is_sound(tests: list[dict[str, Any]]) -> None:
     text = to_yaml({"rules": [{"id": "r", "description": "d", "when": tests, "outcome": "block", "explanation": "e"}]})
-    ruleset, problems = parse_sources([RuleSource("a.yaml", text)])
+    ruleset, problems = parse_checked([RuleSource("a.yaml", text)])
     if any(TOO_BIG in p.message for p in problems):
         reject()
     assert not [p for p in problems if NEVER not in p.message], problems

@@ -17,7 +17,7 @@ from guard.policy.ast import RuleSource
 from guard.policy.compiler import compile_ruleset
 from guard.policy.engine import MAX_ALTERNATIVES, CompiledEngine, EngineError, alternatives, encode
 from guard.policy.parser import parse_sources
-from guard.policy.ruleset import build_evaluator, check_sources
+from guard.policy.ruleset import build_evaluator, check_sources, parse_checked
 
 ROOT = Path(__file__).resolve().parents[2]
 G = {"guard_request": 1}
@@ -155,7 +155,7 @@ def _rule(when: str) -> list[RuleSource]:
 def test_a_case_of_too_many_alternatives_is_refused_with_its_location() -> None:
     values = ", ".join(f"v{i}" for i in range(7))
     sources = _rule(f"- attributes.a: {{in: [{values}]}}\n- attributes.b: {{in: [{values}]}}")
-    _ruleset, problems = parse_sources(sources)
+    _ruleset, problems = parse_checked(sources)
     [problem] = [p for p in problems if p.severity == "error"]
     assert (problem.file, problem.line, problem.column, problem.rule_id) == ("big.yaml", 2, 5, "big")
     assert "49 alternatives" in problem.message and f"the {MAX_ALTERNATIVES}" in problem.message
