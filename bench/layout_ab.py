@@ -68,7 +68,7 @@ def _run(tree: Path, callgrind: bool, singles: int, batches: int) -> dict[str, f
     with tempfile.TemporaryDirectory() as tmp:
         dump = Path(tmp) / "callgrind.out"
         env["GUARD_BENCH_CALLGRIND"] = "1"
-        subprocess.run(["valgrind", "--tool=callgrind", "--collect-atstart=no", f"--callgrind-out-file={dump}",
+        subprocess.run(["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={dump}",
                         *cmd], cwd=tree, env=env, capture_output=True, text=True, check=True)
         totals = [line for line in dump.read_text().splitlines() if line.startswith("totals:")]
         return {"instructions": float(totals[-1].split()[1])}
