@@ -46,9 +46,9 @@ class Group:
         name = f"decision {decision.decision_id}"
         leaf = decision.audit_leaf if decision.audit_leaf is not None else -1
         if leaf > index:
-            after = f" (after decision {self.ids[-1]})" if self.ids else ""
+            where = f"after decision {self.ids[-1]}" if self.ids else f"before decision {decision.decision_id}"
             return ("removed", f"decision #{index} of group {self.ref}",
-                    f"the decision at leaf {index} of group {self.ref}{after} is gone")
+                    f"the decision at leaf {index} of group {self.ref} ({where}) is gone")
         if leaf < index:
             return ("inserted", name, f"{name} claims leaf {leaf} of group {self.ref}, which another holds: "
                     "it was inserted or moved there")

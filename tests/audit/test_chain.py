@@ -90,9 +90,13 @@ def test_a_deleted_decision_is_named(history):
     target = _decision_id(history, "bob")
     _sql(history, "DELETE FROM decision_reasons WHERE decision_pk = (SELECT id FROM decisions WHERE decision_id = :d)",
          d=target)
+    with history.db.sessions() as session:
+        group, leaf = session.execute(select(Decision.audit_group, Decision.audit_leaf)
+                                      .where(Decision.decision_id == target)).one()
     _sql(history, delete(Decision).where(Decision.decision_id == target))
     problem = _verify(history).problems[0]
-    assert (problem.kind, problem.record) == ("removed", f"decision {target}")
+    # Its id is gone with it: it is named by its place, and the decision after it.
+    assert (problem.kind, problem.record) == ("removed", f"decision #{leaf} of group {group}")
 
 
 def test_a_deleted_chain_record_is_named(history):
