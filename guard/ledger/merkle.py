@@ -9,6 +9,7 @@ clients/python/guard_client/proofs.py holds a copy of `verify_path` for clients.
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 _LEAF = b"\x00"
 _NODE = b"\x01"
@@ -78,3 +79,19 @@ def _up(level: list[bytes]) -> list[bytes]:
     if len(level) % 2:
         pairs.append(level[-1])
     return pairs
+
+
+def verify_proof(proof: dict[str, Any]) -> bool:
+    """True when a proof (GET /v1/decisions/ID/proof) shows its leaf in the chained record it names: the
+    path leads from the leaf to the root, and the record holds that root. A decision chained by a record of
+    its own (before issue 16, or kept by a purge) is its own proof: the record holds its digest."""
+    try:
+        leaf, record = proof["leaf"], proof["record"]
+        if proof["root"] != record["digest"]:
+            return False
+        if record["kind"] == "decision":
+            return (record["ref"] == proof["decision_id"] and not proof["path"] and leaf["index"] == 0
+                    and proof["tree_size"] == 1 and leaf["digest"] == record["digest"])
+        return verify_path(leaf["digest"], leaf["index"], proof["tree_size"], proof["path"], proof["root"])
+    except (KeyError, TypeError):
+        return False
