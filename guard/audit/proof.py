@@ -27,8 +27,9 @@ def inclusion_proof(session: Session, decision_id: str) -> dict[str, Any]:
         record = _record(session, "decision", decision_id)
         return _proof(decision_id, record.digest, 0, [], 1, record)
     record = _record(session, DECISION_GROUP, str(group), decision_id)
-    leaves = list(session.scalars(select(Decision.audit_digest).where(Decision.audit_group == group)
-                                  .order_by(Decision.audit_leaf, Decision.id)))
+    stored = select(Decision.audit_digest).where(Decision.audit_group == group).order_by(Decision.audit_leaf,
+                                                                                         Decision.id)
+    leaves = [value or "" for value in session.scalars(stored)]
     position = index if index is not None and index < len(leaves) else 0
     return _proof(decision_id, leaf or "", index or 0, merkle.path(leaves, position), len(leaves), record)
 

@@ -91,7 +91,8 @@ class Recorder:
         if not pks:
             return []
         if PER_DECISION_RECORDS:
-            return [Entry("decision", row[1], self._now, digest) for row, digest in zip(self.rows, self.digests, strict=True)]
+            return [Entry("decision", row[1], self._now, digest)
+                    for row, digest in zip(self.rows, self.digests, strict=True)]
         group = pks[0]
         leaves = [leaf_digest(group, i, digest) for i, digest in enumerate(self.digests)]
         for i, (row, leaf) in enumerate(zip(self.rows, leaves, strict=True)):

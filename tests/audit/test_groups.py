@@ -74,7 +74,8 @@ def test_every_leaf_of_groups_of_1_to_17_proves_its_inclusion(live_guard):
 
     groups = {size: _batch(live_guard, size, f"g{size}") for size in range(1, 18)}
     with live_guard.db.sessions() as session:
-        assert session.scalar(select(func.count()).select_from(AuditRecord).where(AuditRecord.kind == "decisions")) == 17
+        records = select(func.count()).select_from(AuditRecord).where(AuditRecord.kind == "decisions")
+        assert session.scalar(records) == 17
         assert verify(session).ok
     for size, ids in groups.items():
         for index, decision_id in enumerate(ids):
