@@ -236,3 +236,20 @@ def test_audit_rows_per_thousand_decisions(live_guard):
     assert rows_for(False) == 10
     with live_guard.db.sessions() as session:
         assert verify(session).ok
+
+
+def test_decisions_chained_alone_before_groups_and_groups_verify_together(live_guard):
+    """Migration 0015 re-chains nothing: decisions chained one record each (kept as they were) and groups
+    after them verify as one chain, and an altered old one is still named."""
+    record.PER_DECISION_RECORDS = True
+    try:
+        old = _batch(live_guard, 3, "before")
+    finally:
+        record.PER_DECISION_RECORDS = False
+    new = _batch(live_guard, 3, "after")
+    with live_guard.db.sessions() as session:
+        assert verify(session).ok
+        assert session.scalar(select(func.count()).select_from(Decision).where(Decision.audit_group.is_(None))) == 3
+    assert all(merkle.verify_proof(_proof(live_guard, d)) for d in [*old, *new])
+    _sql(live_guard, "UPDATE decisions SET outcome = 'block' WHERE decision_id = :d", d=old[1])
+    assert _first_problem(live_guard).record == f"decision {old[1]}"
