@@ -5,6 +5,8 @@ B (per group) of
   - single: SINGLES decisions through `decide` from THREADS threads at once (group commit shares
     transactions, as a worker's request threads do),
   - batch: BATCHES calls of `decide_batch` with BATCH customers each.
+and, without the database, the CPU the audit part of the writer spends per decision (min of alternated
+rounds: A = one keyed link each; B = one keyed leaf each, the Merkle root, one link per group of BATCH).
 Both forms are written by the same writer (guard.decisions.record.PER_DECISION_RECORDS switches it, for this
 benchmark only) and both verify. Prints decisions/s per round, the medians, the spread (min-max) and audit
 rows per 1,000 decisions.
@@ -28,6 +30,8 @@ from guard.app import Guard
 from guard.audit.verify import verify
 from guard.decisions import record
 from guard.decisions.service import decide, decide_batch
+from guard.ledger import merkle
+from guard.ledger.digests import leaf_digest, link_hash_at, sha
 from guard.storage.tables.audit import AuditRecord
 
 SINGLES = 1_200
@@ -76,11 +80,38 @@ def _rate(guard: Guard, work: Callable[[Guard], int], per_decision: bool) -> tup
         record.PER_DECISION_RECORDS = False
 
 
+def _cpu_per_decision(per_decision: bool, digests: list[str]) -> float:
+    """Microseconds of audit hashing per decision for one group of `digests`."""
+    started = time.perf_counter()
+    if per_decision:
+        prev = "0" * 64
+        for seq, digest in enumerate(digests):
+            prev = link_hash_at(prev, seq, "decision", digest[:36], "2026-03-10T12:00:00Z", digest)
+    else:
+        root = merkle.root([leaf_digest(7, i, digest) for i, digest in enumerate(digests)])
+        link_hash_at("0" * 64, 1, "decisions", "7", "2026-03-10T12:00:00Z", root)
+    return (time.perf_counter() - started) / len(digests) * 1e6
+
+
+def _cpu(rounds: int) -> None:
+    for size in (1, 8, BATCH):
+        digests = [sha(str(n)) for n in range(size)]
+        spent: dict[bool, list[float]] = {True: [], False: []}
+        for round_ in range(rounds * 4):
+            for per_decision in ((True, False) if round_ % 2 == 0 else (False, True)):
+                spent[per_decision].append(min(_cpu_per_decision(per_decision, digests) for _ in range(20)))
+        a, b = statistics.median(spent[True]), statistics.median(spent[False])
+        print(f"cpu group of {size:5}: A per-decision {a:.2f} us/decision (spread {min(spent[True]):.2f}-"
+              f"{max(spent[True]):.2f}), B per-group {b:.2f} us/decision (spread {min(spent[False]):.2f}-"
+              f"{max(spent[False]):.2f})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
+    _cpu(args.rounds)
     with fresh_database(args.db) as url:
         guard = production_guard(url)
         _rate(guard, _singles, False)  # warm: rules compiled, caches filled
