@@ -13,14 +13,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import CursorResult, String, cast, delete, func, select
+from sqlalchemy import CursorResult, Integer, String, cast, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from guard.audit.verify import current_digests, erasure_account
 from guard.core.canonical import content_hash
 from guard.core.errors import NotFound
 from guard.core.timeutil import utcnow
-from guard.ledger.chain import Entry, append
+from guard.ledger.chain import DECISION_GROUP, Entry, append
 from guard.ledger.digests import customer_digest, pseudonym, purge_digest
 from guard.lifecycle.versions import sources_of
 from guard.policy.ruleset import build_evaluator
@@ -63,8 +63,8 @@ def purge(db: Database, before: datetime) -> dict[str, Any]:
         horizon = active_horizon(session)
         head = int(session.scalar(select(func.max(AuditRecord.seq))) or upto)
         kept = _rechain(session, now, "event", _kept_events(session, upto, now - horizon.events))
-        kept_decisions = _rechain(session, now, "decision", _kept_decisions(session, upto, now - horizon.decisions)
-                                  ) if horizon.decisions else 0
+        kept_decisions = _rechain_decisions(session, now, _kept_decisions(session, upto, now - horizon.decisions)
+                                            ) if horizon.decisions else 0
         # An erasure that left suppression markers stays in the chain: it vouches for them.
         _rechain(session, now, "erasure", list(session.scalars(
             select(AuditRecord.ref).where(AuditRecord.kind == "erasure", AuditRecord.seq <= upto,
@@ -121,11 +121,25 @@ def _kept_events(session: Session, upto: int, since: datetime) -> list[str]:
     return kept
 
 
+def _purged_groups(upto: int) -> Any:
+    """The groups of decisions whose one record is purged."""
+    return select(cast(AuditRecord.ref, Integer)).where(AuditRecord.kind == DECISION_GROUP, AuditRecord.seq <= upto)
+
+
 def _kept_decisions(session: Session, upto: int, since: datetime) -> list[str]:
-    """The purged decisions a frequency cap of the active rules still counts."""
+    """The purged decisions (chained alone or in a group) a frequency cap of the active rules still counts."""
     return list(session.scalars(select(Decision.decision_id).where(
-        Decision.decision_id.in_(_purged_refs("decision", upto)), Decision.send_at > since)
-        .order_by(Decision.id)))
+        or_(Decision.decision_id.in_(_purged_refs("decision", upto)), Decision.audit_group.in_(_purged_groups(upto))),
+        Decision.send_at > since).order_by(Decision.id)))
+
+
+def _rechain_decisions(session: Session, now: datetime, refs: list[str]) -> int:
+    """Kept decisions are chained again each by a record of its own (few: those a frequency cap counts), and
+    leave their purged group."""
+    for chunk in _chunks(refs):
+        session.execute(update(Decision).where(Decision.decision_id.in_(chunk))
+                        .values(audit_group=None, audit_leaf=None, audit_digest=None))
+    return _rechain(session, now, "decision", refs)
 
 
 def _rechain(session: Session, now: datetime, kind: str, refs: list[str]) -> int:
@@ -150,9 +164,11 @@ def _purge_rows(session: Session, upto: int, head: int) -> dict[str, int]:
     gone = {kind: _purged_refs(kind, upto).where(AuditRecord.ref.not_in(
         select(AuditRecord.ref).where(AuditRecord.kind == kind, AuditRecord.seq > head)))
         for kind in ("decision", "event")}
-    pks = select(Decision.id).where(Decision.decision_id.in_(gone["decision"]))
+    # Kept decisions have left their groups (`_rechain_decisions`): the rest of a purged group goes.
+    going = or_(Decision.decision_id.in_(gone["decision"]), Decision.audit_group.in_(_purged_groups(upto)))
+    pks = select(Decision.id).where(going)
     session.execute(delete(DecisionReason).where(DecisionReason.decision_pk.in_(pks)))
-    counts["decisions"] = _deleted(session, delete(Decision).where(Decision.decision_id.in_(gone["decision"])))
+    counts["decisions"] = _deleted(session, delete(Decision).where(going))
     counts["events"] = _deleted(session, delete(Event).where(Event.event_id.in_(gone["event"])))
     return counts
 

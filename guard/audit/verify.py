@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hmac
-import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -12,21 +11,20 @@ from typing import Any
 from sqlalchemy import String, cast, func, select
 from sqlalchemy.orm import Session
 
+from guard.audit.groups import Group, digest_of, load_groups
 from guard.auth.keys import key_digest
 from guard.core.canonical import content_hash
 from guard.core.timeutil import iso
+from guard.ledger.chain import DECISION_GROUP
 from guard.ledger.digests import (
     GENESIS,
-    decision_digest,
     epoch_digest,
     erasure_digest,
     event_digest,
-    facts_digest,
     head_signature,
     key_id,
     link_hash,
     purge_digest,
-    request_digest,
     values_digest,
 )
 from guard.lifecycle.versions import activation_digest, version_digest
@@ -157,13 +155,14 @@ def _walk(session: Session, walk: _Walk, report: Report,
                                                                  AuditRecord.ref.like("%:unlinked"))))
     for chunk in _chunks(session):
         contents = _contents(session, chunk, legacy=False)
+        groups = load_groups(session, [r.ref for r in chunk if r.kind == DECISION_GROUP], scrubbed)
         legacy: Contents | None = None
         for record in chunk:
             is_legacy = _is_legacy(record, walk)
             if is_legacy and legacy is None:
                 legacy = _contents(session, chunk, legacy=True)
             problem = _check(record, walk.seq, walk.prev, (legacy if is_legacy else contents) or {}, erased,
-                             scrubbed, is_legacy, unlinked)
+                             scrubbed, is_legacy, unlinked, groups.get(record.ref))
             if problem is None and walk.since is not None and record.seq == walk.since.seq \
                     and record.hash != walk.since.hash:
                 problem = Problem("altered", record.seq, f"{record.kind} {record.ref}",
@@ -173,6 +172,8 @@ def _walk(session: Session, walk: _Walk, report: Report,
                 return problem
             if record.kind in walk.seen:
                 walk.seen[record.kind].add(record.ref)
+            elif record.kind == DECISION_GROUP:
+                walk.seen["decision"].update(groups[record.ref].ids)
             walk.seq, walk.prev = record.seq, record.hash
             report.records += 1
             report.legacy += is_legacy
@@ -231,7 +232,8 @@ def _chunks(session: Session) -> Iterator[list[AuditRecord]]:
 
 
 def _check(record: AuditRecord, seq: int, prev: str, contents: Contents, erased: dict[str, bool],
-           scrubbed: dict[str, str], legacy: bool, unlinked: frozenset[str] | set[str] = frozenset()) -> Problem | None:
+           scrubbed: dict[str, str], legacy: bool, unlinked: frozenset[str] | set[str] = frozenset(),
+           group: Group | None = None) -> Problem | None:
     name = f"{record.kind} {record.ref}"
     if record.seq != seq + 1 or record.prev_hash != prev:
         return Problem("removed" if record.seq > seq + 1 else "broken_link", record.seq, name,
@@ -240,6 +242,9 @@ def _check(record: AuditRecord, seq: int, prev: str, contents: Contents, erased:
     if not legacy and link_hash(prev, record.seq, record.kind, record.ref, record.at, record.digest) != record.hash:
         return Problem("altered", record.seq, name, f"record {record.seq} was altered (its keyed hash does not "
                        "match: rewritten without the audit key, or verified with another key)")
+    if record.kind == DECISION_GROUP:
+        found = (group or Group(record.ref)).root_problem(record.digest)
+        return Problem(found[0], record.seq, found[1], f"{found[2]} (group record {record.seq})") if found else None
     current = contents.get((record.kind, record.ref))
     if current is None:
         excuse = erased.get(record.ref) if record.kind == "event" else None
@@ -270,14 +275,7 @@ def _contents(session: Session, chunk: list[AuditRecord], legacy: bool) -> Conte
 
 def _decisions(session: Session, refs: list[str], legacy: bool) -> Iterator[tuple[str, str]]:
     for d in session.scalars(select(Decision).where(Decision.decision_id.in_(refs))):
-        row = {"decision_id": d.decision_id, "customer_id": d.customer_id, "campaign_id": d.campaign_id,
-               "channel": d.channel, "purpose": d.purpose, "send_at": d.send_at, "outcome": d.outcome,
-               "route": d.route, "defer_until": d.defer_until, "rules_version": d.rules_version,
-               "evaluated_at": d.evaluated_at, "idempotency_key": d.idempotency_key,
-               "api_key_name": d.api_key_name, "request_hash": d.request_hash}
-        reasons = [(r.rule_id, r.outcome, r.explanation) for r in d.reasons]
-        facts = json.dumps(d.facts, separators=(",", ":"))
-        yield d.decision_id, decision_digest(row, reasons, request_digest(d.request), facts_digest(facts), legacy)
+        yield d.decision_id, digest_of(d, legacy)
 
 
 def _events(session: Session, refs: list[str], legacy: bool) -> Iterator[tuple[str, str]]:

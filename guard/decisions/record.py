@@ -19,9 +19,18 @@ from guard.core.message import Message
 from guard.core.timeutil import iso
 from guard.decisions import store
 from guard.decisions.answer import verdict_body
-from guard.ledger.chain import Entry, extend
-from guard.ledger.digests import decision_digest_with, decision_tail, facts_digest, facts_text, request_digest
+from guard.ledger import merkle
+from guard.ledger.chain import DECISION_GROUP, Entry, extend
+from guard.ledger.digests import (
+    decision_digest_with,
+    decision_tail,
+    facts_digest,
+    facts_text,
+    leaf_digest,
+    request_digest,
+)
 from guard.policy.evaluate import Verdict
+from guard.storage.bulk import DECISION_COLUMNS
 from guard.storage.sql import Sql
 
 _CUSTOMER = "\x00customer\x00"  # stands for the customer in a request template
@@ -29,6 +38,10 @@ _CUSTOMER_JSON = json.dumps(_CUSTOMER)
 _TEMPLATES: Lru[tuple[Any, ...], tuple[str, str, str]] = Lru(
     4096, weigh=lambda key, value: len(key[0]) + len(value[0]) + len(value[1]) + 200)
 _FACTS: Lru[int, tuple[Verdict, str, str]] = Lru(4096, weigh=lambda _key, value: 2 * len(value[1]) + 200)
+_GROUP_AT = DECISION_COLUMNS.index("audit_group")  # then audit_leaf, audit_digest
+# For the benchmark's A/B only (bench/audit_groups.py): True chains one record per decision, the form
+# before issue 16 (verify and the proof endpoint accept both).
+PER_DECISION_RECORDS = False
 
 
 @dataclass(frozen=True)
@@ -59,17 +72,32 @@ class Recorder:
         self._shared: dict[tuple[Any, ...], _Shared] = {}
         self.rows: list[list[Any]] = []
         self.reasons: list[list[tuple[int, str, str, str]]] = []
-        self.entries: list[Entry] = []
+        self.digests: list[str] = []
 
     def write(self) -> None:
-        """Insert the decisions and their reasons (ids allocated now), then chain their audit records."""
+        """Insert the decisions and their reasons (ids allocated now), then chain their group's audit record."""
         pks = store.allocate_ids(self._sql, len(self.rows))
         reason_rows: list[tuple[Any, ...]] = []
         for pk, row, reasons in zip(pks, self.rows, self.reasons, strict=True):
             row[0] = pk
             reason_rows.extend((pk, *reason) for reason in reasons)
+        records = self._audit_records(pks)
         store.insert_decisions(self._sql, [tuple(row) for row in self.rows], reason_rows)
-        extend(self._sql, self.entries)
+        extend(self._sql, records)
+
+    def _audit_records(self, pks: list[int]) -> list[Entry]:
+        """One record for the group, holding the Merkle root of its decisions' leaves; each row gets its
+        place (the group is named by its first decision's id, unique as that id is)."""
+        if not pks:
+            return []
+        if PER_DECISION_RECORDS:
+            return [Entry("decision", row[1], self._now, digest)
+                    for row, digest in zip(self.rows, self.digests, strict=True)]
+        group = pks[0]
+        leaves = [leaf_digest(group, i, digest) for i, digest in enumerate(self.digests)]
+        for i, (row, leaf) in enumerate(zip(self.rows, leaves, strict=True)):
+            row[_GROUP_AT:_GROUP_AT + 3] = (group, i, leaf)
+        return [Entry(DECISION_GROUP, str(group), self._now, merkle.root(leaves))]
 
     def add(self, raw: dict[str, Any], shape: str | None, message: Message, verdict: Verdict,
             idempotency_key: str | None, request_hash: str, key_name: str | None, scope: int = 0
@@ -85,10 +113,9 @@ class Recorder:
                                  _matched(verdict), shared.request_digest, shared.facts_digest)
         stored_hash = request_hash or shared.request_digest
         self.rows.append([None, decision_id, customer, *shared.row_middle, idempotency_key,
-                          stored_hash, request, shared.facts_text, key_name, scope])
+                          stored_hash, request, shared.facts_text, key_name, scope, None, None, None])
         self.reasons.append([(i, r.rule_id, r.outcome, r.explanation) for i, r in enumerate(verdict.reasons)])
-        self.entries.append(Entry("decision", decision_id, self._now,
-                                  decision_digest_with(decision_id, customer, tail, key_name, stored_hash)))
+        self.digests.append(decision_digest_with(decision_id, customer, tail, key_name, stored_hash))
         return {"decision_id": decision_id, **shared.answer}
 
     def _shared_for(self, raw: dict[str, Any], shape: str | None, message: Message, verdict: Verdict) -> _Shared:

@@ -14,6 +14,9 @@ from guard.storage.bulk import insert_tuples
 from guard.storage.sql import Sql
 
 AUDIT_COLUMNS = ("seq", "kind", "ref", "at", "digest", "prev_hash", "hash")
+# The kind of a committed group's record: ref names the group (decisions.audit_group), digest is the Merkle
+# root of its decisions' leaves (decisions.audit_digest, in audit_leaf order).
+DECISION_GROUP = "decisions"
 
 # Any constant will do; it must be the same in every process writing to this database.
 _CHAIN_LOCK = 0x61756469  # "audi"

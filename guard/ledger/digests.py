@@ -131,6 +131,12 @@ def decision_digest_with(decision_id: str, customer_id: str, tail: str, key_name
     return sha(f"{decision_id}{_SEP}{customer_digest(customer_id)}{_SEP}{asked}{_SEP}{request_hash}{_SEP}{tail}")
 
 
+def leaf_digest(group: int, index: int, digest: str) -> str:
+    """A decision's leaf in its group's Merkle tree: its digest bound, under the audit key, to its place
+    (group and index), so a decision altered, moved or swapped is named by its own leaf."""
+    return keyed(f"decision-leaf{_SEP}{group}{_SEP}{index}{_SEP}{digest}")
+
+
 def event_digest(event_id: str, customer_id: str, type_: str, occurred_at: datetime, content_hash: str,
                  received_at: datetime, legacy: bool = False) -> str:
     """An event as received."""

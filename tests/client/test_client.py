@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 import requests
-from guard_client import DEFAULT_FAILSAFE, GuardClient, GuardError, GuardUnavailable
+from guard_client import DEFAULT_FAILSAFE, GuardClient, GuardError, GuardUnavailable, verify_proof
 
 from guard.core.config import DEFAULT_FAILSAFE as SERVER_DEFAULT
 from tests.cli.test_serve import _serving
@@ -40,6 +40,7 @@ def test_events_then_a_decision_as_in_the_walk_through(guard_server: tuple[str, 
         assert not decision.may_send
         # The first call that worked also fetched the server's fail-safe policy.
         assert guard.policy.fetched and guard.policy.when_unreachable == SERVER_DEFAULT
+        assert verify_proof(guard.proof(decision.decision_id))  # in the audit chain, checked on this side
 
 
 def test_a_request_guard_refuses_raises_with_its_code(guard_server: tuple[str, str]) -> None:

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import quote
 
 import requests
 
@@ -177,6 +178,14 @@ class GuardClient:
     def _failsafe(self, request: Mapping[str, Any]) -> Decision:
         return self._policy.decide(str(request.get("purpose")), request.get("idempotency_key"),
                                    _text(request.get("customer_id")))
+
+    # --- the audit log ---
+
+    def proof(self, decision_id: str) -> dict[str, Any]:
+        """A decision's proof of inclusion in the audit chain (GET /v1/decisions/ID/proof, scope read); check it
+        with `guard_client.verify_proof`."""
+        body: dict[str, Any] = self._call("GET", f"/v1/decisions/{quote(decision_id, safe='')}/proof").json()
+        return body
 
     # --- events ---
 

@@ -19,6 +19,7 @@ class Decision(Base):
         Index("ix_decisions_customer_send_at", "customer_id", "send_at"),
         Index("ix_decisions_campaign", "campaign_id"),
         Index("ix_decisions_evaluated", "evaluated_at"),
+        Index("ix_decisions_audit_group", "audit_group", "audit_leaf"),
         # Idempotency keys are per API key: another caller's key never answers for yours.
         UniqueConstraint("idempotency_scope", "idempotency_key"),
     )
@@ -41,6 +42,11 @@ class Decision(Base):
     request: Mapped[dict[str, Any]] = mapped_column(JSON)
     facts: Mapped[dict[str, Any]] = mapped_column(JSON)
     api_key_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # Its place in the audit chain: the group record (kind "decisions", ref = audit_group) whose Merkle root
+    # holds this decision's leaf (audit_digest) at audit_leaf. All three NULL: chained by a record of its own.
+    audit_group: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    audit_leaf: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    audit_digest: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     reasons: Mapped[list[DecisionReason]] = relationship(
         back_populates="decision", order_by="DecisionReason.position", cascade="all, delete-orphan",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
 
+from guard.audit.proof import inclusion_proof
 from guard.core import metrics
 from guard.core.errors import NotFound
 from guard.decisions.queries import get_decision, list_decisions
@@ -44,3 +45,13 @@ def decision(decision_id: str) -> Response:
         raise NotFound(f"No decision {decision_id!r}.", {"decision_id": decision_id})
     with current_guard().db.sessions() as session:
         return jsonify(get_decision(session, decision_id))
+
+
+@bp.get("/v1/decisions/<decision_id>/proof")
+@require("read")
+def decision_proof(decision_id: str) -> Response:
+    """The proof that a decision is in the audit chain: its leaf, the Merkle path, the group's record."""
+    if "\x00" in decision_id:
+        raise NotFound(f"No decision {decision_id!r}.", {"decision_id": decision_id})
+    with current_guard().db.sessions() as session:
+        return jsonify(inclusion_proof(session, decision_id))

@@ -295,3 +295,14 @@ def test_times_at_the_edges_of_the_calendar_filter_correctly(api, query, count):
     response = api.get(f"/v1/decisions?{query}")
     assert response.status_code == 200
     assert len(response.get_json()["items"]) == count
+
+
+def test_a_decisions_proof_is_documented_and_verifies(api):
+    from guard_client import verify_proof
+
+    decided = api.decide(**decision_body())
+    response = api.get(f"/v1/decisions/{decided['decision_id']}/proof")
+    assert response.status_code == 200
+    proof = response.get_json()
+    assert proof["record"]["kind"] == "decisions" and verify_proof(proof)
+    assert api.get("/v1/decisions/unknown/proof").status_code == 404
