@@ -10,6 +10,7 @@ OUTCOMES = ("allow", "block", "defer", "reroute", "hold")
 RULE_OUTCOMES = ("allow", "block", "defer", "reroute")
 # How a blocking case says it clears (`release: {when: case_closed}`): the open case it matched closes.
 RELEASE_WHEN = ("case_closed",)
+HOLD_STATUSES = ("waiting", "released", "ended", "expired", "cancelled")
 CHANNELS = ("email", "sms", "push", "phone", "mail", "in_app", "whatsapp")
 PURPOSES = ("marketing", "survey", "service", "transactional", "legal")
 CASE_KINDS = ("complaint", "refund")

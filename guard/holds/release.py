@@ -126,7 +126,7 @@ def reschedule(db: Database, customers: Sequence[str], now: datetime) -> int:
         for chunk in chunks(names):
             member, params = member_of(sql, "customer_id", chunk)
             rows = [HeldRow.of(sql, r) for r in sql.rows(
-                f"SELECT {', '.join(_FIELDS)} FROM holds WHERE status = 'waiting' AND {member}", params)]
+                f"SELECT {', '.join(_FIELDS)} FROM holds WHERE status = 'waiting' AND {member} ORDER BY id", params)]
             events = case_events(sql, sorted({r.customer_id for r in rows}))
             for hold in rows:
                 due = release_at(events.get(hold.customer_id, []), hold.kind, hold.case_id, hold.after)

@@ -10,8 +10,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from guard.storage.database import Base, UTCDateTime
 
-HOLD_STATUSES = ("waiting", "released", "ended", "expired", "cancelled")
-
 
 class Hold(Base):
     """One held message: what it waits for, when it is due, and how it ended."""
@@ -37,7 +35,7 @@ class Hold(Base):
     waiting_after: Mapped[int] = mapped_column(Integer)  # seconds after the case closes
     release_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)  # null while the case is open
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    status: Mapped[str] = mapped_column(String(10))  # one of HOLD_STATUSES
+    status: Mapped[str] = mapped_column(String(10))  # one of guard.core.vocabulary.HOLD_STATUSES
     resolution_decision_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     api_key_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())

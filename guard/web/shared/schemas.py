@@ -10,7 +10,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from guard.core.errors import ValidationFailed
 from guard.core.schemas import AwareDateTime, Id, StrictSchema, load
-from guard.core.vocabulary import CHANNELS, OUTCOMES, PURPOSES
+from guard.core.vocabulary import CHANNELS, HOLD_STATUSES, OUTCOMES, PURPOSES
 
 MAX_LIMIT = 500
 DEFAULT_LIMIT = 50
@@ -49,6 +49,14 @@ class DecisionFilters(StrictSchema):
     purpose = fields.String(validate=validate.OneOf(PURPOSES))
     since = Instant()
     until = Instant()
+
+
+class HoldListQuery(StrictSchema):
+    """`GET /v1/holds` query parameters."""
+
+    customer_id = Id()
+    status = fields.String(validate=validate.OneOf(HOLD_STATUSES))
+    limit = fields.Integer(load_default=DEFAULT_LIMIT, validate=validate.Range(min=1, max=MAX_LIMIT))
 
 
 class DecisionListQuery(DecisionFilters):
