@@ -70,6 +70,8 @@ def release_due(db: Database, evaluator: Callable[[], Evaluator], now: Callable[
                 ) -> int:
     """Handle up to `limit` due holds (released, ended, expired or waiting on), one transaction each."""
     handled = 0
+    if not _any_due(db, now()):
+        return 0  # the usual turn: nothing due, and no write transaction (on SQLite, no writer lock) taken
     while handled < limit:
         with db.raw_transaction() as sql:
             at = now()
@@ -80,6 +82,11 @@ def release_due(db: Database, evaluator: Callable[[], Evaluator], now: Callable[
             handle(sql, HeldRow.of(sql, row), evaluator(), at)
         handled += 1
     return handled
+
+
+def _any_due(db: Database, at: datetime) -> bool:
+    with db.raw_reads() as sql:
+        return sql.first(_DUE, (sql.time(at), sql.time(at))) is not None
 
 
 def handle(sql: Sql, hold: HeldRow, evaluator: Evaluator, now: datetime) -> str:
@@ -119,10 +126,13 @@ def reschedule(db: Database, customers: Sequence[str], now: datetime) -> int:
     events: close + delay, or none while the case is open. Returns how many changed."""
     if not customers:
         return 0
-    changed = 0
-    with db.raw_transaction() as sql:
+    with db.raw_reads() as sql:
         identities = identities_of(sql, customers)
         names = sorted({n for c in customers for n in identities.members(c)})
+        if not _waiting_among(sql, names):
+            return 0  # most case events are of customers with nothing held: no write transaction
+    changed = 0
+    with db.raw_transaction() as sql:
         for chunk in chunks(names):
             member, params = member_of(sql, "customer_id", chunk)
             rows = [HeldRow.of(sql, r) for r in sql.rows(
@@ -135,6 +145,14 @@ def reschedule(db: Database, customers: Sequence[str], now: datetime) -> int:
                             (sql.time(due), sql.time(now), hold.pk))
                     changed += 1
     return changed
+
+
+def _waiting_among(sql: Sql, names: Sequence[str]) -> bool:
+    for chunk in chunks(names):
+        member, params = member_of(sql, "customer_id", chunk)
+        if sql.first(f"SELECT 1 FROM holds WHERE status = 'waiting' AND {member} LIMIT 1", params):
+            return True
+    return False
 
 
 def case_event_customers(db: Database, after_pk: int, limit: int = 1000) -> tuple[list[str], int]:
