@@ -11,8 +11,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
+
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from guard.core.timeutil import iso
 from guard.decisions.redecide import decide_again
@@ -32,6 +35,8 @@ _DUE = (f"SELECT {', '.join(_FIELDS)} FROM holds WHERE status = 'waiting' "
 _UPDATE = "UPDATE holds SET status = ?, resolution_decision_id = ?, updated_at = ? WHERE id = ?"
 # Released: the message may go now (allow) or at its defer time (defer).
 RELEASING = ("allow", "defer")
+# A hold that failed to settle is tried again this much later (or at the next full reschedule).
+RETRY = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -73,15 +78,44 @@ def release_due(db: Database, evaluator: Callable[[], Evaluator], now: Callable[
     if not _any_due(db, now()):
         return 0  # the usual turn: nothing due, and no write transaction (on SQLite, no writer lock) taken
     while handled < limit:
-        with db.raw_transaction() as sql:
-            at = now()
-            lock = " FOR UPDATE SKIP LOCKED" if sql.postgres else ""
-            row = sql.first(_DUE + lock, (sql.time(at), sql.time(at)))
-            if row is None:
-                return handled
-            handle(sql, HeldRow.of(sql, row), evaluator(), at)
+        claimed: list[HeldRow] = []
+        try:
+            with db.raw_transaction() as sql:
+                at = now()
+                lock = " FOR UPDATE SKIP LOCKED" if sql.postgres else ""
+                row = sql.first(_DUE + lock, (sql.time(at), sql.time(at)))
+                if row is None:
+                    return handled
+                claimed.append(HeldRow.of(sql, row))
+                handle(sql, claimed[0], evaluator(), at)
+        except Exception as exc:
+            if not claimed or _unavailable(exc):
+                raise
+            _put_off(db, claimed[0], now(), exc)
         handled += 1
     return handled
+
+
+def _put_off(db: Database, hold: HeldRow, now: datetime, exc: Exception) -> None:
+    """One hold that cannot be settled (its request no longer decides) must not stop the others: it is tried
+    again later, and expires like any other once its time is up."""
+    with db.raw_transaction() as sql:
+        state = sql.first("SELECT status FROM holds WHERE id = ?" + (" FOR UPDATE" if sql.postgres else ""),
+                          (hold.pk,))
+        if state is None or state[0] != "waiting":
+            return  # settled meanwhile (another worker, a cancel)
+        if hold.expires_at <= now:
+            log.error("hold %s could not be settled; it expires", hold.hold_id, exc_info=exc)
+            _expire(sql, hold, now)
+            return
+        log.error("hold %s could not be settled; trying again in %s", hold.hold_id, RETRY, exc_info=exc)
+        sql.run("UPDATE holds SET release_at = ? WHERE id = ? AND status = 'waiting'", (sql.time(now + RETRY), hold.pk))
+
+
+def _unavailable(exc: Exception) -> bool:
+    """The database is gone or busy: every hold would fail alike, so none is put off."""
+    return isinstance(exc, OperationalError | PoolTimeout) or (
+        isinstance(exc, DBAPIError) and bool(exc.connection_invalidated))
 
 
 def _any_due(db: Database, at: datetime) -> bool:
@@ -96,12 +130,18 @@ def handle(sql: Sql, hold: HeldRow, evaluator: Evaluator, now: datetime) -> str:
     if due is not None and due <= now and due <= hold.expires_at:
         return _decide(sql, hold, evaluator, now)
     if hold.expires_at <= now:
-        sql.run(_UPDATE, ("expired", None, sql.time(now), hold.pk))
-        enqueue(sql, "hold.expired", {**hold.message_data(), "expires_at": iso(hold.expires_at)}, now)
+        _expire(sql, hold, now)
         return "expired"
     # Reopened (or never closed) since it was scheduled: it waits on.
     sql.run("UPDATE holds SET release_at = ?, updated_at = ? WHERE id = ?", (sql.time(due), sql.time(now), hold.pk))
     return "waiting"
+
+
+def _expire(sql: Sql, hold: HeldRow, now: datetime) -> None:
+    """The hold's time is up: it expires, and subscribers hear of it."""
+    sql.run("UPDATE holds SET status = 'expired', updated_at = ? WHERE id = ? AND status = 'waiting'",
+            (sql.time(now), hold.pk))
+    enqueue(sql, "hold.expired", {**hold.message_data(), "expires_at": iso(hold.expires_at)}, now)
 
 
 def _decide(sql: Sql, hold: HeldRow, evaluator: Evaluator, now: datetime) -> str:

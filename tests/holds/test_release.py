@@ -238,3 +238,18 @@ def test_restarts_lose_nothing_and_release_once(client: Any, guard: Guard, clock
     with guard.db.raw_reads() as sql:
         redecided = sql.first("SELECT count(*) FROM decisions WHERE outcome = 'allow'")
     assert redecided == (6,)
+
+
+def test_a_hold_that_cannot_be_decided_again_does_not_stop_the_others(client: Any, guard: Guard, clock: Clock):
+    post_event(client, "kim", "complaint.opened", at(-9), case_id="C-11")
+    first, second = (hold_survey(client, "kim", campaign_id=c)["hold"]["hold_id"] for c in ("a", "b"))
+    with guard.db.raw_transaction() as sql:  # as if the request no longer validated
+        sql.run("UPDATE holds SET request = ? WHERE hold_id = ?", ('{"channel": "fax"}', first))
+    post_event(client, "kim", "complaint.resolved", at(-5), case_id="C-11")
+    assert worker(guard, clock).turn() == 2
+    rows = {r["hold_id"]: r for r in hold_rows(guard.db)}
+    assert rows[second]["status"] == "released"
+    assert rows[first]["status"] == "waiting" and rows[first]["release_at"] > clock.now
+    clock.later(days=15)  # in the end it expires like any other
+    assert worker(guard, clock).turn() >= 1
+    assert {r["hold_id"]: r["status"] for r in hold_rows(guard.db)}[first] == "expired"
