@@ -8,9 +8,10 @@ from typing import Any
 from flask import request
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from guard.core import vocabulary
 from guard.core.errors import ValidationFailed
 from guard.core.schemas import AwareDateTime, Id, StrictSchema, load
-from guard.core.vocabulary import CHANNELS, HOLD_STATUSES, OUTCOMES, PURPOSES
+from guard.core.vocabulary import CHANNELS, OUTCOMES, PURPOSES
 
 MAX_LIMIT = 500
 DEFAULT_LIMIT = 50
@@ -55,7 +56,7 @@ class HoldListQuery(StrictSchema):
     """`GET /v1/holds` query parameters."""
 
     customer_id = Id()
-    status = fields.String(validate=validate.OneOf(HOLD_STATUSES))
+    status = fields.String(validate=validate.OneOf(vocabulary.HOLD_STATUSES))
     limit = fields.Integer(load_default=DEFAULT_LIMIT, validate=validate.Range(min=1, max=MAX_LIMIT))
 
 
