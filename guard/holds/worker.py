@@ -49,11 +49,16 @@ class HoldWorker:
             self._thread.join(timeout)
 
     def _run(self) -> None:
+        failing = False
         while not self._stop.is_set():
             try:
                 self.turn()
-            except Exception:  # the database may be down: try again next turn
-                log.warning("hold worker turn failed", exc_info=True)
+                if failing:
+                    log.info("hold worker running again")
+                failing = False
+            except Exception:  # the database may be down: try again next turn, saying so once
+                log.log(logging.DEBUG if failing else logging.WARNING, "hold worker turn failed", exc_info=True)
+                failing = True
             self._stop.wait(self._interval)
 
     def turn(self) -> int:
