@@ -99,3 +99,20 @@ def test_a_batch_holds_the_items_that_accept(client: Any, guard: Guard):
     assert [i["outcome"] for i in items] == ["hold", "block"]
     assert "hold" in items[0] and "hold" not in items[1]
     assert len(hold_rows(guard.db)) == 1
+
+
+def test_the_default_expiry_is_configurable(client: Any, guard: Guard, db_url: str):
+    from guard.core.config import DEFAULT_HOLD_DAYS, Settings
+
+    assert Settings.from_env({}).hold_days == DEFAULT_HOLD_DAYS == 14
+    assert Settings.from_env({"GUARD_HOLD_DAYS": "3"}).hold_days == 3
+    with pytest.raises(SystemExit):
+        Settings.from_env({"GUARD_HOLD_DAYS": "400"})
+    open_complaint(client, "ida")
+    Guard(Settings(database_url=db_url, hold_days=3), db=guard.db, rules=guard.rules)  # sets the process default
+    try:
+        answer = client.post("/v1/decisions", json=survey("ida")).get_json()
+    finally:
+        Guard(Settings(database_url=db_url), db=guard.db, rules=guard.rules)
+    expires = datetime.fromisoformat(answer["hold"]["expires_at"].replace("Z", "+00:00"))
+    assert abs(expires - (datetime.now(UTC) + timedelta(days=3))) < timedelta(minutes=1)
