@@ -9,7 +9,7 @@ hold twice, and a hold whose transaction did not commit is still due afterwards.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -185,6 +185,17 @@ def reschedule(db: Database, customers: Sequence[str], now: datetime) -> int:
                             (sql.time(due), sql.time(now), hold.pk))
                     changed += 1
     return changed
+
+
+def after_events(db: Database, events: Iterable[dict[str, Any]], now: datetime) -> None:
+    """Right after events were stored: reschedule the waiting holds of the customers whose cases changed, so
+    `release_at` is known at once (the worker settles due holds within its next turn). Best effort: the
+    events are stored, and the worker's watch on new case events reschedules them all the same."""
+    customers = sorted({str(e.get("customer_id")) for e in events if e.get("type") in CASE_EVENT_TYPES})
+    try:
+        reschedule(db, customers, now)
+    except Exception:
+        log.warning("rescheduling holds after events failed; the hold worker will", exc_info=True)
 
 
 def _waiting_among(sql: Sql, names: Sequence[str]) -> bool:

@@ -12,6 +12,7 @@ import pytest
 from guard.app import Guard
 from guard.audit.verify import verify
 from guard.holds.worker import HoldWorker
+from tests.conftest import event
 from tests.holds.conftest import NOW, api_client, at, hold_rows, outbox, post_event, survey
 
 
@@ -253,3 +254,15 @@ def test_a_hold_that_cannot_be_decided_again_does_not_stop_the_others(client: An
     clock.later(days=15)  # in the end it expires like any other
     assert worker(guard, clock).turn() >= 1
     assert {r["hold_id"]: r["status"] for r in hold_rows(guard.db)}[first] == "expired"
+
+
+def test_the_release_instant_is_known_as_soon_as_the_resolution_is_stored(client: Any, guard: Guard):
+    post_event(client, "lea", "complaint.opened", at(-9), case_id="C-12")
+    hold_id = hold_survey(client, "lea")["hold"]["hold_id"]
+    post_event(client, "lea", "complaint.resolved", at(-1), case_id="C-12")  # no worker turn in between
+    [listed] = client.get("/v1/holds?customer_id=lea").get_json()["items"]
+    assert listed["hold_id"] == hold_id and listed["status"] == "waiting"
+    assert listed["release_at"] == at(days=2)
+    batch = {"events": [event("lea", "complaint.reopened", at(hours=-1), case_id="C-12")]}
+    assert client.post("/v1/events", json=batch).get_json()["created"] == 1
+    assert client.get("/v1/holds?customer_id=lea").get_json()["items"][0]["release_at"] is None
