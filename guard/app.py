@@ -8,6 +8,8 @@ from typing import Protocol
 
 from guard.core.config import Settings
 from guard.core.errors import NotFound
+from guard.decisions.holding import use_hold_days
+from guard.holds.worker import HoldWorker
 from guard.ledger.digests import use_key
 from guard.lifecycle.active import ActiveRules
 from guard.lifecycle.versions import seed_from_directory
@@ -54,6 +56,7 @@ class Guard:
     def __init__(self, settings: Settings, db: Database | None = None, rules: RulesSource | None = None) -> None:
         self.settings = settings
         use_key(settings.audit_key)  # the process's audit key: every chain record and pseudonym uses it
+        use_hold_days(settings.hold_days)  # the process's default hold expiry (GUARD_HOLD_DAYS)
         self.db = db or Database(settings.database_url, timeout=settings.db_timeout,
                                  synchronous=settings.sqlite_synchronous)
         self.rules: RulesSource = rules if rules is not None else ActiveRules(self.db)
@@ -67,6 +70,12 @@ class Guard:
     def rules_dir(self) -> Path:
         """The configured rule files directory (GUARD_RULES_DIR, ./rules, or the starter pack)."""
         return rules_directory(self.settings.rules_dir)
+
+    def start_hold_worker(self) -> HoldWorker:
+        """Start this process's hold worker (releases and expiries of held messages); `guard serve` does."""
+        worker = HoldWorker(self.db, lambda: self.rules.current)
+        worker.start()
+        return worker
 
     def seed_rules(self) -> int:
         """Store and activate the rules directory unless its content is already a stored version."""

@@ -33,6 +33,7 @@ from guard.storage.database import Database
 from guard.storage.sql import Sql
 from guard.storage.tables.audit import AuditCheckpoint, AuditErasure, AuditRecord
 from guard.storage.tables.decisions import Decision, DecisionReason
+from guard.storage.tables.holds import Hold
 from guard.storage.tables.lifecycle import BacktestJob, RuleActivation, RuleVersion
 from guard.storage.tables.situation import Event, Suppression
 
@@ -197,6 +198,8 @@ def erase_customer(db: Database, customer_id: str) -> dict[str, Any]:
         withdrawn = _withdrawn(events, now, {(e.data["channel"], e.data["purpose"], e.occurred_at)
                                               for e in events if e.event_id.startswith(history.MARKER_PREFIX)})
         session.execute(delete(Event).where(Event.customer_id == customer_id))
+        # A held message is the customer's data too, and must never be released after the erasure.
+        session.execute(delete(Hold).where(Hold.customer_id == customer_id))
         for decision in decisions:
             _scrub(decision, alias)
         _scrub_backtests(session, customer_id, alias)

@@ -151,7 +151,7 @@ def _summary(summary: dict[str, Any]) -> str:
     """The end-of-run table: outcomes, errors, and the rules that decided most."""
     total = summary["total"] or 1
     lines = ["", f"{'outcome':<10}{'count':>10}{'share':>8}"]
-    for outcome in ("allow", "block", "defer", "reroute"):
+    for outcome in ("allow", "block", "hold", "defer", "reroute"):
         count = summary["outcomes"].get(outcome, 0)
         lines.append(f"{outcome:<10}{count:>10}{count / total:>8.1%}")
     lines.append(f"{'error':<10}{summary['errors']:>10}{summary['errors'] / total:>8.1%}")

@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 DEFAULT_DATABASE_URL = "sqlite:///guard.db"
+# A held message waits this long when its request names no expiry, and never longer than the maximum.
+DEFAULT_HOLD_DAYS = 14
+MAX_HOLD_DAYS = 366
 # The audit key used when none is configured outside production: public, so it protects nothing against
 # a database writer; GUARD_ENV=production refuses to start without a real one.
 DEV_AUDIT_KEY = b"guard-development-audit-key (public: set GUARD_AUDIT_KEY or GUARD_AUDIT_KEY_FILE)"
@@ -80,6 +83,8 @@ class Settings:
     # SQLite's fsync discipline: FULL makes every acknowledged write durable (power loss included).
     sqlite_synchronous: str = "FULL"
     log_format: str = "json"
+    # GUARD_HOLD_DAYS: how long a held message waits when its request names no expires_at (issue 15).
+    hold_days: int = DEFAULT_HOLD_DAYS
     failsafe: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_FAILSAFE))
     # GUARD_ENV: "production" refuses to start without an audit key; "development" falls back to the public one.
     env: str = "development"
@@ -106,9 +111,18 @@ class Settings:
             sqlite_synchronous=_synchronous(env.get("GUARD_SQLITE_SYNCHRONOUS")),
             log_format=_log_format(env.get("GUARD_LOG_FORMAT")),
             failsafe=parse_failsafe(env.get("GUARD_FAILSAFE")),
+            hold_days=_hold_days(env),
             env=_environment(env.get("GUARD_ENV")),
             audit_key=audit_key(env),
         )
+
+
+def _hold_days(env: dict[str, str]) -> int:
+    """GUARD_HOLD_DAYS: 1 to MAX_HOLD_DAYS."""
+    days = _int(env, "GUARD_HOLD_DAYS", DEFAULT_HOLD_DAYS)
+    if not 1 <= days <= MAX_HOLD_DAYS:
+        raise SystemExit(f"GUARD_HOLD_DAYS must be between 1 and {MAX_HOLD_DAYS}, got {days}")
+    return days
 
 
 def _environment(raw: str | None) -> str:

@@ -126,3 +126,9 @@ class TooManyAliases(Conflict):
     """The customer would have more aliases than Guard keeps for one person."""
 
     code = "too_many_aliases"
+
+
+class HoldNotWaiting(Conflict):
+    """The hold was already released, ended, expired or cancelled: only a waiting hold can be cancelled."""
+
+    code = "hold_not_waiting"

@@ -5,12 +5,18 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-OUTCOMES = ("allow", "block", "defer", "reroute")
+OUTCOMES = ("allow", "block", "defer", "reroute", "hold")
+# What a rule case may say: `hold` is never written, it is a `block` with a `release` that the request accepted.
+RULE_OUTCOMES = ("allow", "block", "defer", "reroute")
+# How a blocking case says it clears (`release: {when: case_closed}`): the open case it matched closes.
+RELEASE_WHEN = ("case_closed",)
+HOLD_STATUSES = ("waiting", "released", "ended", "expired", "cancelled")
 CHANNELS = ("email", "sms", "push", "phone", "mail", "in_app", "whatsapp")
 PURPOSES = ("marketing", "survey", "service", "transactional", "legal")
 CASE_KINDS = ("complaint", "refund")
 # Lower index = more severe; combining picks the most severe outcome.
-SEVERITY = {"block": 0, "reroute": 1, "defer": 2, "allow": 3}
+# A hold is a block the sender agreed to wait out: as severe as the block it stands for.
+SEVERITY = {"block": 0, "hold": 0, "reroute": 1, "defer": 2, "allow": 3}
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 CONSENT_STATES = ("withdrawn", "given", "unknown")

@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 
 from guard.core.errors import NotFound, ValidationFailed
 from guard.core.timeutil import iso
-from guard.decisions.answer import decision_answer
+from guard.decisions.answer import decision_answer, held_from_of
+from guard.decisions.holding import view_of
 from guard.situation.aliases import Identity, identity
 from guard.storage.tables.decisions import Decision, DecisionReason
 from guard.storage.tables.situation import Event
@@ -20,10 +21,17 @@ from guard.storage.tables.situation import Event
 MAX_PAGE = 500
 
 
-def audit_record(decision: Decision) -> dict[str, Any]:
+def answer_of(session: Session, decision: Decision) -> dict[str, Any]:
+    """A recorded decision's answer, with its hold for outcome `hold`."""
+    hold = view_of(session, decision.decision_id, held_from_of(decision.request)) if decision.outcome == "hold" \
+        else None
+    return decision_answer(decision, hold)
+
+
+def audit_record(decision: Decision, session: Session) -> dict[str, Any]:
     """The full audit record of a decision."""
     return {
-        **decision_answer(decision),
+        **answer_of(session, decision),
         "customer_id": decision.customer_id,
         "campaign_id": decision.campaign_id,
         "channel": decision.channel,
@@ -41,7 +49,7 @@ def get_decision(session: Session, decision_id: str) -> dict[str, Any]:
     decision = session.scalars(select(Decision).where(Decision.decision_id == decision_id)).first()
     if decision is None:
         raise NotFound(f"No decision {decision_id!r}.", {"decision_id": decision_id})
-    return audit_record(decision)
+    return audit_record(decision, session)
 
 
 def encode_cursor(pk: int) -> str:
@@ -87,7 +95,7 @@ def list_decisions(session: Session, filters: dict[str, Any]) -> dict[str, Any]:
     rows = list(session.scalars(query.limit(limit + 1)))
     page = rows[:limit]
     next_cursor = encode_cursor(page[-1].id) if len(rows) > limit else None
-    return {"items": [audit_record(d) for d in page], "next_cursor": next_cursor}
+    return {"items": [audit_record(d, session) for d in page], "next_cursor": next_cursor}
 
 
 def customer_known(session: Session, names: list[str]) -> bool:
@@ -117,7 +125,7 @@ def timeline(session: Session, names: list[str], limit: int = 1000) -> list[dict
         items.append((e.occurred_at, 0, {"kind": "event", "at": iso(e.occurred_at), "event_id": e.event_id,
                                          "type": e.type, "data": e.data, "received_at": iso(e.received_at)}))
     for d in decisions:
-        items.append((d.send_at, 1, {"kind": "decision", "at": iso(d.send_at), **decision_answer(d),
+        items.append((d.send_at, 1, {"kind": "decision", "at": iso(d.send_at), **answer_of(session, d),
                                      "channel": d.channel, "purpose": d.purpose, "campaign_id": d.campaign_id}))
     items.sort(key=lambda item: (item[0], item[1]))
     return [item for _, _, item in items[-limit:]]

@@ -30,6 +30,7 @@ from guard.core.strictjson import clean_text
 from guard.core.timeutil import iso, utcnow
 from guard.decisions import store
 from guard.decisions.answer import verdict_body
+from guard.decisions.holding import NewHold, held, held_request, hold_expiry, insert_holds, new_hold_id
 from guard.decisions.record import Recorder
 from guard.decisions.schemas import DecisionRequestSchema
 from guard.policy.engine import EngineError
@@ -75,6 +76,7 @@ class _Item:
     request_hash: str = ""
     shape: str | None = None  # everything but customer and key, when the request is plain JSON
     blank_key: str | None = None  # names the verdict of a customer without any situation
+    hold_until: datetime | None = None  # the request accepts a hold until then (None: it accepts none)
     result: dict[str, Any] | None = None
     error: GuardError | None = None
     failure: Exception | None = None  # a bug met while deciding this item (and no other)
@@ -191,6 +193,7 @@ def _prepare(item: _Item, raw: Any, now: datetime) -> None:
         # Only a keyed request is ever compared with another: hash it independent of key order and spacing.
         item.request_hash = content_hash({k: v for k, v in raw.items() if k not in ("dry_run", "rules_version")})
     item.message = to_message(item.data, item.data["customer_id"], now)
+    item.hold_until = hold_expiry(item.data.get("hold"), now)
     if item.shape is not None:
         # A shape holds everything of the message but the customer, send_at included when it was sent.
         item.blank_key = item.shape if "send_at" in raw else f"{item.shape}@{iso(now)}"
@@ -254,8 +257,12 @@ def _dry_run(db: Database, evaluator: Evaluator, item: _Item, now: datetime, ver
     except EngineError as exc:
         item.error = _refused(exc)
         return
+    hold = None
+    if item.hold_until is not None and verdict.release is not None:
+        # A dry run keeps nothing: the hold it would make has no id.
+        verdict, hold = held(verdict), _hold(item, verdict, "", "").view() | {"hold_id": None}
     item.result = {"decision_id": decision_ids(1)[0],
-                   **verdict_body(verdict, chosen.version, iso(now) or "", dry_run=True)}
+                   **verdict_body(verdict, chosen.version, iso(now) or "", dry_run=True, hold=hold)}
 
 
 def _decide_live(db: Database, evaluator: Evaluator, items: list[_Item], now: datetime) -> None:
@@ -424,16 +431,38 @@ def _message_key(message: Message) -> str:
                        iso(message.send_at), sorted(message.attributes.items())], default=str)
 
 
+def load_context(sql: Sql, evaluator: Evaluator, messages: list[Message], identities: Identities | None = None
+                 ) -> _Context:
+    """Everything known of the messages' customers, as the decide use case loads it."""
+    return _Context.load(sql, evaluator, messages, identities)
+
+
+def _hold(item: _Item, verdict: Verdict, hold_id: str, decision_id: str) -> NewHold:
+    """The hold an item that accepts holds gets for a block that says how it clears."""
+    assert item.message is not None and item.hold_until is not None and verdict.release is not None
+    return NewHold(hold_id, item.message.customer_id, item.message.campaign_id, held_request(item.raw, item.message),
+                   decision_id, verdict.reasons[0].rule_id, verdict.release, item.hold_until, item.key_name)
+
+
 def _decide_and_record(sql: Sql, evaluator: Evaluator, context: _Context, items: list[_Item],
                        now: datetime) -> None:
     recorder = Recorder(sql, evaluator.version, now, len(items))
+    holds: list[NewHold] = []
     for item in items:
         assert item.message is not None
         try:
             verdict = context.evaluate(evaluator, item.message, item.blank_key)
+            holding = item.hold_until is not None and verdict.release is not None
+            if holding:
+                hold_for = verdict
+                verdict = held(verdict)
             item.result = recorder.add(item.raw, item.shape, item.message, verdict,
                                        item.data.get("idempotency_key"), item.request_hash, item.key_name,
                                        item.scope)
+            if holding:
+                hold = _hold(item, hold_for, new_hold_id(), item.result["decision_id"])
+                item.result["hold"] = hold.view()
+                holds.append(hold)
         except EngineError as exc:
             item.error = _refused(exc)
             continue
@@ -442,6 +471,7 @@ def _decide_and_record(sql: Sql, evaluator: Evaluator, context: _Context, items:
             continue
         context.remember(item.message, verdict, tuple(r.rule_id for r in verdict.reasons))
     recorder.write()
+    insert_holds(sql, holds, now)
 
 
 def _refused(exc: EngineError) -> ValidationFailed:

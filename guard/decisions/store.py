@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from guard.decisions.answer import stored_answer
+from guard.decisions.holding import views_by_decision
 from guard.situation.history import reasons_of
 from guard.storage.bulk import DECISION_COLUMNS, REASON_COLUMNS, insert_tuples
 from guard.storage.sql import Sql, chunks, member_of
@@ -34,9 +35,11 @@ def by_idempotency_keys(sql: Sql, keys: set[tuple[int, str]]) -> dict[tuple[int,
                             f"rules_version, evaluated_at FROM decisions WHERE idempotency_scope = ? AND {member}",
                             [scope, *params])
             reasons = reasons_of(sql, [row[0] for row in rows])
+            holds = views_by_decision(sql, [row[2] for row in rows if row[4] == "hold"])
             for pk, key, decision_id, request_hash, outcome, route, defer_until, version, evaluated_at in rows:
                 answer = stored_answer(decision_id, outcome, route, sql.read_time(defer_until),
-                                       reasons.get(pk, []), version, sql.read_time(evaluated_at))
+                                       reasons.get(pk, []), version, sql.read_time(evaluated_at),
+                                       holds.get(decision_id))
                 found[(scope, key)] = StoredDecision(decision_id, request_hash, answer)
     return found
 

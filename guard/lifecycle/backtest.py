@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from guard.core.errors import ValidationFailed
 from guard.core.message import PriorDecision, to_message
 from guard.core.timeutil import iso
+from guard.decisions.holding import held
 from guard.decisions.service import validate_request
 from guard.policy.evaluate import Evaluator, Verdict
 from guard.situation.derive import EventRecord, derive
@@ -99,8 +100,10 @@ def _replay_chunk(session: Session, candidate: Evaluator, chunk: list[Decision],
     history = _history_by_customer(session, customers, min(d.send_at for d in chunk) - window, latest) \
         if window else {}
     for decision in chunk:
+        request = decision.request if isinstance(decision.request, dict) else {}
         try:
-            data = validate_request(decision.request)
+            # A held message decided again names its hold (`held_from`), which no sender may write.
+            data = validate_request({k: v for k, v in request.items() if k != "held_from"})
         except ValidationFailed:
             tally.skipped += 1  # recorded under an older schema that no longer validates
             continue
@@ -109,6 +112,8 @@ def _replay_chunk(session: Session, candidate: Evaluator, chunk: list[Decision],
         prior = [p for p in history.get(decision.customer_id, [])
                  if p[0] < decision.id and message.send_at - window < p[1].send_at <= message.send_at]
         verdict = candidate.evaluate(message, situation, [p for _, p in prior])
+        if (data.get("hold") is not None or "held_from" in request) and verdict.release is not None:
+            verdict = held(verdict)  # the sender accepted holds: a block with a release holds, as it did live
         _count(tally, decision, verdict, samples)
 
 

@@ -113,6 +113,14 @@ class DeferSpec:
 
 
 @dataclass(frozen=True)
+class ReleaseSpec:
+    """How a blocking case clears: when the open case it matched closes (`case_closed`), after a delay."""
+
+    when: str  # case_closed
+    after: int  # seconds after the close
+
+
+@dataclass(frozen=True)
 class Case:
     """One outcome branch of a rule; the first listed case that matches is the rule's outcome."""
 
@@ -125,6 +133,8 @@ class Case:
     # Where the explanation and defer_until were written, so errors in them point there.
     explanation_location: Location | None = None
     defer_location: Location | None = None
+    release: ReleaseSpec | None = None
+    release_location: Location | None = None
 
 
 @dataclass(frozen=True)
@@ -138,6 +148,10 @@ class Rule:
     when: tuple[Clause, ...]
     cases: tuple[Case, ...]
     location: Location
+
+    def awaited(self, case: Case) -> list[SetClause]:
+        """The open_case conditions (outside `any`) whose case a release of `case` waits for."""
+        return [c for c in (*self.when, *case.when) if isinstance(c, SetClause) and c.source == "open_case"]
 
     def bindings(self, case: Case) -> set[str]:
         """Names bound by the rule's and the case's clauses."""

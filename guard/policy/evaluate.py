@@ -12,6 +12,7 @@ from guard.core.message import Message, PriorDecision
 from guard.core.vocabulary import SEVERITY
 from guard.policy.ast import Case, Rule, SetClause, walk_clauses
 from guard.policy.compiler import CompiledCase, CompiledRuleSet
+from guard.policy.durations import format_duration
 from guard.policy.engine import CompiledEngine
 from guard.policy.facts import Facts, binding_values, build_facts, render_time
 from guard.situation.derive import Situation, derive
@@ -19,6 +20,24 @@ from guard.situation.derive import Situation, derive
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 # Verdicts remembered per evaluator for customers with no situation: distinct messages seen recently.
 BLANK_VERDICTS = 4096
+
+
+@dataclass(frozen=True)
+class Release:
+    """What a winning block waits for: the open case it matched, and how long after that case closes."""
+
+    kind: str
+    case_id: str
+    after: int  # seconds
+
+    @property
+    def then(self) -> str:
+        """In words, when the release comes: `3d after it closes`, or `when it closes`."""
+        return f"{format_duration(self.after)} after it closes" if self.after else "when it closes"
+
+    def waiting_for(self) -> dict[str, str]:
+        """The public form in a hold's answer: `{"kind", "case_id", "then"}`."""
+        return {"kind": self.kind, "case_id": self.case_id, "then": self.then}
 
 
 @dataclass(frozen=True)
@@ -32,6 +51,7 @@ class Reason:
     exempt: bool
     route: str | None = None
     defer_until: datetime | None = None
+    release: Release | None = None  # a block that says how it clears (`release:`), with the case it matched
 
     def to_dict(self) -> dict[str, Any]:
         """The public form in responses and the audit log."""
@@ -47,6 +67,13 @@ class Verdict:
     defer_until: datetime | None
     reasons: tuple[Reason, ...]
     facts: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def release(self) -> Release | None:
+        """The release of the winning block, when the outcome is a block whose case says how it clears."""
+        if self.outcome != "block" or not self.reasons:
+            return None
+        return self.reasons[0].release
 
 
 class Evaluator:
@@ -105,7 +132,22 @@ def _reason(compiled: CompiledRuleSet, chosen: CompiledCase, message: Message, f
         exempt=rule.exempt,
         route=case.route,
         defer_until=defer_until,
+        release=_release(compiled, rule, case, facts) if case.outcome == "block" else None,
     )
+
+
+def _release(compiled: CompiledRuleSet, rule: Rule, case: Case, facts: Facts) -> Release | None:
+    """The case this block waits for: the oldest open case its (single) open_case condition found."""
+    if case.release is None:
+        return None
+    awaited = rule.awaited(case)
+    if len(awaited) != 1:  # refused when the rules were read; stay a plain block for rules stored before
+        return None
+    probe_index = {p.probe_key(): i for i, p in enumerate(compiled.probes)}
+    items = facts.probes[probe_index[awaited[0].probe_key()]].items
+    if not items:
+        return None
+    return Release(awaited[0].kind or "", str(items[0][1]["id"]), case.release.after)
 
 
 def _context(compiled: CompiledRuleSet, rule: Rule, case: Case, message: Message, facts: Facts) -> dict[str, Any]:

@@ -17,7 +17,7 @@ import yaml
 from guard.core import vocabulary as F
 from guard.core.schemas import EARLIEST, LATEST
 from guard.core.timeutil import as_utc
-from guard.core.vocabulary import CASE_KINDS, OUTCOMES
+from guard.core.vocabulary import CASE_KINDS, OUTCOMES, RELEASE_WHEN, RULE_OUTCOMES
 from guard.policy.ast import (
     AnyClause,
     Case,
@@ -26,6 +26,7 @@ from guard.policy.ast import (
     FieldClause,
     Location,
     Ref,
+    ReleaseSpec,
     Rule,
     RuleError,
     RuleSet,
@@ -56,8 +57,10 @@ COMPARISONS = ("eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "exists", "
 WHERE_OPS = ("eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "exists", "contains", "intersects")
 SET_SOURCES = ("open_case", "event", "last_event", "decisions")
 RULE_KEYS = ("id", "description", "priority", "exempt", "when", "cases", *("outcome", "route"), "defer_until",
-             "explanation")
-CASE_KEYS = ("when", "outcome", "route", "defer_until", "explanation")
+             "explanation", "release")
+CASE_KEYS = ("when", "outcome", "route", "defer_until", "explanation", "release")
+# The longest wait a release may add after its case closes: a hold lives a year at most anyway.
+MAX_RELEASE_AFTER = 365 * 86400
 TEST_KEYS = ("name", "events", "decisions", "message", "expect")
 BINDING_ATTRIBUTES = {
     "open_case": {"id", "case_id", "refund_id", "opened_at", "age_days", "age_hours", "count", "kind"},
@@ -282,10 +285,10 @@ class _FileParser:
         return value
 
     def rule_cases(self, node: yaml.Node, m: dict[str, yaml.Node], exempt: bool) -> tuple[Case, ...]:
-        inline = {k: v for k, v in m.items() if k in ("outcome", "route", "defer_until", "explanation")}
+        inline = {k: v for k, v in m.items() if k in ("outcome", "route", "defer_until", "explanation", "release")}
         if "cases" in m:
             if inline:
-                self.c.error(node, "write either cases or outcome/route/defer_until/explanation, not both")
+                self.c.error(node, "write either cases or outcome/route/defer_until/explanation/release, not both")
             cases = []
             for item in self.sequence(m["cases"], "cases"):
                 with contextlib.suppress(_Invalid):
@@ -303,8 +306,12 @@ class _FileParser:
         if not outcome:
             self.c.error(node, "an outcome is needed: allow, block, defer or reroute")
             raise _Invalid
-        if outcome not in OUTCOMES:
-            self.c.error(m["outcome"], f"unknown outcome {outcome!r}{_suggest(outcome, OUTCOMES)}")
+        if outcome == "hold":
+            self.c.error(m["outcome"], "a rule does not hold: write outcome: block with a release "
+                                       "(e.g. release: {when: case_closed, after: 3d})")
+            raise _Invalid
+        if outcome not in RULE_OUTCOMES:
+            self.c.error(m["outcome"], f"unknown outcome {outcome!r}{_suggest(outcome, RULE_OUTCOMES)}")
             raise _Invalid
         if exempt and outcome != "allow":
             self.c.error(m.get("outcome", node), "an exempt rule always allows: its outcome must be allow")
@@ -320,12 +327,43 @@ class _FileParser:
             self.c.error(node, "a defer needs defer_until")
         if outcome != "defer" and "defer_until" in m:
             self.c.error(m["defer_until"], "only a defer takes defer_until")
+        release = self.release(m["release"]) if "release" in m else None
+        if release is not None and outcome != "block":
+            self.c.error(m["release"], "only a block takes a release (it says when the block clears)")
         explanation = self.string(m["explanation"], "explanation") if "explanation" in m else ""
         if not explanation:
             self.c.error(node, "an explanation is needed: it is what reviewers and customers read")
         return Case(when, outcome, route, defer, explanation, self.c.at(node),
                     self.c.at(m["explanation"]) if "explanation" in m else None,
-                    self.c.at(m["defer_until"]) if "defer_until" in m else None)
+                    self.c.at(m["defer_until"]) if "defer_until" in m else None,
+                    release, self.c.at(m["release"]) if "release" in m else None)
+
+    def release(self, node: yaml.Node) -> ReleaseSpec:
+        """`release: {when: case_closed, after: 3d}`: the matched open case closes, plus an optional delay."""
+        m = self.mapping(node, "release", ("when", "after"))
+        if "when" not in m:
+            self.c.error(node, f"release needs `when` ({', '.join(RELEASE_WHEN)})")
+            raise _Invalid
+        after = self.release_after(m["after"]) if "after" in m else 0
+        when = self.string(m["when"], "release when")
+        if when not in RELEASE_WHEN:
+            self.c.error(m["when"], f"release when must be one of {', '.join(RELEASE_WHEN)}, not {when!r}"
+                                    f"{_suggest(when, RELEASE_WHEN)}")
+            raise _Invalid
+        if after is None:
+            raise _Invalid
+        return ReleaseSpec(when, after)
+
+    def release_after(self, node: yaml.Node) -> int | None:
+        """The delay after the close (None once its error is collected)."""
+        try:
+            after = self.duration(node, "release after")
+        except _Invalid:
+            return None
+        if after > MAX_RELEASE_AFTER:
+            self.c.error(node, f"release after is at most {MAX_RELEASE_AFTER // 86400}d")
+            return None
+        return after
 
     def defer(self, node: yaml.Node) -> DeferSpec:
         m = self.mapping(node, "defer_until", ("at", "plus", "next_local_time"))
@@ -565,6 +603,11 @@ class _FileParser:
                 loc = case.defer_location or case.location
                 self.c.errors.append(RuleError(self.c.file, loc.line, loc.column, rule.id,
                                                f"defer_until at {case.defer_until.at!r}: {problem}"))
+        if case.release is not None and case.outcome == "block":
+            problem = release_problem(rule, case)
+            if problem:
+                loc = case.release_location or case.location
+                self.c.errors.append(RuleError(self.c.file, loc.line, loc.column, rule.id, f"release: {problem}"))
 
     def check_duplicate_bindings(self, rule: Rule, case: Case) -> None:
         seen: set[str] = set()
@@ -606,7 +649,12 @@ class _FileParser:
                     self.duration(fields["ago"], "ago")
                 if "rule_ids" in fields:
                     self.texts(fields["rule_ids"], "rule_ids")
+        message = self.mapping(m["message"], "message")
+        if "hold" in message:
+            self.boolean(message["hold"], "message.hold")
         expect = self.mapping(m["expect"], "expect")
+        if "waiting_for" in expect:
+            self.mapping(expect["waiting_for"], "expect.waiting_for", ("kind", "case_id", "then"))
         for name in ("route", "rule_id"):
             if name in expect:
                 self.string(expect[name], f"expect.{name}")
@@ -707,6 +755,18 @@ def _found_problem(name: str, clauses: tuple[Clause, ...]) -> str | None:
                 return f"{name!r} may find nothing when the rule matches (its count allows 0): no time to defer to"
             return None
     return f"{name!r} is bound inside `any`, so it may find nothing: bind a condition every match needs"
+
+
+def release_problem(rule: Rule, case: Case) -> str | None:
+    """Why a case's release has no open case to wait for, or None: it needs exactly one `open_case` condition
+    outside `any` that finds a case whenever the case matches."""
+    found = rule.awaited(case)
+    if len(found) != 1:
+        return ("a release waits for the open case the block matched: the rule or the case needs exactly one "
+                f"open_case condition outside `any` (it has {len(found)})")
+    if _holds_for_zero(found[0].count):
+        return "its open_case condition may find no case (its count allows 0): there is no case to wait for"
+    return None
 
 
 def _holds_for_zero(test: Test) -> bool:

@@ -52,8 +52,10 @@ def _run_one(evaluator: Evaluator, case: RuleTestCase) -> TestResult:
         verdict = _evaluate_case(evaluator, case)
     except _TestInputError as exc:
         return TestResult(case.name, loc.file, loc.line, False, f"invalid test input: {exc}")
-    problems = _compare(case.expect, verdict)
-    summary = _summary(verdict)
+    # A message that accepts holds (`hold: true`) is held where a block says how it clears.
+    held = bool(case.message.get("hold")) and verdict.release is not None
+    problems = _compare(case.expect, verdict, held)
+    summary = _summary(verdict, held)
     if problems:
         return TestResult(case.name, loc.file, loc.line, False, "; ".join(problems) + f" (got {summary})")
     return TestResult(case.name, loc.file, loc.line, True, summary)
@@ -61,7 +63,7 @@ def _run_one(evaluator: Evaluator, case: RuleTestCase) -> TestResult:
 
 def _evaluate_case(evaluator: Evaluator, case: RuleTestCase) -> Verdict:
     try:
-        data = MessageSchema().load(case.message)
+        data = MessageSchema().load({k: v for k, v in case.message.items() if k != "hold"})
     except ValidationError as exc:
         raise _TestInputError(f"message: {exc.messages}") from None
     message = to_message(data, "rule-test", DEFAULT_SEND_AT)
@@ -103,10 +105,14 @@ def _decision(raw: dict[str, Any], send_at: datetime) -> PriorDecision:
     )
 
 
-def _compare(expect: dict[str, Any], verdict: Verdict) -> list[str]:
+def _compare(expect: dict[str, Any], verdict: Verdict, held: bool = False) -> list[str]:
     problems = []
-    if expect.get("outcome") != verdict.outcome:
+    if expect.get("outcome") != ("hold" if held else verdict.outcome):
         problems.append(f"expected outcome {expect.get('outcome')}")
+    if "waiting_for" in expect:
+        waiting = verdict.release.waiting_for() if held and verdict.release else None
+        if expect["waiting_for"] != waiting:
+            problems.append(f"expected waiting_for {expect['waiting_for']}")
     if "route" in expect and expect["route"] != verdict.route:
         problems.append(f"expected route {expect['route']}")
     if "defer_until" in expect:
@@ -121,8 +127,11 @@ def _compare(expect: dict[str, Any], verdict: Verdict) -> list[str]:
     return problems
 
 
-def _summary(verdict: Verdict) -> str:
-    parts = [verdict.outcome]
+def _summary(verdict: Verdict, held: bool = False) -> str:
+    parts = ["hold" if held else verdict.outcome]
+    if held and verdict.release:
+        release = verdict.release
+        parts.append(f"waiting_for={release.kind}:{release.case_id} ({release.then})")
     if verdict.route:
         parts.append(f"route={verdict.route}")
     if verdict.defer_until:

@@ -100,6 +100,7 @@ class GuardApplication(BaseApplication):
             log.warning("database unavailable while booting (%s); rules load on the first request",
                         type(exc).__name__)
         app = create_app(guard=guard)
+        guard.start_hold_worker()  # background: releases and expiries of held messages (issue 15)
         settle_garbage_collector()
         return app
 

@@ -14,6 +14,7 @@ from guard.web.api import (
     events,
     export,
     health,
+    holds,
     policy,
     reference,
     rules,
@@ -25,7 +26,7 @@ from guard.web.shared import observability, ratelimit
 from guard.web.shared.errors import register_error_handlers
 
 BLUEPRINTS = (aliases.bp, campaigns.bp, export.bp, decisions.bp, events.bp, customers.bp, rules.bp, versions.bp,
-              health.bp, policy.bp, sources.bp, reference.bp)
+              health.bp, policy.bp, sources.bp, reference.bp, holds.bp)
 
 
 def create_app(guard: Guard | None = None, settings: Settings | None = None) -> Flask:

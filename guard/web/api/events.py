@@ -8,6 +8,8 @@ from flask import Blueprint, Response, jsonify
 
 from guard.core import metrics
 from guard.core.schemas import load
+from guard.core.timeutil import utcnow
+from guard.holds.release import after_events
 from guard.situation.events import EventResult, ingest_batch, ingest_one
 from guard.situation.schemas import EventBatchSchema
 from guard.web.shared.auth import require
@@ -33,6 +35,8 @@ def _single(body: Any) -> tuple[Response, int]:
     guard = current_guard()
     result = ingest_one(guard.db, body, guard.evaluator.compiled.event_types)
     metrics.count_events([result.status], _unknown([result]))
+    if result.status == "created":
+        after_events(guard.db, [body], utcnow())
     out: dict[str, Any] = {"event_id": result.event_id, "status": result.status}
     if result.warnings:
         out["warnings"] = list(result.warnings)
@@ -43,6 +47,7 @@ def _batch(body: dict[str, Any]) -> tuple[Response, int]:
     guard = current_guard()
     events = load(EventBatchSchema(), body, "batch")["events"]
     results = ingest_batch(guard.db, events, known=guard.evaluator.compiled.event_types)
+    after_events(guard.db, [events[r.index] for r in results if r.status == "created"], utcnow())
     statuses = [r.status for r in results]
     metrics.count_events(statuses, _unknown(results))
     return jsonify({

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, request
 
 from guard.core.timeutil import utcnow
+from guard.holds.release import after_events
 from guard.sources.receive import receive
 from guard.sources.usecases import add_source, describe, get_source, list_sources, remove_source
 from guard.web.shared.auth import key_name, require, vendor_signed
@@ -51,5 +52,6 @@ def inbound(name: str) -> Response:
     """A vendor's webhook delivery, exactly as sent, authenticated by its signature over the raw body."""
     guard = current_guard()
     headers = {**dict(request.headers), ":method": request.method, ":url": request.url}
-    return jsonify(receive(guard.db, guard.settings.audit_key, name, headers, request.get_data(cache=True),
-                           utcnow()))
+    received = receive(guard.db, guard.settings.audit_key, name, headers, request.get_data(cache=True), utcnow())
+    after_events(guard.db, [e for e in received.get("events") or () if e.get("status") == "created"], utcnow())
+    return jsonify(received)

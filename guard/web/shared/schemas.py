@@ -8,6 +8,7 @@ from typing import Any
 from flask import request
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from guard.core import vocabulary
 from guard.core.errors import ValidationFailed
 from guard.core.schemas import AwareDateTime, Id, StrictSchema, load
 from guard.core.vocabulary import CHANNELS, OUTCOMES, PURPOSES
@@ -46,6 +47,14 @@ class DecisionFilters(StrictSchema):
     purpose = fields.String(validate=validate.OneOf(PURPOSES))
     since = Instant()
     until = Instant()
+
+
+class HoldListQuery(StrictSchema):
+    """`GET /v1/holds` query parameters."""
+
+    customer_id = Id()
+    status = fields.String(validate=validate.OneOf(vocabulary.HOLD_STATUSES))
+    limit = fields.Integer(load_default=DEFAULT_LIMIT, validate=validate.Range(min=1, max=MAX_LIMIT))
 
 
 class DecisionListQuery(DecisionFilters):

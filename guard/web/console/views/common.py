@@ -25,7 +25,8 @@ from guard.web.shared.errors import status_of
 log = logging.getLogger("guard.web.console")
 
 PUBLIC = {"console.signin", "console.static", "console.root"}
-OUTCOME_COLORS = {"allow": "#2e7d32", "block": "#c62828", "defer": "#ef8f00", "reroute": "#1565c0"}
+OUTCOME_COLORS = {"allow": "#2e7d32", "block": "#c62828", "defer": "#ef8f00", "reroute": "#1565c0",
+                  "hold": "#6a1b9a"}
 
 
 @bp.before_request

@@ -1,4 +1,4 @@
-"""A customer's page: the situation now and the timeline of events and decisions, newest first."""
+"""A customer's page: the situation now, held messages, and the timeline of events and decisions, newest first."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from werkzeug.wrappers import Response
 
 from guard.core.timeutil import utcnow
 from guard.decisions.queries import known_identity, timeline
+from guard.holds.usecases import list_holds
 from guard.situation.aliases import names_of
 from guard.situation.queries import describe, situation_at
 from guard.web.console.blueprint import bp
@@ -14,6 +15,7 @@ from guard.web.console.views.common import page
 from guard.web.shared.context import current_guard
 
 TIMELINE = 200
+HOLDS = 50
 
 
 @bp.get("/console/customers")
@@ -32,5 +34,6 @@ def customer(customer_id: str) -> tuple[str, int]:
         who = known_identity(session, customer_id)
         situation = describe(customer_id, situation_at(session, customer_id, utcnow()), who)
         items = timeline(session, names_of(who), TIMELINE)
+        holds = list_holds(session, customer_id, limit=HOLDS)["items"]
     return page("customer.html", customer_id=customer_id, situation=situation, items=list(reversed(items)),
-                limit=TIMELINE)
+                limit=TIMELINE, holds=holds)
