@@ -45,6 +45,7 @@ class Deliverer:
         if self._thread is not None:
             self._thread.join(timeout)
         self._senders.shutdown(wait=False, cancel_futures=True)
+        self.db.dispose()
 
     def run(self) -> None:
         """Rounds until stopped: at once again while there was work, after `interval` when idle."""
