@@ -40,6 +40,8 @@ class Answer:
 
 def check_target(url: str) -> tuple[str, str, int | None, str]:
     """(scheme, host, port, path with query) of an http(s) URL, or TargetRefused."""
+    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
+        raise TargetRefused("The URL must not contain spaces or control characters.")
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -76,7 +78,7 @@ def post(url: str, body: bytes, headers: dict[str, str], timeout: float,
         if cut.is_set():  # the shut socket reads as a clean end: what came is not the receiver's whole answer
             return Answer(None, f"no answer within {timeout:g} s")
         return _answer(response, data[:max_bytes], len(data) > max_bytes)
-    except (OSError, http.client.HTTPException) as exc:
+    except (OSError, http.client.HTTPException, ValueError) as exc:  # ValueError: a host IDNA cannot encode
         if cut.is_set() or isinstance(exc, TimeoutError | socket.timeout):
             return Answer(None, f"no answer within {timeout:g} s")
         return Answer(None, f"{type(exc).__name__}: {exc}"[:500] or type(exc).__name__)

@@ -9,6 +9,7 @@ expire, and the delivery is sent again: at least once, never lost (receivers dro
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,6 +21,8 @@ from guard.outbound.signing import BadSecret, secret_bytes, signed_headers
 from guard.outbound.subscriptions import signing_secret
 from guard.storage.database import Database
 from guard.storage.sql import Sql, member_of
+
+log = logging.getLogger("guard.outbound.delivery")
 
 FAN_OUT_BATCH = 200
 MAX_DELAY = 3600.0  # retries are at least this frequent, however many failed before
@@ -124,6 +127,9 @@ def attempt(job: Job, audit_key: bytes, now: datetime, policy: Policy) -> Answer
         return post(job.url, job.body, signed_headers(key, job.message_id, now, job.body), policy.timeout)
     except TargetRefused as exc:
         return Answer(None, str(exc))
+    except Exception as exc:  # a fault of Guard's own must fail this attempt, not stall the delivery
+        log.exception("webhook attempt %s failed unexpectedly", job.delivery_id)
+        return Answer(None, f"internal error: {type(exc).__name__}")
 
 
 def record(db: Database, job: Job, answer: Answer, now: datetime, policy: Policy) -> str:

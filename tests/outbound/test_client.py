@@ -121,3 +121,14 @@ def test_nobody_listening_fails_the_attempt_without_raising():
         port = sock.getsockname()[1]
     answer = post(f"http://127.0.0.1:{port}/", b"{}", {}, timeout=1)
     assert not answer.ok and answer.status is None and "Connection" in (answer.error or "")
+
+
+@pytest.mark.parametrize("url", ["http://exa mple.com/", "http://example.com/\r\nX-Injected: 1", "http://e\x7fx.com/"])
+def test_urls_with_spaces_or_control_characters_are_refused(url: str):
+    with pytest.raises(TargetRefused):
+        check_target(url)
+
+
+def test_a_host_that_cannot_be_encoded_fails_the_attempt_without_raising():
+    answer = post("http://" + "\u00e9" * 70 + ".example/", b"{}", {}, timeout=1)
+    assert not answer.ok and answer.status is None and answer.error
