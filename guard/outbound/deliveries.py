@@ -12,6 +12,7 @@ from guard.core.errors import Conflict, NotFound
 from guard.core.schemas import load
 from guard.core.timeutil import iso, utcnow
 from guard.outbound.schemas import DeliveryFilter
+from guard.outbound.subscriptions import MAX_ROW_ID
 from guard.storage.database import Database
 from guard.storage.tables.outbound import OutboxMessage, WebhookDelivery, WebhookSubscription
 
@@ -33,6 +34,8 @@ def list_deliveries(session: Session, raw: Any) -> list[dict[str, Any]]:
 
 def redeliver(db: Database, delivery_id: int, retry_for: float) -> dict[str, Any]:
     """Send a delivery again as soon as a worker is free, with a new retry window (whatever its status was)."""
+    if not 0 < delivery_id <= MAX_ROW_ID:
+        raise NotFound(f"No delivery {delivery_id}.", {"id": delivery_id})
     with db.transaction() as session:
         row = session.execute(
             select(WebhookDelivery, OutboxMessage, WebhookSubscription)

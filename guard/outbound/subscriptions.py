@@ -19,6 +19,7 @@ from guard.storage.database import Database
 from guard.storage.tables.outbound import WebhookDelivery, WebhookSubscription
 
 KIND = "subscription"  # its records in the audit chain
+MAX_ROW_ID = 2**31 - 1  # the largest id an INTEGER column holds on PostgreSQL: larger ones name nothing
 _input = SubscriptionInput()
 
 
@@ -53,7 +54,7 @@ def list_subscriptions(session: Session) -> list[WebhookSubscription]:
 
 def get_subscription(session: Session, subscription_id: int) -> WebhookSubscription:
     """The live subscription of that id, or NotFound."""
-    subscription = session.get(WebhookSubscription, subscription_id)
+    subscription = session.get(WebhookSubscription, subscription_id) if 0 < subscription_id <= MAX_ROW_ID else None
     if subscription is None or subscription.removed_at is not None:
         raise NotFound(f"No subscription {subscription_id}.", {"id": subscription_id})
     return subscription

@@ -96,7 +96,9 @@ def test_deliveries_are_listed_by_status_and_a_failed_one_redelivered(api: Api, 
 
 
 def test_redelivering_nothing_or_for_a_removed_subscription(api: Api, guard: Guard, receiver: Receiver):
-    assert api.post("/v1/subscriptions/deliveries/999/redeliver").status_code == 404
+    for missing in ("999", "0", str(2**63)):
+        assert api.post(f"/v1/subscriptions/deliveries/{missing}/redeliver").status_code == 404
+        assert api.request("DELETE", f"/v1/subscriptions/{missing}").status_code == 404
     added = _add(api, url=receiver.url)
     with guard.db.raw_transaction() as sql:
         enqueue(sql, "care.requested", {"customer_id": "c1"})
