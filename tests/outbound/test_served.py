@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -96,3 +98,35 @@ def test_two_servers_on_one_database_deliver_each_message_once(
     counts = Counter(r.headers["webhook-id"] for r in receiver.received)
     assert set(counts) == set(sent) and set(counts.values()) == {1}, counts.most_common(3)
     assert len(got) == 40
+
+
+def test_a_server_killed_mid_attempt_sends_the_message_again_once_its_claim_expires(
+        served_db_url: str, server_env: dict[str, str], servers: Callable[..., GuardServer], receiver: Receiver):
+    secret = _subscribe(served_db_url, receiver, "care.requested")
+    receiver.answer = lambda n: (time.sleep(1.5) if n == 1 else None) or 200
+    server = servers({**server_env, "GUARD_WEBHOOK_TIMEOUT": "3"})
+    [message_id] = _emit(served_db_url)
+    deadline = time.monotonic() + 15
+    while receiver.server is not None and not _in_flight(receiver) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for pid in server.worker_pids():  # SIGKILL while the receiver is still answering: no answer is recorded
+        os.kill(pid, signal.SIGKILL)
+    server.kill()
+    server.start()
+    got = receiver.wait_for(2, timeout=60)  # the claim (timeout + 30 s) runs out, then it is sent again
+    assert [r.headers["webhook-id"] for r in got] == [message_id, message_id]
+    assert got[1].signed_by(secret)
+    db = Database(served_db_url)
+    try:
+        with db.raw_reads() as sql:
+            assert sql.rows("SELECT status, attempts FROM webhook_deliveries") == [("delivered", 1)]
+    finally:
+        db.dispose()
+
+
+def _in_flight(receiver: Receiver) -> bool:
+    """Whether the receiver's lock is held: it is inside its first, slow answer."""
+    if receiver.lock.acquire(blocking=False):
+        receiver.lock.release()
+        return False
+    return True
