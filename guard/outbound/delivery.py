@@ -69,11 +69,12 @@ def work_waiting(db: Database, now: datetime) -> bool:
     with db.raw_reads() as sql:
         if sql.first("SELECT 1 FROM outbox WHERE fanned_out_at IS NULL LIMIT 1"):
             return True
-        return sql.first(_DUE.format(columns="1", locked="") + " LIMIT 1", (sql.time(now), sql.time(now))) is not None
+        return sql.first(_DUE.format(columns="1") + " LIMIT 1", (sql.time(now), sql.time(now))) is not None
 
 
+# Due: pending, its time come, and claimed by nobody (or by a worker whose lease ran out).
 _DUE = ("SELECT {columns} FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= ? "
-        "AND (claimed_until IS NULL OR claimed_until <= ?){locked}")
+        "AND (claimed_until IS NULL OR claimed_until <= ?)")
 
 
 def fan_out(db: Database, now: datetime, policy: Policy) -> int:
@@ -100,7 +101,7 @@ def claim(db: Database, now: datetime, policy: Policy, limit: int) -> list[Job]:
     """Take up to `limit` due deliveries for this worker until its lease ends."""
     token = uuid.uuid4().hex
     with db.raw_transaction() as sql:
-        due = sql.rows(_DUE.format(columns="id", locked="") + f" ORDER BY next_attempt_at, id LIMIT ?{_locked(sql)}",
+        due = sql.rows(_DUE.format(columns="id") + f" ORDER BY next_attempt_at, id LIMIT ?{_locked(sql)}",
                        (sql.time(now), sql.time(now), limit))
         if not due:
             return []
