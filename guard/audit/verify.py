@@ -28,6 +28,8 @@ from guard.ledger.digests import (
     values_digest,
 )
 from guard.lifecycle.versions import activation_digest, version_digest
+from guard.outbound.subscriptions import KIND as SUBSCRIPTION
+from guard.outbound.subscriptions import subscription_digest
 from guard.situation.aliases import KIND as ALIAS
 from guard.situation.aliases import link_digest, unlink_digest
 from guard.sources.usecases import source_digest
@@ -35,12 +37,13 @@ from guard.storage.tables.audit import AuditCheckpoint, AuditErasure, AuditRecor
 from guard.storage.tables.auth import ApiKey
 from guard.storage.tables.decisions import Decision
 from guard.storage.tables.lifecycle import RuleActivation, RuleVersion
+from guard.storage.tables.outbound import WebhookSubscription
 from guard.storage.tables.situation import CustomerAlias, Event, Suppression
 from guard.storage.tables.sources import Source
 
 CHUNK = 2000
 # The kinds whose rows must each have a record (rows without one were inserted behind the log's back).
-_VOUCHED = ("decision", "event", "rule_version", "activation", "key", "source", "alias")
+_VOUCHED = ("decision", "event", "rule_version", "activation", "key", "source", "alias", SUBSCRIPTION)
 Contents = dict[tuple[str, str], str | None]
 
 
@@ -324,6 +327,14 @@ def _sources(session: Session, refs: list[str], legacy: bool) -> Iterator[tuple[
             yield f"{source.id}:removed", source_digest(source, "removed")
 
 
+def _subscriptions(session: Session, refs: list[str], legacy: bool) -> Iterator[tuple[str, str]]:
+    ids = {int(r.split(":")[0]) for r in refs if r.split(":")[0].isdigit()}
+    for row in session.scalars(select(WebhookSubscription).where(WebhookSubscription.id.in_(ids))):
+        yield f"{row.id}:created", subscription_digest(row, "created")
+        if row.removed_at is not None:
+            yield f"{row.id}:removed", subscription_digest(row, "removed")
+
+
 def _erasures(session: Session, refs: list[str], legacy: bool) -> Iterator[tuple[str, str]]:
     ids = [int(r) for r in refs]
     markers: dict[int, list[Suppression]] = {}
@@ -367,6 +378,7 @@ _LOADERS: dict[str, Callable[[Session, list[str], bool], Iterator[tuple[str, str
     "activation": _activations,
     "key": _keys,
     "source": _sources,
+    SUBSCRIPTION: _subscriptions,
     ALIAS: _aliases,
     "erasure": _erasures,
     "purge": _purges,
@@ -416,8 +428,9 @@ def _unchained(session: Session, seen: dict[str, set[str]]) -> Problem | None:
 def _unvouched_setup(session: Session, seen: dict[str, set[str]],
                      checkpoint: AuditCheckpoint | None) -> Problem | None:
     """The first rule version, activation (the newest names the active rules), key or key revocation, source or
-    source removal without a chained record. A purge removes the records of older ones but keeps the rows: those
-    count as purged when older than the purge's date and than every such row still chained."""
+    source removal, webhook subscription or its removal without a chained record. A purge removes the records of
+    older ones but keeps the rows: those count as purged when older than the purge's date and than every such row
+    still chained."""
     def unvouched(kind: str, ref: str, number: int, when: datetime) -> bool:
         if ref in seen[kind]:
             return False
@@ -444,6 +457,11 @@ def _unvouched_setup(session: Session, seen: dict[str, set[str]],
         for action, when in (("created", s.created_at), ("removed", s.removed_at)):
             if when is not None and unvouched("source", f"{s.id}:{action}", s.id, when):
                 found.append(("source", f"{s.id}:{action}"))
+                break
+    for w in session.scalars(select(WebhookSubscription).order_by(WebhookSubscription.id)):
+        for action, when in (("created", w.created_at), ("removed", w.removed_at)):
+            if when is not None and unvouched(SUBSCRIPTION, f"{w.id}:{action}", w.id, when):
+                found.append((SUBSCRIPTION, f"{w.id}:{action}"))
                 break
     if not found:
         return None

@@ -17,6 +17,7 @@ from guard.cli.keys import keys
 from guard.cli.rules import rules
 from guard.cli.serve import serve
 from guard.cli.sources import sources
+from guard.cli.webhooks import webhooks
 
 
 @click.group(cls=GuardGroup)
@@ -33,7 +34,7 @@ def main() -> None:
 
 def _register_command_groups() -> None:
     """Every command group, each from its own module."""
-    for command in (serve, keys, rules, db, events, campaign, sources, audit, customers):
+    for command in (serve, keys, rules, db, events, campaign, sources, webhooks, audit, customers):
         main.add_command(command)
     for command in lifecycle.COMMANDS:
         rules.add_command(command)

@@ -32,7 +32,7 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
         raise SystemExit(f"{name} must be a whole number, got {raw!r}") from None
 
 
-def _seconds(env: dict[str, str], name: str, default: float) -> float:
+def _seconds(env: dict[str, str], name: str, default: float, most: float = 3600) -> float:
     raw = env.get(name)
     if raw is None or raw == "":
         return default
@@ -40,8 +40,8 @@ def _seconds(env: dict[str, str], name: str, default: float) -> float:
         value = float(raw)
     except ValueError:
         value = -1.0
-    if not 0 < value <= 3600:
-        raise SystemExit(f"{name} must be a number of seconds between 0 and 3600, got {raw!r}")
+    if not 0 < value <= most:
+        raise SystemExit(f"{name} must be a number of seconds between 0 and {most:g}, got {raw!r}")
     return value
 
 
@@ -90,6 +90,13 @@ class Settings:
     env: str = "development"
     # Keys the audit chain and customer pseudonyms (HMAC); lives outside the database.
     audit_key: bytes = field(default=DEV_AUDIT_KEY, repr=False)
+    # Outbound webhooks: how often each worker looks for messages to deliver, how long one attempt may take,
+    # the first retry's delay (doubled after each failure, at most an hour), and how long a message is retried
+    # before it is marked failed.
+    webhook_poll_interval: float = 0.5
+    webhook_timeout: float = 5.0
+    webhook_backoff: float = 10.0
+    webhook_retry_for: float = 24 * 3600.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -114,6 +121,10 @@ class Settings:
             hold_days=_hold_days(env),
             env=_environment(env.get("GUARD_ENV")),
             audit_key=audit_key(env),
+            webhook_poll_interval=_seconds(env, "GUARD_WEBHOOK_POLL_INTERVAL", 0.5),
+            webhook_timeout=_seconds(env, "GUARD_WEBHOOK_TIMEOUT", 5.0),
+            webhook_backoff=_seconds(env, "GUARD_WEBHOOK_BACKOFF", 10.0),
+            webhook_retry_for=_seconds(env, "GUARD_WEBHOOK_RETRY_FOR", 24 * 3600.0, most=7 * 24 * 3600),
         )
 
 

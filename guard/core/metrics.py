@@ -35,6 +35,10 @@ ERRORS = Counter("guard_http_errors", "Error answers, by status and error code."
 INBOUND = Counter("guard_inbound_deliveries", "Vendor webhook deliveries, by source, kind and result.",
                   ("source", "kind", "result"))
 
+WEBHOOK_DELIVERIES = Counter(
+    "guard_webhook_deliveries", "Outbound webhook delivery attempts, by result (delivered, retrying, failed).",
+    ("status",))
+
 
 def count_decisions(results: Iterable[Mapping[str, Any]]) -> None:
     """Count answered (non-dry-run) decisions; items that carry an error are not decisions."""
@@ -59,6 +63,11 @@ def count_events(statuses: Iterable[str], unknown_types: int = 0) -> None:
 def count_inbound(source: str, kind: str, result: str) -> None:
     """Count one vendor delivery (an unknown source is counted as `(unknown)`: its name is the caller's text)."""
     INBOUND.labels(source, kind, result).inc()
+
+
+def count_webhook_attempt(status: str) -> None:
+    """Count one delivery attempt of an outbound webhook by its result (delivered, retrying or failed)."""
+    WEBHOOK_DELIVERIES.labels(status).inc()
 
 
 def exposition() -> bytes:

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gunicorn import util as gunicorn_util
 from gunicorn.app.base import BaseApplication
@@ -30,7 +30,11 @@ from guard.core.logs import logging_config
 from guard.ledger.digests import use_key
 from guard.policy.ruleset import rules_directory
 from guard.server.balance import Board
+from guard.storage.database import Database
 from guard.storage.migrations import upgrade
+
+if TYPE_CHECKING:
+    from guard.outbound.worker import Deliverer
 
 log = logging.getLogger("guard.server.serve")
 
@@ -189,15 +193,41 @@ def _board(workers: int) -> Board:
     return _BOARD
 
 
+def start_deliveries(settings: Settings) -> Deliverer:
+    """The outbound webhook worker of this process, on a connection pool of its own (requests never wait for it)."""
+    # Imported here, in the worker: the metrics it counts must be made after PROMETHEUS_MULTIPROC_DIR is set.
+    from guard.outbound.delivery import Policy
+    from guard.outbound.worker import Deliverer
+
+    db = Database(settings.database_url, timeout=settings.db_timeout, synchronous=settings.sqlite_synchronous)
+    policy = Policy(settings.webhook_timeout, settings.webhook_backoff, settings.webhook_retry_for)
+    return Deliverer(db, settings.audit_key, policy, settings.webhook_poll_interval).start()
+
+
 class GuardWorker(ThreadWorker):
-    """gunicorn's gthread worker, answering the requests gunicorn itself refuses in Guard's JSON shape and
-    taking no more than its share of connections (see guard.server.balance)."""
+    """gunicorn's gthread worker, answering the requests gunicorn itself refuses in Guard's JSON shape, taking no
+    more than its share of connections (see guard.server.balance), and delivering outbound webhooks."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._board = _board(self.cfg.workers)  # constructed in the master, before the fork
         self._slot: int | None = None
         self._holding_back = False
+        self._deliverer: Deliverer | None = None
+
+    def load_wsgi(self) -> None:
+        """Load the app, then start this worker's webhook deliveries (after the fork: threads do not survive one)."""
+        super().load_wsgi()
+        settings = getattr(self.app, "settings", None)  # `guard serve`'s; under gunicorn.conf.py, GUARD_* again
+        self._deliverer = start_deliveries(settings if isinstance(settings, Settings) else Settings.from_env())
+
+    def run(self) -> None:
+        """Serve; when stopping, let the webhook round in flight finish and record its answers."""
+        try:
+            super().run()
+        finally:
+            if self._deliverer is not None:
+                self._deliverer.stop(timeout=self._deliverer.policy.timeout + 2)
 
     def init_process(self) -> None:
         """Swap gunicorn's HTML error writer for ours in this worker, take a place on the board, then run."""

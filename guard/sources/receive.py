@@ -12,11 +12,11 @@ from sqlalchemy.orm import Session
 
 from guard.core import metrics
 from guard.core.errors import GuardError, MalformedDelivery, NotFound, SignatureRejected
+from guard.core.vault import SecretUnreadable, unseal
 from guard.inbound import KINDS, InvalidSignature, MalformedPayload, Mapped
 from guard.situation.aliases import resolve
 from guard.situation.events import ingest_batch
 from guard.sources.usecases import live
-from guard.sources.vault import SecretUnreadable, unseal
 from guard.storage.database import Database
 from guard.storage.tables.situation import Event
 from guard.storage.tables.sources import Source

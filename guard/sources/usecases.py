@@ -11,10 +11,10 @@ from sqlalchemy.orm import Session
 from guard.core.errors import Conflict, NotFound
 from guard.core.schemas import load
 from guard.core.timeutil import iso, utcnow
+from guard.core.vault import seal
 from guard.ledger.chain import Entry, append
 from guard.ledger.digests import values_digest
 from guard.sources.schemas import NAME_PATTERN, SourceInput
-from guard.sources.vault import seal
 from guard.storage.database import Database
 from guard.storage.tables.sources import Source
 

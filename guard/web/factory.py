@@ -19,6 +19,7 @@ from guard.web.api import (
     reference,
     rules,
     sources,
+    subscriptions,
     versions,
 )
 from guard.web.console import init_console
@@ -26,7 +27,7 @@ from guard.web.shared import observability, ratelimit
 from guard.web.shared.errors import register_error_handlers
 
 BLUEPRINTS = (aliases.bp, campaigns.bp, export.bp, decisions.bp, events.bp, customers.bp, rules.bp, versions.bp,
-              health.bp, policy.bp, sources.bp, reference.bp, holds.bp)
+              health.bp, policy.bp, sources.bp, subscriptions.bp, reference.bp, holds.bp)
 
 
 def create_app(guard: Guard | None = None, settings: Settings | None = None) -> Flask:

@@ -6,11 +6,12 @@ from guard.storage.tables.auth import ApiKey
 from guard.storage.tables.decisions import Decision, DecisionReason
 from guard.storage.tables.holds import Hold
 from guard.storage.tables.lifecycle import BacktestJob, RuleActivation, RuleVersion
-from guard.storage.tables.outbound import OutboxMessage
+from guard.storage.tables.outbound import OutboxMessage, WebhookDelivery, WebhookSubscription
 from guard.storage.tables.situation import CustomerAlias, Event, Suppression
 from guard.storage.tables.sources import Source
 
 __all__ = [
     "ApiKey", "AuditCheckpoint", "AuditErasure", "AuditRecord", "BacktestJob", "Base", "CustomerAlias", "Decision",
     "DecisionReason", "Event", "Hold", "OutboxMessage", "RuleActivation", "RuleVersion", "Source", "Suppression",
+    "WebhookDelivery", "WebhookSubscription",
 ]

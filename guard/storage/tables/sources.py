@@ -20,7 +20,7 @@ class Source(Base):
     # The name while the source is live, NULL once removed: unique, so a name is live at most once.
     live_name: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
     kind: Mapped[str] = mapped_column(String(32))
-    # AES-GCM ciphertext of the vendor's signing secret (guard.sources.vault); never returned.
+    # AES-GCM ciphertext of the vendor's signing secret (guard.core.vault); never returned.
     secret_box: Mapped[str] = mapped_column(Text)
     customer_field: Mapped[str | None] = mapped_column(String(200), nullable=True)
     created_by: Mapped[str] = mapped_column(String(200))

@@ -67,3 +67,19 @@ class SourceForm(FlaskForm):
 
 class RemoveSourceForm(FlaskForm):
     """Remove a source (a form, so that no other site can)."""
+
+
+class SubscriptionForm(FlaskForm):
+    """Subscribe a receiver to outbound webhooks (the use case validates the fields)."""
+
+    url = StringField("Receiver URL (https://…)", validators=[DataRequired(message="Give the receiver's URL."),
+                                                             Length(max=2000)])
+    events = StringField("Event types (separated by spaces)",
+                         validators=[DataRequired(message="Name at least one event type, e.g. care.requested."),
+                                     Length(max=2000)])
+    secret = PasswordField("Signing secret (optional: whsec_…; Guard makes one when empty)",
+                           validators=[Optional(), Length(max=200)])
+
+
+class PlainForm(FlaskForm):
+    """A button that changes something (a form, so that no other site can press it)."""

@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from guard.app import Guard
 from guard.audit.verify import verify
-from guard.sources.vault import SecretUnreadable, unseal
+from guard.core.vault import SecretUnreadable, unseal
 from guard.storage.tables.sources import Source
 from tests.web.api.conftest import Api
 

@@ -1,8 +1,9 @@
-"""Vendor signing secrets, encrypted at rest: they must be usable to verify signatures, so they cannot be hashed.
+"""Signing secrets (vendors' and webhook subscribers'), encrypted at rest: they must be usable to sign or verify, so
+they cannot be hashed.
 
 The key is derived from the audit key (GUARD_AUDIT_KEY, kept outside the database) with HKDF under a label of
 its own, so whoever reads the database alone cannot read the secrets. Changing the audit key makes the
-stored secrets unreadable: the sources must then be added again.
+stored secrets unreadable: the sources and webhook subscriptions must then be added again.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ def _cipher(audit_key: bytes) -> AESGCM:
 
 
 def seal(audit_key: bytes, name: str, secret: str) -> str:
-    """The secret encrypted for the source `name` (bound to it: a box moved to another source will not open)."""
+    """The secret encrypted for `name` (bound to it: a box moved to another owner will not open)."""
     nonce = os.urandom(_NONCE)
     sealed = _cipher(audit_key).encrypt(nonce, secret.encode("utf-8"), name.encode("utf-8"))
     return _PREFIX + base64.b64encode(nonce + sealed).decode("ascii")

@@ -1,0 +1,106 @@
+"""Guard's own HTTP client for webhooks: http(s) only, no redirects, no proxies, bounded in time and size.
+
+The receiver's URL is an admin's, but what answers there is not under Guard's control: an attempt must end
+within `timeout` seconds in all (a receiver dripping one byte a second included) and read at most
+`max_bytes` of the answer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import socket
+import ssl
+import threading
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+MAX_RESPONSE_BYTES = 64 * 1024
+USER_AGENT = "Guard-Webhooks/1"
+
+
+class TargetRefused(ValueError):
+    """The URL is not one Guard sends to (not http or https, no host)."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What came back: the status (None when the attempt failed before one) and an error to record."""
+
+    status: int | None
+    error: str | None
+    body: bytes = b""
+    truncated: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """A 2xx answer: delivered."""
+        return self.status is not None and 200 <= self.status < 300
+
+
+def check_target(url: str) -> tuple[str, str, int | None, str]:
+    """(scheme, host, port, path with query) of an http(s) URL, or TargetRefused."""
+    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
+        raise TargetRefused("The URL must not contain spaces or control characters.")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise TargetRefused(f"Not a valid URL: {exc}.") from None
+    if parts.scheme not in ("http", "https"):
+        raise TargetRefused("Only http:// and https:// URLs receive webhooks.")
+    if not parts.hostname:
+        raise TargetRefused("The URL names no host.")
+    if parts.username is not None or parts.password is not None:
+        raise TargetRefused("The URL must not carry a user name or password (use the signature).")
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return parts.scheme, parts.hostname, port, path
+
+
+def post(url: str, body: bytes, headers: dict[str, str], timeout: float,
+         max_bytes: int = MAX_RESPONSE_BYTES) -> Answer:
+    """POST `body` once; never raises for what the receiver does (refused targets raise TargetRefused)."""
+    scheme, host, port, path = check_target(url)
+    connection: http.client.HTTPConnection
+    if scheme == "https":
+        connection = http.client.HTTPSConnection(host, port, timeout=timeout, context=ssl.create_default_context())
+    else:
+        connection = http.client.HTTPConnection(host, port, timeout=timeout)
+    cut = threading.Event()
+    # The socket timeout bounds each wait; this bounds the whole attempt (a receiver may drip bytes).
+    watchdog = threading.Timer(timeout, _cut_off, (connection, cut))
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        connection.request("POST", path, body=body, headers={"user-agent": USER_AGENT, **headers})
+        response = connection.getresponse()
+        data = response.read(max_bytes + 1)
+        if cut.is_set():  # the shut socket reads as a clean end: what came is not the receiver's whole answer
+            return Answer(None, f"no answer within {timeout:g} s")
+        return _answer(response, data[:max_bytes], len(data) > max_bytes)
+    except (OSError, http.client.HTTPException, ValueError) as exc:  # ValueError: a host IDNA cannot encode
+        if cut.is_set() or isinstance(exc, TimeoutError | socket.timeout):
+            return Answer(None, f"no answer within {timeout:g} s")
+        return Answer(None, f"{type(exc).__name__}: {exc}"[:500] or type(exc).__name__)
+    finally:
+        watchdog.cancel()
+        connection.close()
+
+
+def _answer(response: http.client.HTTPResponse, data: bytes, truncated: bool) -> Answer:
+    status = response.status
+    if 200 <= status < 300:
+        return Answer(status, None, data, truncated)
+    if 300 <= status < 400:
+        location = response.getheader("location") or "?"
+        return Answer(status, f"HTTP {status}: redirects are not followed (to {location[:300]})", data, truncated)
+    return Answer(status, f"HTTP {status}: {data[:200].decode('utf-8', 'replace')}".strip(), data, truncated)
+
+
+def _cut_off(connection: http.client.HTTPConnection, cut: threading.Event) -> None:
+    """Past the deadline: shut the socket, so whatever read or write is waiting on it ends now."""
+    cut.set()
+    sock = connection.sock
+    if sock is not None:
+        with contextlib.suppress(OSError):  # already closed: nothing left to cut
+            sock.shutdown(socket.SHUT_RDWR)
