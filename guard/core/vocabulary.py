@@ -9,6 +9,8 @@ OUTCOMES = ("allow", "block", "defer", "reroute")
 CHANNELS = ("email", "sms", "push", "phone", "mail", "in_app", "whatsapp")
 PURPOSES = ("marketing", "survey", "service", "transactional", "legal")
 CASE_KINDS = ("complaint", "refund")
+# Events a rerouting rule case may ask Guard to emit (`notify:`); each is delivered to its webhook subscribers.
+NOTIFY_EVENTS = ("care.requested",)
 # Lower index = more severe; combining picks the most severe outcome.
 SEVERITY = {"block": 0, "reroute": 1, "defer": 2, "allow": 3}
 

@@ -30,6 +30,7 @@ from guard.core.strictjson import clean_text
 from guard.core.timeutil import iso, utcnow
 from guard.decisions import store
 from guard.decisions.answer import verdict_body
+from guard.decisions.care import CareRequest, tell_care
 from guard.decisions.record import Recorder
 from guard.decisions.schemas import DecisionRequestSchema
 from guard.policy.engine import EngineError
@@ -427,6 +428,7 @@ def _message_key(message: Message) -> str:
 def _decide_and_record(sql: Sql, evaluator: Evaluator, context: _Context, items: list[_Item],
                        now: datetime) -> None:
     recorder = Recorder(sql, evaluator.version, now, len(items))
+    care: list[CareRequest] = []
     for item in items:
         assert item.message is not None
         try:
@@ -440,8 +442,13 @@ def _decide_and_record(sql: Sql, evaluator: Evaluator, context: _Context, items:
         except Exception as exc:  # the others of the group are still decided and committed
             item.fail(exc)
             continue
+        if verdict.notify is not None:
+            care.append(CareRequest(context.identities.of(item.message.customer_id), item.message,
+                                    item.result["decision_id"], verdict.notify))
         context.remember(item.message, verdict, tuple(r.rule_id for r in verdict.reasons))
     recorder.write()
+    if care:
+        tell_care(sql, care, now)
 
 
 def _refused(exc: EngineError) -> ValidationFailed:

@@ -125,6 +125,8 @@ class Case:
     # Where the explanation and defer_until were written, so errors in them point there.
     explanation_location: Location | None = None
     defer_location: Location | None = None
+    # An event a reroute emits when it wins a recorded decision (`notify: care.requested`), or None.
+    notify: str | None = None
 
 
 @dataclass(frozen=True)

@@ -9,16 +9,30 @@ from typing import Any
 
 from guard.core.lru import Lru, text_weight
 from guard.core.message import Message, PriorDecision
+from guard.core.timeutil import iso
 from guard.core.vocabulary import SEVERITY
 from guard.policy.ast import Case, Rule, SetClause, walk_clauses
 from guard.policy.compiler import CompiledCase, CompiledRuleSet
 from guard.policy.engine import CompiledEngine
-from guard.policy.facts import Facts, binding_values, build_facts, render_time
+from guard.policy.facts import Facts, binding_values, build_facts, compare, render_time
 from guard.situation.derive import Situation, derive
 
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 # Verdicts remembered per evaluator for customers with no situation: distinct messages seen recently.
 BLANK_VERDICTS = 4096
+
+
+@dataclass(frozen=True)
+class MatchedCase:
+    """The open case a rule matched: its kind, id, and when this open period began (a reopening restarts it)."""
+
+    kind: str
+    id: str
+    opened_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        """The `case` of a `care.requested` message."""
+        return {"kind": self.kind, "id": self.id, "opened_at": iso(self.opened_at)}
 
 
 @dataclass(frozen=True)
@@ -32,6 +46,8 @@ class Reason:
     exempt: bool
     route: str | None = None
     defer_until: datetime | None = None
+    notify: str | None = None  # the event the case asks for (`notify:`), e.g. care.requested
+    case: MatchedCase | None = None  # the open case the rule matched; looked up only for a case that notifies
 
     def to_dict(self) -> dict[str, Any]:
         """The public form in responses and the audit log."""
@@ -47,6 +63,8 @@ class Verdict:
     defer_until: datetime | None
     reasons: tuple[Reason, ...]
     facts: dict[str, Any] = field(default_factory=dict)
+    # The winning reroute when its case says `notify:` (its rule, route, explanation and matched case), else None.
+    notify: Reason | None = None
 
 
 class Evaluator:
@@ -105,7 +123,22 @@ def _reason(compiled: CompiledRuleSet, chosen: CompiledCase, message: Message, f
         exempt=rule.exempt,
         route=case.route,
         defer_until=defer_until,
+        notify=case.notify,
+        case=_matched_case(compiled, rule, case, facts) if case.notify else None,
     )
+
+
+def _matched_case(compiled: CompiledRuleSet, rule: Rule, case: Case, facts: Facts) -> MatchedCase | None:
+    """The open case the rule's conditions found: the first `open_case` condition that holds with at least one
+    case speaks, with its oldest case (as its `as` binding does); None when the rule matched no open case."""
+    probe_index = {p.probe_key(): i for i, p in enumerate(compiled.probes)}
+    for clause in walk_clauses((*rule.when, *case.when)):
+        if isinstance(clause, SetClause) and clause.source == "open_case" and clause.kind:
+            items = facts.probes[probe_index[clause.probe_key()]].items
+            if items and compare(clause.count.op, len(items), clause.count.value):
+                opened_at, data = items[0]
+                return MatchedCase(clause.kind, str(data["id"]), opened_at)
+    return None
 
 
 def _context(compiled: CompiledRuleSet, rule: Rule, case: Case, message: Message, facts: Facts) -> dict[str, Any]:
@@ -192,7 +225,8 @@ def combine(reasons: list[Reason], facts: dict[str, Any] | None = None) -> Verdi
         ordered = (*exempt, *others)
         return Verdict("allow", None, None, ordered, facts)
     winner = others[0]
-    return Verdict(winner.outcome, winner.route, winner.defer_until, tuple(others), facts)
+    notify = winner if winner.notify and winner.outcome == "reroute" else None
+    return Verdict(winner.outcome, winner.route, winner.defer_until, tuple(others), facts, notify)
 
 
 def audit_facts(facts: Facts, compiled: CompiledRuleSet, message: Message) -> dict[str, Any]:

@@ -17,7 +17,7 @@ import yaml
 from guard.core import vocabulary as F
 from guard.core.schemas import EARLIEST, LATEST
 from guard.core.timeutil import as_utc
-from guard.core.vocabulary import CASE_KINDS, OUTCOMES
+from guard.core.vocabulary import CASE_KINDS, NOTIFY_EVENTS, OUTCOMES
 from guard.policy.ast import (
     AnyClause,
     Case,
@@ -56,8 +56,8 @@ COMPARISONS = ("eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "exists", "
 WHERE_OPS = ("eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "exists", "contains", "intersects")
 SET_SOURCES = ("open_case", "event", "last_event", "decisions")
 RULE_KEYS = ("id", "description", "priority", "exempt", "when", "cases", *("outcome", "route"), "defer_until",
-             "explanation")
-CASE_KEYS = ("when", "outcome", "route", "defer_until", "explanation")
+             "explanation", "notify")
+CASE_KEYS = ("when", "outcome", "route", "defer_until", "explanation", "notify")
 TEST_KEYS = ("name", "events", "decisions", "message", "expect")
 BINDING_ATTRIBUTES = {
     "open_case": {"id", "case_id", "refund_id", "opened_at", "age_days", "age_hours", "count", "kind"},
@@ -282,10 +282,10 @@ class _FileParser:
         return value
 
     def rule_cases(self, node: yaml.Node, m: dict[str, yaml.Node], exempt: bool) -> tuple[Case, ...]:
-        inline = {k: v for k, v in m.items() if k in ("outcome", "route", "defer_until", "explanation")}
+        inline = {k: v for k, v in m.items() if k in ("outcome", "route", "defer_until", "explanation", "notify")}
         if "cases" in m:
             if inline:
-                self.c.error(node, "write either cases or outcome/route/defer_until/explanation, not both")
+                self.c.error(node, "write either cases or outcome/route/defer_until/explanation/notify, not both")
             cases = []
             for item in self.sequence(m["cases"], "cases"):
                 with contextlib.suppress(_Invalid):
@@ -323,9 +323,22 @@ class _FileParser:
         explanation = self.string(m["explanation"], "explanation") if "explanation" in m else ""
         if not explanation:
             self.c.error(node, "an explanation is needed: it is what reviewers and customers read")
+        notify = self.notify(m["notify"], outcome) if "notify" in m else None
         return Case(when, outcome, route, defer, explanation, self.c.at(node),
                     self.c.at(m["explanation"]) if "explanation" in m else None,
-                    self.c.at(m["defer_until"]) if "defer_until" in m else None)
+                    self.c.at(m["defer_until"]) if "defer_until" in m else None, notify)
+
+    def notify(self, node: yaml.Node, outcome: str) -> str | None:
+        """The event a reroute emits (`notify: care.requested`); any other outcome is sent on, nobody told."""
+        event = self.string(node, "notify")
+        if event not in NOTIFY_EVENTS:
+            self.c.error(node, f"unknown event {event!r} to notify; use one of {', '.join(NOTIFY_EVENTS)}"
+                               f"{_suggest(event, NOTIFY_EVENTS)}")
+            return None
+        if outcome != "reroute":
+            self.c.error(node, f"only a reroute takes notify (this case's outcome is {outcome})")
+            return None
+        return event
 
     def defer(self, node: yaml.Node) -> DeferSpec:
         m = self.mapping(node, "defer_until", ("at", "plus", "next_local_time"))
@@ -607,7 +620,7 @@ class _FileParser:
                 if "rule_ids" in fields:
                     self.texts(fields["rule_ids"], "rule_ids")
         expect = self.mapping(m["expect"], "expect")
-        for name in ("route", "rule_id"):
+        for name in ("route", "rule_id", "notify"):
             if name in expect:
                 self.string(expect[name], f"expect.{name}")
         if "rules" in expect:
