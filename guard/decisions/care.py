@@ -7,14 +7,16 @@ Decisions of one batch or group commit share the transaction (the first one in b
 concurrent requests, server processes and hosts meet at the key, so exactly one of them commits the row and
 its message.
 
-The case key is the matched open case: its kind, id and the start of its open period, so a reopened complaint
-(a new open period) tells the care team again, and a second open complaint is a second message. When the rule
-matched no open case, the key is the rule itself: once per customer, route and rule. The alternative, once
-"until a decision is no longer rerouted", would cost a look-up on every decision (the hot path stays free of
-anything when no notify case wins), and its "no longer" is ill-defined: a receipt allowed in between says
-nothing about whether the standing reason for the reroute has gone. A rule without an open case reroutes for
-a standing fact about the customer (a tenure, an attribute, a recent event); the care team acts on it once.
-Erasing the customer removes their rows, so a customer who comes back can be told about again.
+The case key is a matched open case: its kind, id and the start of its open period, so a reopened complaint
+(a new open period) tells the care team again. Every open case the rule matched is claimed, each with its own
+message naming it: a complaint opened while another is still open is news to the care team (a second
+message), the older one is not told twice. When the rule matched no open case, the key is the rule itself:
+once per customer, route and rule. The alternative, once "until a decision is no longer rerouted", would cost
+a look-up on every decision (the hot path stays free of anything when no notify case wins), and its
+"no longer" is ill-defined: a receipt allowed in between says nothing about whether the standing reason for
+the reroute has gone. A rule without an open case reroutes for a standing fact about the customer (a tenure,
+an attribute, a recent event); the care team acts on it once. Erasing the customer removes their rows, so a
+customer who comes back can be told about again.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from typing import Any
 from guard.core.message import Message
 from guard.core.timeutil import iso
 from guard.outbound.outbox import enqueue
-from guard.policy.evaluate import Reason
+from guard.policy.evaluate import MatchedCase, Reason
 from guard.storage.sql import Sql
 
 EVENT = "care.requested"
@@ -46,39 +48,40 @@ class CareRequest:
     decision_id: str
     reason: Reason
 
-    def key(self) -> tuple[str, str, str]:
-        """(customer, route, case key): the once-only key."""
-        return self.identity, self.reason.route or "", case_key(self.reason)
+    def claims(self) -> list[tuple[tuple[str, str, str], MatchedCase | None]]:
+        """Each once-only key (customer, route, case key) with the open case it names, oldest case first."""
+        reason = self.reason
+        cases: tuple[MatchedCase | None, ...] = reason.cases or (None,)
+        return [((self.identity, reason.route or "", case_key(reason, case)), case) for case in cases]
 
-    def data(self) -> dict[str, Any]:
-        """The `care.requested` message's data."""
+    def data(self, case: MatchedCase | None) -> dict[str, Any]:
+        """The `care.requested` message's data, about one open case (or none)."""
         reason = self.reason
         return {"customer_id": self.message.customer_id, "route": reason.route, "rule_id": reason.rule_id,
-                "explanation": reason.explanation, "case": reason.case.to_dict() if reason.case else None,
+                "explanation": reason.explanation, "case": case.to_dict() if case else None,
                 "decision_id": self.decision_id, "campaign_id": self.message.campaign_id}
 
 
-def case_key(reason: Reason) -> str:
+def case_key(reason: Reason, case: MatchedCase | None) -> str:
     """A digest naming the open case (kind, id, start of its open period), or the rule when there is none."""
-    case = reason.case
     parts = ["case", case.kind, case.id, iso(case.opened_at)] if case else ["rule", reason.rule_id]
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
 
 def tell_care(sql: Sql, requests: list[CareRequest], now: datetime) -> list[str]:
-    """Claim each request's key and enqueue `care.requested` for each claim that was new; returns the
+    """Claim each request's keys and enqueue `care.requested` for each claim that was new; returns the
     message ids. Runs in the transaction that records the decisions."""
     sent: list[str] = []
     seen: set[tuple[str, str, str]] = set()
     for request in requests:
-        key = request.key()
-        if key in seen:
-            continue  # an earlier decision of this transaction has claimed it
-        seen.add(key)
-        claimed = sql.first(_CLAIM, (*key, request.reason.rule_id, request.decision_id, sql.time(now)))
-        if claimed is None:
-            continue
-        message_id = enqueue(sql, EVENT, request.data(), now)
-        sql.run(_MESSAGE, (message_id, claimed[0]))
-        sent.append(message_id)
+        for key, case in request.claims():
+            if key in seen:
+                continue  # an earlier decision of this transaction has claimed it
+            seen.add(key)
+            claimed = sql.first(_CLAIM, (*key, request.reason.rule_id, request.decision_id, sql.time(now)))
+            if claimed is None:
+                continue
+            message_id = enqueue(sql, EVENT, request.data(case), now)
+            sql.run(_MESSAGE, (message_id, claimed[0]))
+            sent.append(message_id)
     return sent

@@ -47,7 +47,13 @@ class Reason:
     route: str | None = None
     defer_until: datetime | None = None
     notify: str | None = None  # the event the case asks for (`notify:`), e.g. care.requested
-    case: MatchedCase | None = None  # the open case the rule matched; looked up only for a case that notifies
+    # The open cases the rule matched, oldest first; looked up only for a case that notifies.
+    cases: tuple[MatchedCase, ...] = ()
+
+    @property
+    def case(self) -> MatchedCase | None:
+        """The oldest matched open case: the one the rule's `as` binding (so its explanation) speaks of."""
+        return self.cases[0] if self.cases else None
 
     def to_dict(self) -> dict[str, Any]:
         """The public form in responses and the audit log."""
@@ -124,21 +130,20 @@ def _reason(compiled: CompiledRuleSet, chosen: CompiledCase, message: Message, f
         route=case.route,
         defer_until=defer_until,
         notify=case.notify,
-        case=_matched_case(compiled, rule, case, facts) if case.notify else None,
+        cases=_matched_cases(compiled, rule, case, facts) if case.notify else (),
     )
 
 
-def _matched_case(compiled: CompiledRuleSet, rule: Rule, case: Case, facts: Facts) -> MatchedCase | None:
-    """The open case the rule's conditions found: the first `open_case` condition that holds with at least one
-    case speaks, with its oldest case (as its `as` binding does); None when the rule matched no open case."""
+def _matched_cases(compiled: CompiledRuleSet, rule: Rule, case: Case, facts: Facts) -> tuple[MatchedCase, ...]:
+    """The open cases the rule's conditions found, oldest first: those of the first `open_case` condition that
+    holds with at least one case; none when the rule matched no open case."""
     probe_index = {p.probe_key(): i for i, p in enumerate(compiled.probes)}
     for clause in walk_clauses((*rule.when, *case.when)):
         if isinstance(clause, SetClause) and clause.source == "open_case" and clause.kind:
             items = facts.probes[probe_index[clause.probe_key()]].items
             if items and compare(clause.count.op, len(items), clause.count.value):
-                opened_at, data = items[0]
-                return MatchedCase(clause.kind, str(data["id"]), opened_at)
-    return None
+                return tuple(MatchedCase(clause.kind, str(data["id"]), opened_at) for opened_at, data in items)
+    return ()
 
 
 def _context(compiled: CompiledRuleSet, rule: Rule, case: Case, message: Message, facts: Facts) -> dict[str, Any]:
