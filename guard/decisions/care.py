@@ -85,3 +85,10 @@ def tell_care(sql: Sql, requests: list[CareRequest], now: datetime) -> list[str]
             sql.run(_MESSAGE, (message_id, claimed[0]))
             sent.append(message_id)
     return sent
+
+
+def forget(sql: Sql, customer_id: str) -> int:
+    """Erasure: remove the customer's rows (their id is personal data); returns how many."""
+    count = sql.first("SELECT count(*) FROM care_notifications WHERE customer_id = ?", (customer_id,))
+    sql.run("DELETE FROM care_notifications WHERE customer_id = ?", (customer_id,))
+    return int(count[0]) if count else 0
