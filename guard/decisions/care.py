@@ -36,7 +36,6 @@ from guard.storage.sql import Sql
 EVENT = "care.requested"
 _CLAIM = ("INSERT INTO care_notifications (customer_id, route, case_key, rule_id, decision_id, created_at) "
           "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (customer_id, route, case_key) DO NOTHING RETURNING id")
-_MESSAGE = "UPDATE care_notifications SET message_id = ? WHERE id = ?"
 
 
 @dataclass(frozen=True)
@@ -78,12 +77,9 @@ def tell_care(sql: Sql, requests: list[CareRequest], now: datetime) -> list[str]
             if key in seen:
                 continue  # an earlier decision of this transaction has claimed it
             seen.add(key)
-            claimed = sql.first(_CLAIM, (*key, request.reason.rule_id, request.decision_id, sql.time(now)))
-            if claimed is None:
+            if sql.first(_CLAIM, (*key, request.reason.rule_id, request.decision_id, sql.time(now))) is None:
                 continue
-            message_id = enqueue(sql, EVENT, request.data(case), now)
-            sql.run(_MESSAGE, (message_id, claimed[0]))
-            sent.append(message_id)
+            sent.append(enqueue(sql, EVENT, request.data(case), now))
     return sent
 
 

@@ -27,7 +27,5 @@ class CareNotification(Base):
     # (guard.decisions.care explains why).
     case_key: Mapped[str] = mapped_column(String(64))
     rule_id: Mapped[str] = mapped_column(String(64))
-    decision_id: Mapped[str] = mapped_column(String(36))
-    # The outbox message; set right after the insert that claimed the key, in the same transaction.
-    message_id: Mapped[str | None] = mapped_column(String(40))
+    decision_id: Mapped[str] = mapped_column(String(36))  # the decision whose message told care (in its data)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())

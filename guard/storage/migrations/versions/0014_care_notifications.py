@@ -28,7 +28,6 @@ def upgrade() -> None:
         sa.Column("case_key", sa.String(length=64), nullable=False),
         sa.Column("rule_id", sa.String(length=64), nullable=False),
         sa.Column("decision_id", sa.String(length=36), nullable=False),
-        sa.Column("message_id", sa.String(length=40), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_care_notifications")),
         sa.UniqueConstraint("customer_id", "route", "case_key", name="uq_care_notifications_key"),
