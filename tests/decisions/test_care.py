@@ -8,6 +8,7 @@ import threading
 from typing import Any
 
 from guard.app import Guard
+from guard.decisions.care import CLAIMS_PER_STATEMENT
 from guard.decisions.service import decide, decide_batch
 from guard.situation.aliases import link
 from guard.situation.events import ingest_batch
@@ -165,3 +166,16 @@ def test_concurrent_decisions_from_threads_tell_care_once(committed_guard: Guard
     assert message["data"]["decision_id"] in {a["decision_id"] for a in answers}
     with db.raw_reads() as sql:
         assert sql.rows("SELECT count(*) FROM care_notifications") == [(1,)]
+
+
+def test_a_campaign_chunk_of_customers_with_complaints_tells_care_once_each_in_order(guard: Guard):
+    count = CLAIMS_PER_STATEMENT * 2 + 7  # claimed over several statements
+    ingest_batch(guard.db, [event(f"c-{n}", "complaint.opened", "2026-03-08T09:00:00Z", f"open-{n}", case_id=f"K-{n}")
+                            for n in range(count)])
+    customers = [f"c-{n}" for n in reversed(range(count))]
+    answers = decide_batch(guard.db, guard.evaluator, [marketing(c) for c in customers] * 2)
+    assert {a["outcome"] for a in answers} == {"reroute"}
+    messages = care_messages(guard.db)
+    assert [m["data"]["customer_id"] for m in messages] == customers
+    assert [m["data"]["decision_id"] for m in messages] == [a["decision_id"] for a in answers[:count]]
+    assert all(m["data"]["case"]["id"] == f"K-{m['data']['customer_id'][2:]}" for m in messages)
