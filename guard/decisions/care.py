@@ -16,7 +16,11 @@ a look-up on every decision (the hot path stays free of anything when no notify 
 "no longer" is ill-defined: a receipt allowed in between says nothing about whether the standing reason for
 the reroute has gone. A rule without an open case reroutes for a standing fact about the customer (a tenure,
 an attribute, a recent event); the care team acts on it once. Erasing the customer removes their rows, so a
-customer who comes back can be told about again.
+customer who comes back can be told about again. A purge keeps them: they are what keeps "once" true for a
+case still open, one small row per customer, route and case.
+
+The key's customer is the identity the customer's aliases share, so a decision asked under the shop's name and
+one under the helpdesk's tell care once; the message names the customer as the decision was asked.
 """
 
 from __future__ import annotations
