@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import CursorResult, Integer, String, cast, delete, func, or_, select, update
@@ -20,9 +21,11 @@ from guard.audit.verify import current_digests, erasure_account
 from guard.core.canonical import content_hash
 from guard.core.errors import NotFound
 from guard.core.timeutil import utcnow
+from guard.decisions import care
 from guard.ledger.chain import DECISION_GROUP, Entry, append
 from guard.ledger.digests import customer_digest, pseudonym, purge_digest
 from guard.lifecycle.versions import sources_of
+from guard.outbound.erasure import scrub_messages
 from guard.policy.ruleset import build_evaluator
 from guard.situation import history
 from guard.situation.aliases import KIND as ALIAS
@@ -204,6 +207,10 @@ def erase_customer(db: Database, customer_id: str) -> dict[str, Any]:
             _scrub(decision, alias)
         _scrub_backtests(session, customer_id, alias)
         session.flush()
+        # The care team was told about them: the outbox keeps each message, scrubbed, and forgets the "once".
+        raw = Sql.of_session(session)
+        notified = care.forget(raw, customer_id)
+        messages = scrub_messages(raw, customer_id, partial(_scrubbed_message, alias))
         scrubbed = current_digests(session, "decision", [d.decision_id for d in decisions])
         erasure = AuditErasure(customer_digest=digest, event_ids=event_ids, decisions=len(decisions),
                                created_at=now, scrubbed=scrubbed or None)
@@ -218,7 +225,8 @@ def erase_customer(db: Database, customer_id: str) -> dict[str, Any]:
         unlinked = sorted({name for link in links for name in (link.alias, link.customer_id)} - {customer_id})
         remove(session, links, now)
         return {"customer": alias, "events_deleted": len(event_ids), "decisions_pseudonymised": len(decisions),
-                "suppressions": len(markers), "aliases_unlinked": unlinked}
+                "suppressions": len(markers), "aliases_unlinked": unlinked, "care_notifications_deleted": notified,
+                "outbox_messages_scrubbed": messages}
 
 
 def _withdrawn(events: list[EventRecord], now: datetime, marked: set[tuple[str, str, datetime]]
@@ -243,6 +251,17 @@ def _scrub(decision: Decision, alias: str) -> None:
     decision.facts = {"erased": True}
     for reason in decision.reasons:
         reason.explanation = ERASED_TEXT
+
+
+def _scrubbed_message(alias: str, data: dict[str, Any]) -> dict[str, Any]:
+    """An outbox message's data without the person: their id pseudonymised, explanations and case ids gone."""
+    out = {**data, "customer_id": alias}
+    if "explanation" in out:
+        out["explanation"] = ERASED_TEXT
+    case = out.get("case")
+    if isinstance(case, dict) and case.get("id") is not None:
+        out["case"] = {**case, "id": pseudonym(str(case["id"]))}
+    return out
 
 
 def _scrub_backtests(session: Session, customer_id: str, alias: str) -> None:

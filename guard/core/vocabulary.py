@@ -14,6 +14,8 @@ HOLD_STATUSES = ("waiting", "released", "ended", "expired", "cancelled")
 CHANNELS = ("email", "sms", "push", "phone", "mail", "in_app", "whatsapp")
 PURPOSES = ("marketing", "survey", "service", "transactional", "legal")
 CASE_KINDS = ("complaint", "refund")
+# Events a rerouting rule case may ask Guard to emit (`notify:`); each is delivered to its webhook subscribers.
+NOTIFY_EVENTS = ("care.requested",)
 # Lower index = more severe; combining picks the most severe outcome.
 # A hold is a block the sender agreed to wait out: as severe as the block it stands for.
 SEVERITY = {"block": 0, "hold": 0, "reroute": 1, "defer": 2, "allow": 3}

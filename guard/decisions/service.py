@@ -30,6 +30,7 @@ from guard.core.strictjson import clean_text
 from guard.core.timeutil import iso, utcnow
 from guard.decisions import store
 from guard.decisions.answer import verdict_body
+from guard.decisions.care import CareRequest, tell_care
 from guard.decisions.holding import NewHold, held, held_request, hold_expiry, insert_holds, new_hold_id
 from guard.decisions.record import Recorder
 from guard.decisions.schemas import DecisionRequestSchema
@@ -448,6 +449,7 @@ def _decide_and_record(sql: Sql, evaluator: Evaluator, context: _Context, items:
                        now: datetime) -> None:
     recorder = Recorder(sql, evaluator.version, now, len(items))
     holds: list[NewHold] = []
+    care: list[CareRequest] = []
     for item in items:
         assert item.message is not None
         try:
@@ -469,9 +471,14 @@ def _decide_and_record(sql: Sql, evaluator: Evaluator, context: _Context, items:
         except Exception as exc:  # the others of the group are still decided and committed
             item.fail(exc)
             continue
+        if verdict.notify is not None:
+            care.append(CareRequest(context.identities.of(item.message.customer_id), item.message,
+                                    item.result["decision_id"], verdict.notify))
         context.remember(item.message, verdict, tuple(r.rule_id for r in verdict.reasons))
     recorder.write()
     insert_holds(sql, holds, now)
+    if care:
+        tell_care(sql, care, now)
 
 
 def _refused(exc: EngineError) -> ValidationFailed:

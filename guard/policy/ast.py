@@ -135,6 +135,8 @@ class Case:
     defer_location: Location | None = None
     release: ReleaseSpec | None = None
     release_location: Location | None = None
+    # An event a reroute emits when it wins a recorded decision (`notify: care.requested`), or None.
+    notify: str | None = None
 
 
 @dataclass(frozen=True)

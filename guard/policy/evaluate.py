@@ -9,12 +9,13 @@ from typing import Any
 
 from guard.core.lru import Lru, text_weight
 from guard.core.message import Message, PriorDecision
+from guard.core.timeutil import iso
 from guard.core.vocabulary import SEVERITY
 from guard.policy.ast import Case, Rule, SetClause, walk_clauses
 from guard.policy.compiler import CompiledCase, CompiledRuleSet
 from guard.policy.durations import format_duration
 from guard.policy.engine import CompiledEngine
-from guard.policy.facts import Facts, binding_values, build_facts, render_time
+from guard.policy.facts import Facts, binding_values, build_facts, compare, render_time
 from guard.situation.derive import Situation, derive
 
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
@@ -41,6 +42,19 @@ class Release:
 
 
 @dataclass(frozen=True)
+class MatchedCase:
+    """The open case a rule matched: its kind, id, and when this open period began (a reopening restarts it)."""
+
+    kind: str
+    id: str
+    opened_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        """The `case` of a `care.requested` message."""
+        return {"kind": self.kind, "id": self.id, "opened_at": iso(self.opened_at)}
+
+
+@dataclass(frozen=True)
 class Reason:
     """One matched rule: its outcome and the explanation filled from the facts."""
 
@@ -52,6 +66,14 @@ class Reason:
     route: str | None = None
     defer_until: datetime | None = None
     release: Release | None = None  # a block that says how it clears (`release:`), with the case it matched
+    notify: str | None = None  # the event the case asks for (`notify:`), e.g. care.requested
+    # The open cases the rule matched, oldest first; looked up only for a case that notifies.
+    cases: tuple[MatchedCase, ...] = ()
+
+    @property
+    def case(self) -> MatchedCase | None:
+        """The oldest matched open case: the one the rule's `as` binding (so its explanation) speaks of."""
+        return self.cases[0] if self.cases else None
 
     def to_dict(self) -> dict[str, Any]:
         """The public form in responses and the audit log."""
@@ -67,6 +89,8 @@ class Verdict:
     defer_until: datetime | None
     reasons: tuple[Reason, ...]
     facts: dict[str, Any] = field(default_factory=dict)
+    # The winning reroute when its case says `notify:` (its rule, route, explanation and matched case), else None.
+    notify: Reason | None = None
 
     @property
     def release(self) -> Release | None:
@@ -133,6 +157,8 @@ def _reason(compiled: CompiledRuleSet, chosen: CompiledCase, message: Message, f
         route=case.route,
         defer_until=defer_until,
         release=_release(compiled, rule, case, facts) if case.outcome == "block" else None,
+        notify=case.notify,
+        cases=_matched_cases(compiled, rule, case, facts) if case.notify else (),
     )
 
 
@@ -148,6 +174,18 @@ def _release(compiled: CompiledRuleSet, rule: Rule, case: Case, facts: Facts) ->
     if not items:
         return None
     return Release(awaited[0].kind or "", str(items[0][1]["id"]), case.release.after)
+
+
+def _matched_cases(compiled: CompiledRuleSet, rule: Rule, case: Case, facts: Facts) -> tuple[MatchedCase, ...]:
+    """The open cases the rule's conditions found, oldest first: those of the first `open_case` condition that
+    holds with at least one case; none when the rule matched no open case."""
+    probe_index = {p.probe_key(): i for i, p in enumerate(compiled.probes)}
+    for clause in walk_clauses((*rule.when, *case.when)):
+        if isinstance(clause, SetClause) and clause.source == "open_case" and clause.kind:
+            items = facts.probes[probe_index[clause.probe_key()]].items
+            if items and compare(clause.count.op, len(items), clause.count.value):
+                return tuple(MatchedCase(clause.kind, str(data["id"]), opened_at) for opened_at, data in items)
+    return ()
 
 
 def _context(compiled: CompiledRuleSet, rule: Rule, case: Case, message: Message, facts: Facts) -> dict[str, Any]:
@@ -234,7 +272,8 @@ def combine(reasons: list[Reason], facts: dict[str, Any] | None = None) -> Verdi
         ordered = (*exempt, *others)
         return Verdict("allow", None, None, ordered, facts)
     winner = others[0]
-    return Verdict(winner.outcome, winner.route, winner.defer_until, tuple(others), facts)
+    notify = winner if winner.notify and winner.outcome == "reroute" else None
+    return Verdict(winner.outcome, winner.route, winner.defer_until, tuple(others), facts, notify)
 
 
 def audit_facts(facts: Facts, compiled: CompiledRuleSet, message: Message) -> dict[str, Any]:

@@ -17,7 +17,7 @@ import yaml
 from guard.core import vocabulary as F
 from guard.core.schemas import EARLIEST, LATEST
 from guard.core.timeutil import as_utc
-from guard.core.vocabulary import CASE_KINDS, OUTCOMES, RELEASE_WHEN, RULE_OUTCOMES
+from guard.core.vocabulary import CASE_KINDS, NOTIFY_EVENTS, OUTCOMES, RELEASE_WHEN, RULE_OUTCOMES
 from guard.policy.ast import (
     AnyClause,
     Case,
@@ -57,8 +57,8 @@ COMPARISONS = ("eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "exists", "
 WHERE_OPS = ("eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "exists", "contains", "intersects")
 SET_SOURCES = ("open_case", "event", "last_event", "decisions")
 RULE_KEYS = ("id", "description", "priority", "exempt", "when", "cases", *("outcome", "route"), "defer_until",
-             "explanation", "release")
-CASE_KEYS = ("when", "outcome", "route", "defer_until", "explanation", "release")
+             "explanation", "release", "notify")
+CASE_KEYS = ("when", "outcome", "route", "defer_until", "explanation", "release", "notify")
 # The longest wait a release may add after its case closes: a hold lives a year at most anyway.
 MAX_RELEASE_AFTER = 365 * 86400
 TEST_KEYS = ("name", "events", "decisions", "message", "expect")
@@ -285,10 +285,12 @@ class _FileParser:
         return value
 
     def rule_cases(self, node: yaml.Node, m: dict[str, yaml.Node], exempt: bool) -> tuple[Case, ...]:
-        inline = {k: v for k, v in m.items() if k in ("outcome", "route", "defer_until", "explanation", "release")}
+        inline = {k: v for k, v in m.items()
+                  if k in ("outcome", "route", "defer_until", "explanation", "release", "notify")}
         if "cases" in m:
             if inline:
-                self.c.error(node, "write either cases or outcome/route/defer_until/explanation/release, not both")
+                self.c.error(node, "write either cases or outcome/route/defer_until/explanation/release/notify, "
+                                   "not both")
             cases = []
             for item in self.sequence(m["cases"], "cases"):
                 with contextlib.suppress(_Invalid):
@@ -333,10 +335,11 @@ class _FileParser:
         explanation = self.string(m["explanation"], "explanation") if "explanation" in m else ""
         if not explanation:
             self.c.error(node, "an explanation is needed: it is what reviewers and customers read")
+        notify = self.notify(m["notify"], outcome) if "notify" in m else None
         return Case(when, outcome, route, defer, explanation, self.c.at(node),
                     self.c.at(m["explanation"]) if "explanation" in m else None,
                     self.c.at(m["defer_until"]) if "defer_until" in m else None,
-                    release, self.c.at(m["release"]) if "release" in m else None)
+                    release, self.c.at(m["release"]) if "release" in m else None, notify)
 
     def release(self, node: yaml.Node) -> ReleaseSpec:
         """`release: {when: case_closed, after: 3d}`: the matched open case closes, plus an optional delay."""
@@ -364,6 +367,18 @@ class _FileParser:
             self.c.error(node, f"release after is at most {MAX_RELEASE_AFTER // 86400}d")
             return None
         return after
+
+    def notify(self, node: yaml.Node, outcome: str) -> str | None:
+        """The event a reroute emits (`notify: care.requested`); any other outcome is sent on, nobody told."""
+        event = self.string(node, "notify")
+        if event not in NOTIFY_EVENTS:
+            self.c.error(node, f"unknown event {event!r} to notify; use one of {', '.join(NOTIFY_EVENTS)}"
+                               f"{_suggest(event, NOTIFY_EVENTS)}")
+            return None
+        if outcome != "reroute":
+            self.c.error(node, f"only a reroute takes notify (this case's outcome is {outcome})")
+            return None
+        return event
 
     def defer(self, node: yaml.Node) -> DeferSpec:
         m = self.mapping(node, "defer_until", ("at", "plus", "next_local_time"))
@@ -655,7 +670,7 @@ class _FileParser:
         expect = self.mapping(m["expect"], "expect")
         if "waiting_for" in expect:
             self.mapping(expect["waiting_for"], "expect.waiting_for", ("kind", "case_id", "then"))
-        for name in ("route", "rule_id"):
+        for name in ("route", "rule_id", "notify"):
             if name in expect:
                 self.string(expect[name], f"expect.{name}")
         if "rules" in expect:

@@ -122,6 +122,8 @@ def _compare(expect: dict[str, Any], verdict: Verdict, held: bool = False) -> li
     winner = verdict.reasons[0].rule_id if verdict.reasons else None
     if "rule_id" in expect and expect["rule_id"] != winner:
         problems.append(f"expected winning rule {expect['rule_id']}")
+    if "notify" in expect and expect["notify"] != (verdict.notify.notify if verdict.notify else None):
+        problems.append(f"expected notify {expect['notify']}")
     if "rules" in expect and sorted(expect["rules"]) != sorted(r.rule_id for r in verdict.reasons):
         problems.append(f"expected matching rules {sorted(expect['rules'])}")
     return problems

@@ -26,7 +26,8 @@ def rule_summary(rule: Rule) -> dict[str, Any]:
         "exempt": rule.exempt,
         "file": rule.location.file,
         "line": rule.location.line,
-        "cases": [{"outcome": c.outcome, "route": c.route, "explanation": c.explanation} for c in rule.cases],
+        "cases": [{"outcome": c.outcome, "route": c.route, "notify": c.notify, "explanation": c.explanation}
+                  for c in rule.cases],
     }
 
 

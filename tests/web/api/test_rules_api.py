@@ -36,7 +36,8 @@ def test_the_active_rules_are_listed(api):
     assert {r["id"] for r in body["rules"]} == STARTER_IDS
     care = next(r for r in body["rules"] if r["id"] == "care-first")
     assert care["file"] == "care.yaml" and care["line"] == 3 and care["priority"] == 90 and care["exempt"] is False
-    assert [(c["outcome"], c["route"]) for c in care["cases"]] == [("reroute", "care-priority"), ("reroute", "care")]
+    assert [(c["outcome"], c["route"], c["notify"]) for c in care["cases"]] == [
+        ("reroute", "care-priority", "care.requested"), ("reroute", "care", "care.requested")]
     assert "{complaint.case_id}" in care["cases"][1]["explanation"]
     assert next(r for r in body["rules"] if r["id"] == "exempt-transactional")["exempt"] is True
     assert body["warnings"] == []
