@@ -43,6 +43,10 @@ def encode(value: Any) -> str:
     floats always carry a decimal point, integers beyond 64 bits are sent as floats, and a non-finite
     number is refused.
     """
+    if type(value) is dict and all(map(_plain, value.values())) and all(type(k) is str for k in value):
+        # A flat fact document of texts, in-range integers and lists of them (every request's): the C
+        # encoder writes exactly what the branches below would, several times faster.
+        return _dumps(value)
     if isinstance(value, str):
         return json.dumps(value)
     if value is None or isinstance(value, bool):
@@ -61,6 +65,22 @@ def encode(value: Any) -> str:
     if isinstance(value, list | tuple):
         return "[" + ",".join(encode(v) for v in value) + "]"
     raise EngineError(f"the engine cannot take a {type(value).__name__}")
+
+
+_dumps = json.JSONEncoder(separators=(",", ":")).encode
+_SCALARS = frozenset({str, bool, type(None)})
+
+
+def _plain(value: Any) -> bool:
+    """True for a value the standard JSON encoder writes as `encode` would: no float, no giant integer."""
+    kind = type(value)
+    if kind in _SCALARS:
+        return True
+    if kind is int:
+        return -_INT64 <= value < _INT64
+    if kind is list or kind is tuple:
+        return all(type(v) in _SCALARS or (type(v) is int and -_INT64 <= v < _INT64) for v in value)
+    return False
 
 
 def _float_text(value: float) -> str:
@@ -173,13 +193,25 @@ class CompiledEngine:
         started = _engine.start_action_for_state(handle, state_handle)
         if not started:
             return fired
-        message = json.loads(started[1])
+        message = started[1]
         while True:
-            fired.extend(message.keys())
-            following = _engine.complete_and_start_action(handle, state_handle)
-            if not following:
+            fired.append(_action_name(message))
+            message = _engine.complete_and_start_action(handle, state_handle)
+            if not message:
                 return fired
-            message = json.loads(following)
+
+
+def _action_name(message: str) -> str:
+    """The rule an action message (`{"NAME":{"m":{...the fact...}}}`) is for, without parsing the fact.
+
+    An action is for one rule (durable-rules' own host reads only the first key too). A name the engine
+    escaped is read by the JSON parser.
+    """
+    end = message.find('"', 2)
+    name = message[2:end]
+    if message.startswith('{"') and end > 2 and "\\" not in name:
+        return name
+    return next(iter(json.loads(message)))
 
     def _delete_all(self) -> None:
         for handle in self._handles:
