@@ -132,7 +132,7 @@ def _context(bound: tuple[tuple[SetClause, int], ...], rule: Rule, message: Mess
         "profile.tenure_days": doc.get("tenure_days"),
         "profile.timezone": doc.get("timezone"),
         "profile.customer_since": facts.customer_since.isoformat() if facts.customer_since else None,
-        "local_time": facts.local.strftime("%H:%M"),
+        "local_time": f"{facts.local.hour:02d}:{facts.local.minute:02d}",
         "consent": doc.get("consent"),
     }
     for name, value in message.attributes.items():

@@ -65,9 +65,14 @@ def build_facts(
         doc["tenure_days"] = days
         doc["tenure_years"] = _whole_years(situation.customer_since, message.send_at.date())
     probes = _run_probes(compiled.probes, message, situation, history)
-    for index, result in enumerate(probes):
-        doc[F.probe_fact(index)] = len(result.items)
+    for name, result in zip(_probe_facts(len(probes)), probes, strict=True):
+        doc[name] = len(result.items)
     return Facts(doc, probes, local, zone, situation.customer_since)
+
+
+@lru_cache(maxsize=64)
+def _probe_facts(count: int) -> tuple[str, ...]:
+    return tuple(F.probe_fact(index) for index in range(count))
 
 
 def worst_case_document(compiled: CompiledRuleSet) -> dict[str, Any]:
@@ -190,7 +195,16 @@ def _age_ok(test: Test | None, age: timedelta) -> bool:
 
 
 def _where(tests: tuple[WhereTest, ...], data: dict[str, Any], message: Message) -> bool:
-    return all(_where_one(t.test, data.get(t.field), t.field in data, message) for t in tests)
+    for where in tests:
+        test = where.test
+        value = data.get(where.field)
+        if test.op == "eq" and type(test.value) is str and type(value) is str:
+            # The common filter, a text field equal to a text (`purpose: marketing`), decided here.
+            if value != test.value:
+                return False
+        elif not _where_one(test, value, where.field in data, message):
+            return False
+    return True
 
 
 def _resolve(operand: Any, message: Message) -> Any:
