@@ -14,7 +14,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 from guard.core.errors import ValidationFailed
 from guard.core.message import PriorDecision, to_message
@@ -22,9 +21,10 @@ from guard.core.timeutil import iso
 from guard.decisions.service import validate_request
 from guard.policy.evaluate import Evaluator, Verdict
 from guard.situation.derive import EventRecord, derive
+from guard.situation.history import reasons_of
 from guard.storage.database import Database
+from guard.storage.sql import Sql, chunks, member_of
 from guard.storage.tables.decisions import Decision
-from guard.storage.tables.situation import Event
 
 CHUNK = 1000
 SAMPLES = 20
@@ -68,35 +68,64 @@ def run_backtest(db: Database, candidate: Evaluator, since: datetime | None = No
     started = time.perf_counter()
     total = count_decisions(db, since, until)
     tally = _Tally()
-    windows = [p.within or 0 for p in candidate.compiled.probes if p.source == "decisions"]
-    window = timedelta(seconds=max(windows, default=0))
+    decision_probes = [p for p in candidate.compiled.probes if p.source == "decisions"]
+    window = timedelta(seconds=max((p.within or 0 for p in decision_probes), default=0))
+    # An earlier decision's rules matter only to a rule that filters on them.
+    with_rules = any(w.field == "rule_id" for p in decision_probes for w in p.where)
     with db.sessions() as session:
-        for chunk in _chunks(session, since, until):
-            _replay_chunk(session, candidate, chunk, window, tally, samples)
+        sql = Sql.of_session(session)  # one read transaction, as the ORM session had
+        for chunk in _chunks(sql, since, until):
+            _replay_chunk(sql, candidate, chunk, window, with_rules, tally, samples)
             if progress:
                 progress(tally.total + tally.skipped, total)
     elapsed = time.perf_counter() - started
     return _report(tally, candidate, since, until, elapsed)
 
 
-def _chunks(session: Session, since: datetime | None, until: datetime | None) -> Iterator[list[Decision]]:
+@dataclass(frozen=True, slots=True)
+class _Recorded:
+    """A recorded decision as a replay reads it: its columns and its reasons, no ORM object."""
+
+    id: int
+    decision_id: str
+    customer_id: str
+    campaign_id: str | None
+    send_at: datetime
+    outcome: str
+    route: str | None
+    defer_until: datetime | None
+    rules_version: str
+    request: Any
+    reasons: list[dict[str, str]]
+
+
+_RECORDED = ("SELECT id, decision_id, customer_id, campaign_id, send_at, outcome, route, defer_until, rules_version, "
+             "request FROM decisions WHERE id > ?")
+
+
+def _chunks(sql: Sql, since: datetime | None, until: datetime | None) -> Iterator[list[_Recorded]]:
     last_id = 0
+    bounds = (" AND send_at >= ?" if since is not None else "") + (" AND send_at < ?" if until is not None else "")
+    times = [sql.time(t) for t in (since, until) if t is not None]
     while True:
-        query = _period(select(Decision).where(Decision.id > last_id), since, until)
-        rows = list(session.scalars(query.order_by(Decision.id).limit(CHUNK)))
+        rows = sql.rows(f"{_RECORDED}{bounds} ORDER BY id LIMIT ?", [last_id, *times, CHUNK])
         if not rows:
             return
-        yield rows
-        last_id = rows[-1].id
-        session.expunge_all()
+        reasons = reasons_of(sql, [row[0] for row in rows])
+        yield [_Recorded(pk, decision_id, customer_id, campaign_id, sql.read_time(send_at),  # type: ignore[arg-type]
+                         outcome, route, sql.read_time(defer_until), rules_version, sql.read_json(request),
+                         reasons.get(pk, []))
+               for pk, decision_id, customer_id, campaign_id, send_at, outcome, route, defer_until, rules_version,
+               request in rows]
+        last_id = rows[-1][0]
 
 
-def _replay_chunk(session: Session, candidate: Evaluator, chunk: list[Decision], window: timedelta,
+def _replay_chunk(sql: Sql, candidate: Evaluator, chunk: list[_Recorded], window: timedelta, with_rules: bool,
                   tally: _Tally, samples: int) -> None:
-    customers = {d.customer_id for d in chunk}
+    customers = sorted({d.customer_id for d in chunk})
     latest = max(d.send_at for d in chunk)
-    events = _events_by_customer(session, customers, latest)
-    history = _history_by_customer(session, customers, min(d.send_at for d in chunk) - window, latest) \
+    events = _events_by_customer(sql, customers, latest)
+    history = _history_by_customer(sql, customers, min(d.send_at for d in chunk) - window, latest, with_rules) \
         if window else {}
     for decision in chunk:
         try:
@@ -112,34 +141,37 @@ def _replay_chunk(session: Session, candidate: Evaluator, chunk: list[Decision],
         _count(tally, decision, verdict, samples)
 
 
-def _events_by_customer(session: Session, customers: set[str], until: datetime) -> dict[str, list[EventRecord]]:
+def _events_by_customer(sql: Sql, customers: list[str], until: datetime) -> dict[str, list[EventRecord]]:
     out: dict[str, list[EventRecord]] = defaultdict(list)
-    rows = session.execute(
-        select(Event.customer_id, Event.event_id, Event.type, Event.occurred_at, Event.data)
-        .where(Event.customer_id.in_(customers), Event.occurred_at <= until)
-    )
-    for customer_id, event_id, type_, occurred_at, data in rows:
-        out[customer_id].append(EventRecord(event_id, type_, occurred_at, data or {}))
+    for part in chunks(customers):
+        member, params = member_of(sql, "customer_id", part)
+        rows = sql.rows(f"SELECT customer_id, event_id, type, occurred_at, data FROM events "
+                        f"WHERE {member} AND occurred_at <= ?", [*params, sql.time(until)])
+        for customer_id, event_id, type_, occurred_at, data in rows:
+            out[customer_id].append(EventRecord(event_id, type_, sql.read_time(occurred_at),  # type: ignore[arg-type]
+                                                sql.read_json(data) or {}))
     return out
 
 
-def _history_by_customer(session: Session, customers: set[str], start: datetime, end: datetime
+def _history_by_customer(sql: Sql, customers: list[str], start: datetime, end: datetime, with_rules: bool
                          ) -> dict[str, list[tuple[int, PriorDecision]]]:
     out: dict[str, list[tuple[int, PriorDecision]]] = defaultdict(list)
-    rows = session.scalars(
-        select(Decision).where(Decision.customer_id.in_(customers), Decision.send_at > start,
-                               Decision.send_at <= end)
-    )
-    for d in rows:
-        prior = PriorDecision(d.send_at, d.purpose, d.channel, d.outcome, d.campaign_id,
-                              tuple(r.rule_id for r in d.reasons))
-        out[d.customer_id].append((d.id, prior))
+    for part in chunks(customers):
+        member, params = member_of(sql, "customer_id", part)
+        rows = sql.rows(f"SELECT id, customer_id, send_at, purpose, channel, outcome, campaign_id FROM decisions "
+                        f"WHERE {member} AND send_at > ? AND send_at <= ?", [*params, sql.time(start), sql.time(end)])
+        reasons = reasons_of(sql, [row[0] for row in rows]) if with_rules else {}
+        for pk, customer_id, send_at, purpose, channel, outcome, campaign_id in rows:
+            rule_ids = tuple(r["rule_id"] for r in reasons.get(pk, ()))
+            prior = PriorDecision(sql.read_time(send_at), purpose, channel, outcome,  # type: ignore[arg-type]
+                                  campaign_id, rule_ids)
+            out[customer_id].append((pk, prior))
     return out
 
 
-def _count(tally: _Tally, decision: Decision, verdict: Verdict, samples: int) -> None:
+def _count(tally: _Tally, decision: _Recorded, verdict: Verdict, samples: int) -> None:
     tally.total += 1
-    before_rules = [r.rule_id for r in decision.reasons]
+    before_rules = [r["rule_id"] for r in decision.reasons]
     after_rules = [r.rule_id for r in verdict.reasons]
     tally.before_rules.update(before_rules)
     tally.after_rules.update(after_rules)
@@ -158,7 +190,7 @@ def _count(tally: _Tally, decision: Decision, verdict: Verdict, samples: int) ->
         tally.samples.append(_sample(decision, verdict))
 
 
-def _sample(decision: Decision, verdict: Verdict) -> dict[str, Any]:
+def _sample(decision: _Recorded, verdict: Verdict) -> dict[str, Any]:
     return {
         "decision_id": decision.decision_id,
         "customer_id": decision.customer_id,
@@ -167,7 +199,7 @@ def _sample(decision: Decision, verdict: Verdict) -> dict[str, Any]:
         "before": {
             "outcome": decision.outcome, "route": decision.route, "defer_until": iso(decision.defer_until),
             "rules_version": decision.rules_version,
-            "reasons": [{"rule_id": r.rule_id, "outcome": r.outcome, "explanation": r.explanation}
+            "reasons": [{"rule_id": r["rule_id"], "outcome": r["outcome"], "explanation": r["explanation"]}
                         for r in decision.reasons],
         },
         "after": {
