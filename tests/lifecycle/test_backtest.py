@@ -98,3 +98,20 @@ def test_a_background_job_reports_progress_and_the_same_report(committed_guard, 
     assert state["status"] == "done", state
     assert state["done"] == 6 and state["progress"] == 1.0
     assert state["report"]["changed"] == 3
+
+
+def test_requests_that_no_longer_validate_are_skipped_even_in_a_known_shape(live_guard):
+    # Requests of one shape (one campaign) are validated once per shape, then per request only for customer,
+    # key and send time: each of those still refuses what the schema refuses.
+    for day in range(2, 8):
+        _send(live_guard, f"S{day}", campaign="autumn", send_at=f"2026-03-0{day}T12:00:00Z")
+    spoiled = {"S3": {"send_at": "2026-03-03T12:00:00"},    # naive: refused by the schema
+               "S4": {"customer_id": ""},                     # not an id
+               "S5": {"idempotency_key": "k" * 1000},          # too long
+               "S6": {"surprise": 1}}                          # an unknown field: another shape, refused
+    with live_guard.db.transaction() as session:
+        for decision in session.scalars(select(Decision)):
+            if decision.customer_id in spoiled:
+                decision.request = {**decision.request, **spoiled[decision.customer_id]}
+    report = run_backtest(live_guard.db, live_guard.evaluator, MARCH, APRIL)
+    assert (report["total"], report["skipped"], report["changed"]) == (2, 4, 0)
