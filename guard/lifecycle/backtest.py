@@ -7,9 +7,11 @@ decisions, so a replay costs a few queries per thousand decisions, not one per d
 from __future__ import annotations
 
 import json
+import multiprocessing
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -50,6 +52,20 @@ class _Tally:
     campaigns: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     samples: list[dict[str, Any]] = field(default_factory=list)
 
+    def merge(self, later: _Tally, samples: int) -> None:
+        """Add the counts of the decisions after these (samples stay the first ones, in id order)."""
+        self.total += later.total
+        self.changed += later.changed
+        self.defer_changed += later.defer_changed
+        self.skipped += later.skipped
+        self.matrix.update(later.matrix)
+        self.before_rules.update(later.before_rules)
+        self.after_rules.update(later.after_rules)
+        self.changed_by_rule.update(later.changed_by_rule)
+        for campaign, counts in later.campaigns.items():
+            self.campaigns[campaign].update(counts)
+        self.samples.extend(later.samples[:max(0, samples - len(self.samples))])
+
 
 def count_decisions(db: Database, since: datetime | None, until: datetime | None) -> int:
     """How many recorded decisions a backtest of the period would replay."""
@@ -67,24 +83,96 @@ def _period(query: Any, since: datetime | None, until: datetime | None) -> Any:
 
 
 def run_backtest(db: Database, candidate: Evaluator, since: datetime | None = None, until: datetime | None = None,
-                 progress: Progress | None = None, samples: int = SAMPLES) -> dict[str, Any]:
-    """Replay every recorded decision whose send_at is in [since, until) and compare outcomes."""
+                 progress: Progress | None = None, samples: int = SAMPLES, processes: int = 1) -> dict[str, Any]:
+    """Replay every recorded decision whose send_at is in [since, until) and compare outcomes.
+
+    `processes` > 1 replays chunks in that many forked processes (each reading its own chunks; the report is
+    the same): only from a single-threaded program, such as the CLI, since a fork copies no other thread.
+    """
     started = time.perf_counter()
     total = count_decisions(db, since, until)
+    replay = _Replay(candidate, since, until, samples)
     tally = _Tally()
-    decision_probes = [p for p in candidate.compiled.probes if p.source == "decisions"]
-    window = timedelta(seconds=max((p.within or 0 for p in decision_probes), default=0))
-    # An earlier decision's rules matter only to a rule that filters on them.
-    with_rules = any(w.field == "rule_id" for p in decision_probes for w in p.where)
-    validator = _Requests()
-    with db.sessions() as session:
-        sql = Sql.of_session(session)  # one read transaction, as the ORM session had
-        for chunk in _chunks(sql, since, until):
-            _replay_chunk(sql, candidate, chunk, window, with_rules, tally, samples, validator)
-            if progress:
-                progress(tally.total + tally.skipped, total)
+    for part in _replayed(db, replay, processes if total > CHUNK else 1):
+        tally.merge(part, samples)
+        if progress:
+            progress(tally.total + tally.skipped, total)
     elapsed = time.perf_counter() - started
     return _report(tally, candidate, since, until, elapsed)
+
+
+class _Replay:
+    """What replaying a chunk needs: the candidate, the period, and what the candidate asks of the history."""
+
+    def __init__(self, candidate: Evaluator, since: datetime | None, until: datetime | None, samples: int) -> None:
+        self.candidate, self.since, self.until, self.samples = candidate, since, until, samples
+        decision_probes = [p for p in candidate.compiled.probes if p.source == "decisions"]
+        self.window = timedelta(seconds=max((p.within or 0 for p in decision_probes), default=0))
+        # An earlier decision's rules matter only to a rule that filters on them.
+        self.with_rules = any(w.field == "rule_id" for p in decision_probes for w in p.where)
+        self.requests = _Requests()
+
+    def chunks(self, db: Database, after: int = 0, upto: int | None = None) -> Iterator[_Tally]:
+        """A tally per chunk of the decisions with ids in (after, upto], in one read transaction."""
+        with db.sessions() as session:
+            sql = Sql.of_session(session)
+            for chunk in _chunks(sql, self.since, self.until, after, upto):
+                tally = _Tally()
+                _replay_chunk(sql, self, chunk, tally)
+                yield tally
+
+
+def _replayed(db: Database, replay: _Replay, processes: int) -> Iterator[_Tally]:
+    """Tallies of consecutive chunks, in id order."""
+    if processes <= 1:
+        yield from replay.chunks(db)
+        return
+    bounds = _chunk_bounds(db, replay.since, replay.until)
+    context = multiprocessing.get_context("fork")  # the children inherit the compiled candidate
+    with ProcessPoolExecutor(processes, mp_context=context, initializer=_start_worker,
+                             initargs=(db.url, replay)) as pool:
+        yield from pool.map(_replay_range, bounds)
+
+
+_WORKER: tuple[Database, _Replay] | None = None
+
+
+def _start_worker(url: str, replay: _Replay) -> None:
+    global _WORKER
+    _WORKER = (Database(url), replay)  # a connection of its own: the parent's are not used across a fork
+
+
+def _replay_range(bounds: tuple[int, int]) -> _Tally:
+    assert _WORKER is not None
+    db, replay = _WORKER
+    tally = _Tally()
+    for part in replay.chunks(db, *bounds):
+        tally.merge(part, replay.samples)
+    return tally
+
+
+def _chunk_bounds(db: Database, since: datetime | None, until: datetime | None) -> list[tuple[int, int]]:
+    """(after, upto] id ranges of CHUNK decisions of the period each, found by stepping through the id index."""
+    bounds = []
+    with db.sessions() as session:
+        sql = Sql.of_session(session)
+        period, times = _period_sql(sql, since, until)
+        after = 0
+        while True:
+            row = sql.first(f"SELECT id FROM decisions WHERE id > ?{period} ORDER BY id LIMIT 1 OFFSET ?",
+                            [after, *times, CHUNK - 1])
+            if row is None:
+                last = sql.first(f"SELECT MAX(id) FROM decisions WHERE id > ?{period}", [after, *times])
+                if last is not None and last[0] is not None:
+                    bounds.append((after, int(last[0])))
+                return bounds
+            bounds.append((after, int(row[0])))
+            after = int(row[0])
+
+
+def _period_sql(sql: Sql, since: datetime | None, until: datetime | None) -> tuple[str, list[Any]]:
+    bounds = (" AND send_at >= ?" if since is not None else "") + (" AND send_at < ?" if until is not None else "")
+    return bounds, [sql.time(t) for t in (since, until) if t is not None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,12 +196,15 @@ _RECORDED = ("SELECT id, decision_id, customer_id, campaign_id, send_at, outcome
              "request FROM decisions WHERE id > ?")
 
 
-def _chunks(sql: Sql, since: datetime | None, until: datetime | None) -> Iterator[list[_Recorded]]:
-    last_id = 0
-    bounds = (" AND send_at >= ?" if since is not None else "") + (" AND send_at < ?" if until is not None else "")
-    times = [sql.time(t) for t in (since, until) if t is not None]
+def _chunks(sql: Sql, since: datetime | None, until: datetime | None, after: int = 0, upto: int | None = None
+            ) -> Iterator[list[_Recorded]]:
+    period, times = _period_sql(sql, since, until)
+    if upto is not None:
+        period += " AND id <= ?"
+        times.append(upto)
+    last_id = after
     while True:
-        rows = sql.rows(f"{_RECORDED}{bounds} ORDER BY id LIMIT ?", [last_id, *times, CHUNK])
+        rows = sql.rows(f"{_RECORDED}{period} ORDER BY id LIMIT ?", [last_id, *times, CHUNK])
         if not rows:
             return
         reasons = reasons_of(sql, [row[0] for row in rows])
@@ -125,16 +216,16 @@ def _chunks(sql: Sql, since: datetime | None, until: datetime | None) -> Iterato
         last_id = rows[-1][0]
 
 
-def _replay_chunk(sql: Sql, candidate: Evaluator, chunk: list[_Recorded], window: timedelta, with_rules: bool,
-                  tally: _Tally, samples: int, validator: _Requests) -> None:
+def _replay_chunk(sql: Sql, replay: _Replay, chunk: list[_Recorded], tally: _Tally) -> None:
+    window = replay.window
     customers = sorted({d.customer_id for d in chunk})
     latest = max(d.send_at for d in chunk)
     events = _events_by_customer(sql, customers, latest)
-    history = _history_by_customer(sql, customers, min(d.send_at for d in chunk) - window, latest, with_rules) \
-        if window else {}
+    history = _history_by_customer(sql, customers, min(d.send_at for d in chunk) - window, latest,
+                                   replay.with_rules) if window else {}
     for decision in chunk:
         try:
-            data = validator.validate(decision.request)
+            data = replay.requests.validate(decision.request)
         except ValidationFailed:
             tally.skipped += 1  # recorded under an older schema that no longer validates
             continue
@@ -142,8 +233,8 @@ def _replay_chunk(sql: Sql, candidate: Evaluator, chunk: list[_Recorded], window
         situation = derive(events.get(decision.customer_id, []), message.send_at)
         prior = [p for p in history.get(decision.customer_id, [])
                  if p[0] < decision.id and message.send_at - window < p[1].send_at <= message.send_at]
-        verdict = candidate.evaluate(message, situation, [p for _, p in prior])
-        _count(tally, decision, verdict, samples)
+        verdict = replay.candidate.evaluate(message, situation, [p for _, p in prior])
+        _count(tally, decision, verdict, replay.samples)
 
 
 class _Requests:

@@ -1,0 +1,102 @@
+"""Alternated A/B of the backtest replay between two checkouts, on one recorded SQLite database.
+
+The database (events for 10% of 50,000 customers, N decisions recorded through decide_batch, as
+bench/backtest.py makes it) is built once by this tree; then each round replays it with the same candidate rules
+in a fresh process per tree, which goes first alternating. Each run prints decisions/s (wall clock), CPU us per
+decision (the replaying thread; on SQLite that is all of it) and a digest of the whole report (seconds left out):
+equal digests mean identical results.
+
+Run by hand:  .venv/bin/python -m bench.backtest_ab --trees OLD NEW [--rounds 5] [--decisions 20000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from itertools import islice
+from pathlib import Path
+
+HERE = Path(__file__).resolve()
+ROOT = HERE.parent.parent
+
+
+def record(url: str, decisions: int) -> None:
+    """Events and recorded decisions, as bench/backtest.py makes them."""
+    from bench.common import decision_requests, production_guard, situation_events
+    from guard.decisions.service import decide_batch
+    from guard.situation.events import ingest_batch
+
+    guard = production_guard(url)
+    events = situation_events(50_000, 0.10)
+    for start in range(0, len(events), 1000):
+        ingest_batch(guard.db, events[start:start + 1000])
+    requests = decision_requests(decisions, 50_000)
+    while chunk := list(islice(requests, 10_000)):
+        decide_batch(guard.db, guard.evaluator, chunk)
+    guard.db.dispose()
+
+
+def replay(url: str) -> dict[str, object]:
+    """One backtest of the recorded decisions (imports only `guard`, so it runs against either tree)."""
+    from guard.lifecycle.backtest import run_backtest
+    from guard.policy.ast import RuleSource
+    from guard.policy.parser import read_directory
+    from guard.policy.ruleset import build_evaluator
+    from guard.storage.database import Database
+
+    candidate_rule = (ROOT / "bench" / "backtest.py").read_text().split('CANDIDATE_RULE = """\\\n')[1].split('"""')[0]
+    db = Database(url)
+    candidate = build_evaluator([*read_directory(ROOT / "rules"), RuleSource("spring.yaml", candidate_rule)])
+    cpu = time.thread_time()
+    report = run_backtest(db, candidate, samples=200)
+    cpu = time.thread_time() - cpu
+    seconds = report.pop("seconds")
+    report.pop("decisions_per_second")
+    digest = hashlib.sha256(json.dumps(report, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    total = int(report["total"])  # type: ignore[call-overload]
+    return {"per_s": total / seconds, "cpu_us": cpu / total * 1e6, "digest": digest, "total": total}
+
+
+def _run(tree: Path, url: str) -> dict[str, object]:
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    out = subprocess.run([sys.executable, str(HERE), "--replay", url], cwd=tree, env=env, capture_output=True,
+                         text=True, check=True).stdout
+    return dict(json.loads(out.strip().splitlines()[-1]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--trees", nargs=2, type=Path, metavar=("A", "B"))
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--decisions", type=int, default=20_000)
+    parser.add_argument("--replay", metavar="URL")
+    args = parser.parse_args()
+    if args.replay:
+        print(json.dumps(replay(args.replay)))
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{tmp}/backtest.db"
+        record(url, args.decisions)
+        results: dict[str, list[dict[str, object]]] = {str(t): [] for t in args.trees}
+        for round_ in range(args.rounds):
+            for tree in args.trees if round_ % 2 == 0 else list(reversed(args.trees)):
+                results[str(tree)].append(_run(tree.resolve(), url))
+                print(round_, tree, results[str(tree)][-1], flush=True)
+    for tree, rows in results.items():
+        for key in ("per_s", "cpu_us"):
+            values = [float(r[key]) for r in rows]  # type: ignore[arg-type]
+            median = statistics.median(values)
+            print(f"{tree} {key}: median {median:,.1f} (min {min(values):,.1f}, max {max(values):,.1f}, "
+                  f"spread {(max(values) - min(values)) / median * 100:.1f}%)")
+        print(f"{tree} digests: {sorted({str(r['digest']) for r in rows})}")
+
+
+if __name__ == "__main__":
+    main()
