@@ -6,13 +6,14 @@ in a fresh process per tree, which goes first alternating. Each run prints decis
 decision (the replaying thread; on SQLite that is all of it) and a digest of the whole report (seconds left out):
 equal digests mean identical results.
 
-Run by hand:  .venv/bin/python -m bench.backtest_ab --trees OLD NEW [--rounds 5] [--decisions 20000]
+Run by hand:  .venv/bin/python -m bench.backtest_ab --trees OLD NEW [--rounds 5] [--decisions 20000] [--processes N]
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import inspect
 import json
 import os
 import statistics
@@ -43,7 +44,7 @@ def record(url: str, decisions: int) -> None:
     guard.db.dispose()
 
 
-def replay(url: str) -> dict[str, object]:
+def replay(url: str, processes: int) -> dict[str, object]:
     """One backtest of the recorded decisions (imports only `guard`, so it runs against either tree)."""
     from guard.lifecycle.backtest import run_backtest
     from guard.policy.ast import RuleSource
@@ -54,20 +55,22 @@ def replay(url: str) -> dict[str, object]:
     candidate_rule = (ROOT / "bench" / "backtest.py").read_text().split('CANDIDATE_RULE = """\\\n')[1].split('"""')[0]
     db = Database(url)
     candidate = build_evaluator([*read_directory(ROOT / "rules"), RuleSource("spring.yaml", candidate_rule)])
+    pool = {"processes": processes} if "processes" in inspect.signature(run_backtest).parameters else {}
     cpu = time.thread_time()
-    report = run_backtest(db, candidate, samples=200)
+    report = run_backtest(db, candidate, samples=200, **pool)
     cpu = time.thread_time() - cpu
     seconds = report.pop("seconds")
     report.pop("decisions_per_second")
     digest = hashlib.sha256(json.dumps(report, sort_keys=True, default=str).encode()).hexdigest()[:16]
     total = int(report["total"])  # type: ignore[call-overload]
-    return {"per_s": total / seconds, "cpu_us": cpu / total * 1e6, "digest": digest, "total": total}
+    # With a pool, cpu_us is the parent's share only.
+    return {"per_s": total / seconds, "cpu_us": cpu / total * 1e6, "digest": digest, "total": total, **pool}
 
 
-def _run(tree: Path, url: str) -> dict[str, object]:
+def _run(tree: Path, url: str, processes: int) -> dict[str, object]:
     env = {**os.environ, "PYTHONPATH": str(tree)}
-    out = subprocess.run([sys.executable, str(HERE), "--replay", url], cwd=tree, env=env, capture_output=True,
-                         text=True, check=True).stdout
+    out = subprocess.run([sys.executable, str(HERE), "--replay", url, "--processes", str(processes)], cwd=tree,
+                         env=env, capture_output=True, text=True, check=True).stdout
     return dict(json.loads(out.strip().splitlines()[-1]))
 
 
@@ -76,10 +79,11 @@ def main() -> None:
     parser.add_argument("--trees", nargs=2, type=Path, metavar=("A", "B"))
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--decisions", type=int, default=20_000)
+    parser.add_argument("--processes", type=int, default=1, help="Passed to trees whose run_backtest takes it.")
     parser.add_argument("--replay", metavar="URL")
     args = parser.parse_args()
     if args.replay:
-        print(json.dumps(replay(args.replay)))
+        print(json.dumps(replay(args.replay, args.processes)))
         return
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{tmp}/backtest.db"
@@ -87,7 +91,7 @@ def main() -> None:
         results: dict[str, list[dict[str, object]]] = {str(t): [] for t in args.trees}
         for round_ in range(args.rounds):
             for tree in args.trees if round_ % 2 == 0 else list(reversed(args.trees)):
-                results[str(tree)].append(_run(tree.resolve(), url))
+                results[str(tree)].append(_run(tree.resolve(), url, args.processes))
                 print(round_, tree, results[str(tree)][-1], flush=True)
     for tree, rows in results.items():
         for key in ("per_s", "cpu_us"):
