@@ -4,7 +4,7 @@ The database (events for 10% of 50,000 customers, N decisions recorded through d
 bench/backtest.py makes it) is built once by this tree; then each round replays it with the same candidate rules
 in a fresh process per tree, which goes first alternating. Each run prints decisions/s (wall clock), CPU us per
 decision (the replaying thread; on SQLite that is all of it) and a digest of the whole report (seconds left out):
-equal digests mean identical results.
+equal digests mean identical results. --callgrind counts the instructions of the replay per decision instead.
 
 Run by hand:  .venv/bin/python -m bench.backtest_ab --trees OLD NEW [--rounds 5] [--decisions 20000] [--processes N]
 """
@@ -23,6 +23,7 @@ import tempfile
 import time
 from itertools import islice
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve()
 ROOT = HERE.parent.parent
@@ -55,23 +56,41 @@ def replay(url: str, processes: int) -> dict[str, object]:
     candidate_rule = (ROOT / "bench" / "backtest.py").read_text().split('CANDIDATE_RULE = """\\\n')[1].split('"""')[0]
     db = Database(url)
     candidate = build_evaluator([*read_directory(ROOT / "rules"), RuleSource("spring.yaml", candidate_rule)])
-    pool = {"processes": processes} if "processes" in inspect.signature(run_backtest).parameters else {}
+    pool: dict[str, Any] = {"processes": processes} if "processes" in inspect.signature(run_backtest).parameters \
+        else {}
+    _toggle(True)
     cpu = time.thread_time()
     report = run_backtest(db, candidate, samples=200, **pool)
     cpu = time.thread_time() - cpu
+    _toggle(False)
     seconds = report.pop("seconds")
     report.pop("decisions_per_second")
     digest = hashlib.sha256(json.dumps(report, sort_keys=True, default=str).encode()).hexdigest()[:16]
-    total = int(report["total"])  # type: ignore[call-overload]
+    total = int(report["total"])
     # With a pool, cpu_us is the parent's share only.
     return {"per_s": total / seconds, "cpu_us": cpu / total * 1e6, "digest": digest, "total": total, **pool}
 
 
-def _run(tree: Path, url: str, processes: int) -> dict[str, object]:
+def _toggle(on: bool) -> None:
+    if os.environ.get("GUARD_BENCH_CALLGRIND"):
+        subprocess.run(["callgrind_control", "-i", "on" if on else "off", str(os.getpid())], check=True,
+                       capture_output=True)
+
+
+def _run(tree: Path, url: str, processes: int, callgrind: bool) -> dict[str, object]:
     env = {**os.environ, "PYTHONPATH": str(tree)}
-    out = subprocess.run([sys.executable, str(HERE), "--replay", url, "--processes", str(processes)], cwd=tree,
-                         env=env, capture_output=True, text=True, check=True).stdout
-    return dict(json.loads(out.strip().splitlines()[-1]))
+    cmd = [sys.executable, str(HERE), "--replay", url, "--processes", str(processes)]
+    if not callgrind:
+        out = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True, check=True).stdout
+        return dict(json.loads(out.strip().splitlines()[-1]))
+    with tempfile.TemporaryDirectory() as tmp:
+        dump = Path(tmp) / "callgrind.out"
+        env["GUARD_BENCH_CALLGRIND"] = "1"
+        out = subprocess.run(["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={dump}",
+                              *cmd], cwd=tree, env=env, capture_output=True, text=True, check=True).stdout
+        result = dict(json.loads(out.strip().splitlines()[-1]))
+        totals = [line for line in dump.read_text().splitlines() if line.startswith("totals:")]
+        return {"instructions": float(totals[-1].split()[1]) / int(result["total"]), "digest": result["digest"]}
 
 
 def main() -> None:
@@ -80,6 +99,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--decisions", type=int, default=20_000)
     parser.add_argument("--processes", type=int, default=1, help="Passed to trees whose run_backtest takes it.")
+    parser.add_argument("--callgrind", action="store_true", help="Instructions per decision (one process).")
     parser.add_argument("--replay", metavar="URL")
     args = parser.parse_args()
     if args.replay:
@@ -91,10 +111,10 @@ def main() -> None:
         results: dict[str, list[dict[str, object]]] = {str(t): [] for t in args.trees}
         for round_ in range(args.rounds):
             for tree in args.trees if round_ % 2 == 0 else list(reversed(args.trees)):
-                results[str(tree)].append(_run(tree.resolve(), url, args.processes))
+                results[str(tree)].append(_run(tree.resolve(), url, args.processes, args.callgrind))
                 print(round_, tree, results[str(tree)][-1], flush=True)
     for tree, rows in results.items():
-        for key in ("per_s", "cpu_us"):
+        for key in ("instructions",) if args.callgrind else ("per_s", "cpu_us"):
             values = [float(r[key]) for r in rows]  # type: ignore[arg-type]
             median = statistics.median(values)
             print(f"{tree} {key}: median {median:,.1f} (min {min(values):,.1f}, max {max(values):,.1f}, "

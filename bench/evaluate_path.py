@@ -150,11 +150,11 @@ def compare(trees: list[Path], rounds: int, callgrind: bool, count: int) -> None
         for tree in trees if round_ % 2 == 0 else list(reversed(trees)):
             results[str(tree)].append(_run(tree.resolve(), callgrind, count))
             print(round_, tree, results[str(tree)][-1], flush=True)
-    for tree, rows in results.items():
+    for name, rows in results.items():
         for key in rows[0]:
             values = [r[key] for r in rows]
             spread = (max(values) - min(values)) / statistics.median(values) * 100 if statistics.median(values) else 0
-            print(f"{tree} {key}: median {statistics.median(values):,.1f} "
+            print(f"{name} {key}: median {statistics.median(values):,.1f} "
                   f"(min {min(values):,.1f}, max {max(values):,.1f}, spread {spread:.1f}%)")
 
 
