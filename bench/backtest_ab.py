@@ -1,4 +1,4 @@
-"""Alternated A/B of the backtest replay between two checkouts, on one recorded SQLite database.
+"""Alternated A/B of the backtest replay between two checkouts, on one recorded database (SQLite or PostgreSQL).
 
 The database (events for 10% of 50,000 customers, N decisions recorded through decide_batch, as
 bench/backtest.py makes it) is built once by this tree; then each round replays it with the same candidate rules
@@ -7,6 +7,7 @@ decision (the replaying thread; on SQLite that is all of it) and a digest of the
 equal digests mean identical results. --callgrind counts the instructions of the replay per decision instead.
 
 Run by hand:  .venv/bin/python -m bench.backtest_ab --trees OLD NEW [--rounds 5] [--decisions 20000] [--processes N]
+              [--db sqlite|postgres] [--callgrind]
 """
 
 from __future__ import annotations
@@ -105,6 +106,8 @@ def main() -> None:
     parser.add_argument("--trees", nargs=2, type=Path, metavar=("A", "B"))
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--decisions", type=int, default=20_000)
+    parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite",
+                        help="postgres: cpu_us is Guard's side only (the server's CPU is not counted)")
     parser.add_argument("--processes", type=int, default=1, help="Passed to trees whose run_backtest takes it.")
     parser.add_argument("--callgrind", action="store_true", help="Instructions per decision (one process).")
     parser.add_argument("--replay", metavar="URL")
@@ -112,8 +115,9 @@ def main() -> None:
     if args.replay:
         print(json.dumps(replay(args.replay, args.processes)))
         return
-    with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite:///{tmp}/backtest.db"
+    from bench.common import fresh_database
+
+    with fresh_database(args.db) as url:
         record(url, args.decisions)
         results: dict[str, list[dict[str, object]]] = {str(t): [] for t in args.trees}
         for round_ in range(args.rounds):
