@@ -1,6 +1,6 @@
 """Benchmark: backtest speed (decisions replayed per second) on 100,000 recorded decisions.
 
-Run by hand:  .venv/bin/python -m bench.backtest [--db sqlite|postgres] [--decisions 100000]
+Run by hand:  .venv/bin/python -m bench.backtest [--db sqlite|postgres] [--decisions 100000] [--processes N]
 """
 
 from __future__ import annotations
@@ -38,6 +38,8 @@ def main() -> None:
     parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--decisions", type=int, default=100_000)
     parser.add_argument("--customers", type=int, default=50_000)
+    parser.add_argument("--processes", type=int, default=os.cpu_count() or 1,
+                        help="Replay in this many processes (default: one per core).")
     args = parser.parse_args()
     with fresh_database(args.db) as url:
         guard = production_guard(url)
@@ -50,12 +52,12 @@ def main() -> None:
             decide_batch(guard.db, guard.evaluator, chunk)
         recorded = time.perf_counter() - started
         candidate = build_evaluator([*read_directory(guard.rules_dir), RuleSource("spring.yaml", CANDIDATE_RULE)])
-        report = run_backtest(guard.db, candidate)
+        report = run_backtest(guard.db, candidate, processes=args.processes)
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"machine: {os.cpu_count()} cores, {platform.python_version()}, db={args.db}")
         print(f"events: {len(events)}; decisions recorded: {args.decisions} in {recorded:.1f}s "
               f"({args.decisions / recorded:,.0f}/s through decide_batch)")
-        print(f"backtest: {report['total']} replayed in {report['seconds']:.1f}s = "
+        print(f"backtest ({args.processes} processes): {report['total']} replayed in {report['seconds']:.1f}s = "
               f"{report['decisions_per_second']:,.0f} decisions/s; changed {report['changed']}")
         print(f"peak RSS: {peak_mb:.0f} MB")
 

@@ -113,8 +113,10 @@ def rules_rollback(to: int | None, message: str) -> None:
 @click.option("--since", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S%z"]), default=None)
 @click.option("--until", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S%z"]), default=None)
 @click.option("--json", "as_json", is_flag=True, help="Print the whole report as JSON.")
+@click.option("--processes", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Replay in this many processes (e.g. one per core); the report is the same.")
 def rules_backtest(directory: Path | None, version: int | None, since: datetime | None, until: datetime | None,
-                   as_json: bool) -> None:
+                   as_json: bool, processes: int) -> None:
     """Replay recorded decisions (send_at in [since, until)) against candidate rules; nothing is written."""
     if (directory is None) == (version is None):
         raise click.UsageError("Give a rules DIR or --version N.")
@@ -127,19 +129,20 @@ def rules_backtest(directory: Path | None, version: int | None, since: datetime 
             sources = read_directory(directory)
         candidate = build_evaluator(sources)
         try:
-            report = _replay(db, candidate, _aware(since), _aware(until))
+            report = _replay(db, candidate, _aware(since), _aware(until), processes)
         finally:
             candidate.close()
     click.echo(json.dumps(report, indent=2) if as_json else _summary(report))
 
 
-def _replay(db: Database, candidate: Any, since: datetime | None, until: datetime | None) -> dict[str, Any]:
+def _replay(db: Database, candidate: Any, since: datetime | None, until: datetime | None, processes: int
+            ) -> dict[str, Any]:
     with progress_bar("Replaying decisions", unit="decisions") as bar:
         def progress(done: int, total: int) -> None:
             bar.total = total
             bar.update(done - bar.n)
 
-        return run_backtest(db, candidate, since, until, progress=progress)
+        return run_backtest(db, candidate, since, until, progress=progress, processes=processes)
 
 
 def _aware(value: datetime | None) -> datetime | None:

@@ -6,28 +6,34 @@ decisions, so a replay costs a few queries per thousand decisions, not one per d
 
 from __future__ import annotations
 
+import json
+import multiprocessing
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from marshmallow import ValidationError, missing
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 from guard.core.errors import ValidationFailed
 from guard.core.message import PriorDecision, to_message
 from guard.core.timeutil import iso
 from guard.decisions.holding import held
+from guard.decisions.schemas import DecisionRequestSchema
 from guard.decisions.service import validate_request
 from guard.policy.evaluate import Evaluator, Verdict
 from guard.situation.derive import EventRecord, derive
+from guard.situation.history import reasons_of
 from guard.storage.database import Database
+from guard.storage.sql import Sql, chunks, member_of
 from guard.storage.tables.decisions import Decision
-from guard.storage.tables.situation import Event
 
 CHUNK = 1000
+_SCHEMA = DecisionRequestSchema()
 SAMPLES = 20
 Progress = Callable[[int, int], None]
 
@@ -47,6 +53,20 @@ class _Tally:
     campaigns: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     samples: list[dict[str, Any]] = field(default_factory=list)
 
+    def merge(self, later: _Tally, samples: int) -> None:
+        """Add the counts of the decisions after these (samples stay the first ones, in id order)."""
+        self.total += later.total
+        self.changed += later.changed
+        self.defer_changed += later.defer_changed
+        self.skipped += later.skipped
+        self.matrix.update(later.matrix)
+        self.before_rules.update(later.before_rules)
+        self.after_rules.update(later.after_rules)
+        self.changed_by_rule.update(later.changed_by_rule)
+        for campaign, counts in later.campaigns.items():
+            self.campaigns[campaign].update(counts)
+        self.samples.extend(later.samples[:max(0, samples - len(self.samples))])
+
 
 def count_decisions(db: Database, since: datetime | None, until: datetime | None) -> int:
     """How many recorded decisions a backtest of the period would replay."""
@@ -64,46 +84,151 @@ def _period(query: Any, since: datetime | None, until: datetime | None) -> Any:
 
 
 def run_backtest(db: Database, candidate: Evaluator, since: datetime | None = None, until: datetime | None = None,
-                 progress: Progress | None = None, samples: int = SAMPLES) -> dict[str, Any]:
-    """Replay every recorded decision whose send_at is in [since, until) and compare outcomes."""
+                 progress: Progress | None = None, samples: int = SAMPLES, processes: int = 1) -> dict[str, Any]:
+    """Replay every recorded decision whose send_at is in [since, until) and compare outcomes.
+
+    `processes` > 1 replays chunks in that many forked processes (each reading its own chunks; the report is
+    the same): only from a single-threaded program, such as the CLI, since a fork copies no other thread.
+    """
     started = time.perf_counter()
     total = count_decisions(db, since, until)
+    replay = _Replay(candidate, since, until, samples)
     tally = _Tally()
-    windows = [p.within or 0 for p in candidate.compiled.probes if p.source == "decisions"]
-    window = timedelta(seconds=max(windows, default=0))
-    with db.sessions() as session:
-        for chunk in _chunks(session, since, until):
-            _replay_chunk(session, candidate, chunk, window, tally, samples)
-            if progress:
-                progress(tally.total + tally.skipped, total)
+    for part in _replayed(db, replay, processes if total > CHUNK else 1):
+        tally.merge(part, samples)
+        if progress:
+            progress(tally.total + tally.skipped, total)
     elapsed = time.perf_counter() - started
     return _report(tally, candidate, since, until, elapsed)
 
 
-def _chunks(session: Session, since: datetime | None, until: datetime | None) -> Iterator[list[Decision]]:
-    last_id = 0
+class _Replay:
+    """What replaying a chunk needs: the candidate, the period, and what the candidate asks of the history."""
+
+    def __init__(self, candidate: Evaluator, since: datetime | None, until: datetime | None, samples: int) -> None:
+        self.candidate, self.since, self.until, self.samples = candidate, since, until, samples
+        decision_probes = [p for p in candidate.compiled.probes if p.source == "decisions"]
+        self.window = timedelta(seconds=max((p.within or 0 for p in decision_probes), default=0))
+        # An earlier decision's rules matter only to a rule that filters on them.
+        self.with_rules = any(w.field == "rule_id" for p in decision_probes for w in p.where)
+        self.requests = _Requests()
+
+    def chunks(self, db: Database, after: int = 0, upto: int | None = None) -> Iterator[_Tally]:
+        """A tally per chunk of the decisions with ids in (after, upto], in one read transaction."""
+        with db.sessions() as session:
+            sql = Sql.of_session(session)
+            for chunk in _chunks(sql, self.since, self.until, after, upto):
+                tally = _Tally()
+                _replay_chunk(sql, self, chunk, tally)
+                yield tally
+
+
+def _replayed(db: Database, replay: _Replay, processes: int) -> Iterator[_Tally]:
+    """Tallies of consecutive chunks, in id order."""
+    if processes <= 1:
+        yield from replay.chunks(db)
+        return
+    bounds = _chunk_bounds(db, replay.since, replay.until)
+    context = multiprocessing.get_context("fork")  # the children inherit the compiled candidate
+    with ProcessPoolExecutor(processes, mp_context=context, initializer=_start_worker,
+                             initargs=(db.url, replay)) as pool:
+        yield from pool.map(_replay_range, bounds)
+
+
+_WORKER: tuple[Database, _Replay] | None = None
+
+
+def _start_worker(url: str, replay: _Replay) -> None:
+    global _WORKER
+    _WORKER = (Database(url), replay)  # a connection of its own: the parent's are not used across a fork
+
+
+def _replay_range(bounds: tuple[int, int]) -> _Tally:
+    assert _WORKER is not None
+    db, replay = _WORKER
+    tally = _Tally()
+    for part in replay.chunks(db, *bounds):
+        tally.merge(part, replay.samples)
+    return tally
+
+
+def _chunk_bounds(db: Database, since: datetime | None, until: datetime | None) -> list[tuple[int, int]]:
+    """(after, upto] id ranges of CHUNK decisions of the period each, found by stepping through the id index."""
+    bounds = []
+    with db.sessions() as session:
+        sql = Sql.of_session(session)
+        period, times = _period_sql(sql, since, until)
+        after = 0
+        while True:
+            row = sql.first(f"SELECT id FROM decisions WHERE id > ?{period} ORDER BY id LIMIT 1 OFFSET ?",
+                            [after, *times, CHUNK - 1])
+            if row is None:
+                last = sql.first(f"SELECT MAX(id) FROM decisions WHERE id > ?{period}", [after, *times])
+                if last is not None and last[0] is not None:
+                    bounds.append((after, int(last[0])))
+                return bounds
+            bounds.append((after, int(row[0])))
+            after = int(row[0])
+
+
+def _period_sql(sql: Sql, since: datetime | None, until: datetime | None) -> tuple[str, list[Any]]:
+    bounds = (" AND send_at >= ?" if since is not None else "") + (" AND send_at < ?" if until is not None else "")
+    return bounds, [sql.time(t) for t in (since, until) if t is not None]
+
+
+@dataclass(frozen=True, slots=True)
+class _Recorded:
+    """A recorded decision as a replay reads it: its columns and its reasons, no ORM object."""
+
+    id: int
+    decision_id: str
+    customer_id: str
+    campaign_id: str | None
+    send_at: datetime
+    outcome: str
+    route: str | None
+    defer_until: datetime | None
+    rules_version: str
+    request: Any
+    reasons: list[dict[str, str]]
+
+
+_RECORDED = ("SELECT id, decision_id, customer_id, campaign_id, send_at, outcome, route, defer_until, rules_version, "
+             "request FROM decisions WHERE id > ?")
+
+
+def _chunks(sql: Sql, since: datetime | None, until: datetime | None, after: int = 0, upto: int | None = None
+            ) -> Iterator[list[_Recorded]]:
+    period, times = _period_sql(sql, since, until)
+    if upto is not None:
+        period += " AND id <= ?"
+        times.append(upto)
+    last_id = after
     while True:
-        query = _period(select(Decision).where(Decision.id > last_id), since, until)
-        rows = list(session.scalars(query.order_by(Decision.id).limit(CHUNK)))
+        rows = sql.rows(f"{_RECORDED}{period} ORDER BY id LIMIT ?", [last_id, *times, CHUNK])
         if not rows:
             return
-        yield rows
-        last_id = rows[-1].id
-        session.expunge_all()
+        reasons = reasons_of(sql, [row[0] for row in rows])
+        yield [_Recorded(pk, decision_id, customer_id, campaign_id, sql.read_time(send_at),  # type: ignore[arg-type]
+                         outcome, route, sql.read_time(defer_until), rules_version, sql.read_json(request),
+                         reasons.get(pk, []))
+               for pk, decision_id, customer_id, campaign_id, send_at, outcome, route, defer_until, rules_version,
+               request in rows]
+        last_id = rows[-1][0]
 
 
-def _replay_chunk(session: Session, candidate: Evaluator, chunk: list[Decision], window: timedelta,
-                  tally: _Tally, samples: int) -> None:
-    customers = {d.customer_id for d in chunk}
+def _replay_chunk(sql: Sql, replay: _Replay, chunk: list[_Recorded], tally: _Tally) -> None:
+    window = replay.window
+    customers = sorted({d.customer_id for d in chunk})
     latest = max(d.send_at for d in chunk)
-    events = _events_by_customer(session, customers, latest)
-    history = _history_by_customer(session, customers, min(d.send_at for d in chunk) - window, latest) \
-        if window else {}
+    events = _events_by_customer(sql, customers, latest)
+    history = _history_by_customer(sql, customers, min(d.send_at for d in chunk) - window, latest,
+                                   replay.with_rules) if window else {}
     for decision in chunk:
         request = decision.request if isinstance(decision.request, dict) else {}
         try:
             # A held message decided again names its hold (`held_from`), which no sender may write.
-            data = validate_request({k: v for k, v in request.items() if k != "held_from"})
+            data = replay.requests.validate({k: v for k, v in request.items() if k != "held_from"})
         except ValidationFailed:
             tally.skipped += 1  # recorded under an older schema that no longer validates
             continue
@@ -111,40 +236,77 @@ def _replay_chunk(session: Session, candidate: Evaluator, chunk: list[Decision],
         situation = derive(events.get(decision.customer_id, []), message.send_at)
         prior = [p for p in history.get(decision.customer_id, [])
                  if p[0] < decision.id and message.send_at - window < p[1].send_at <= message.send_at]
-        verdict = candidate.evaluate(message, situation, [p for _, p in prior])
+        verdict = replay.candidate.evaluate(message, situation, [p for _, p in prior])
         if (data.get("hold") is not None or "held_from" in request) and verdict.release is not None:
             verdict = held(verdict)  # the sender accepted holds: a block with a release holds, as it did live
-        _count(tally, decision, verdict, samples)
+        _count(tally, decision, verdict, replay.samples)
 
 
-def _events_by_customer(session: Session, customers: set[str], until: datetime) -> dict[str, list[EventRecord]]:
+class _Requests:
+    """Validates recorded requests; a campaign's requests differ only in customer, key and send time, so the
+    rest is validated once per shape (the schema validates each field on its own) and those three per request."""
+
+    _OWN = ("customer_id", "idempotency_key", "send_at")
+    _SHAPES = 4096
+
+    def __init__(self) -> None:
+        self._shapes: dict[str, dict[str, Any]] = {}
+        self._fields = [(name, _SCHEMA.fields[name]) for name in self._OWN]
+
+    def validate(self, raw: Any) -> dict[str, Any]:
+        """What validate_request returns for `raw`, or the ValidationFailed it raises."""
+        if not isinstance(raw, dict) or "customer_id" not in raw:
+            return validate_request(raw)
+        try:
+            shape = json.dumps({k: v for k, v in raw.items() if k not in self._OWN}, sort_keys=True)
+        except (TypeError, ValueError):
+            return validate_request(raw)
+        known = self._shapes.get(shape)
+        if known is None:
+            data = validate_request(raw)
+            if len(self._shapes) < self._SHAPES:
+                self._shapes[shape] = {k: v for k, v in data.items() if k not in self._OWN}
+            return data
+        data = dict(known)
+        try:
+            for name, field_ in self._fields:
+                data[name] = field_.deserialize(raw.get(name, missing), name, raw)
+        except ValidationError:
+            return validate_request(raw)  # raises, with every problem listed
+        return data
+
+
+def _events_by_customer(sql: Sql, customers: list[str], until: datetime) -> dict[str, list[EventRecord]]:
     out: dict[str, list[EventRecord]] = defaultdict(list)
-    rows = session.execute(
-        select(Event.customer_id, Event.event_id, Event.type, Event.occurred_at, Event.data)
-        .where(Event.customer_id.in_(customers), Event.occurred_at <= until)
-    )
-    for customer_id, event_id, type_, occurred_at, data in rows:
-        out[customer_id].append(EventRecord(event_id, type_, occurred_at, data or {}))
+    for part in chunks(customers):
+        member, params = member_of(sql, "customer_id", part)
+        rows = sql.rows(f"SELECT customer_id, event_id, type, occurred_at, data FROM events "
+                        f"WHERE {member} AND occurred_at <= ?", [*params, sql.time(until)])
+        for customer_id, event_id, type_, occurred_at, data in rows:
+            out[customer_id].append(EventRecord(event_id, type_, sql.read_time(occurred_at),  # type: ignore[arg-type]
+                                                sql.read_json(data) or {}))
     return out
 
 
-def _history_by_customer(session: Session, customers: set[str], start: datetime, end: datetime
+def _history_by_customer(sql: Sql, customers: list[str], start: datetime, end: datetime, with_rules: bool
                          ) -> dict[str, list[tuple[int, PriorDecision]]]:
     out: dict[str, list[tuple[int, PriorDecision]]] = defaultdict(list)
-    rows = session.scalars(
-        select(Decision).where(Decision.customer_id.in_(customers), Decision.send_at > start,
-                               Decision.send_at <= end)
-    )
-    for d in rows:
-        prior = PriorDecision(d.send_at, d.purpose, d.channel, d.outcome, d.campaign_id,
-                              tuple(r.rule_id for r in d.reasons))
-        out[d.customer_id].append((d.id, prior))
+    for part in chunks(customers):
+        member, params = member_of(sql, "customer_id", part)
+        rows = sql.rows(f"SELECT id, customer_id, send_at, purpose, channel, outcome, campaign_id FROM decisions "
+                        f"WHERE {member} AND send_at > ? AND send_at <= ?", [*params, sql.time(start), sql.time(end)])
+        reasons = reasons_of(sql, [row[0] for row in rows]) if with_rules else {}
+        for pk, customer_id, send_at, purpose, channel, outcome, campaign_id in rows:
+            rule_ids = tuple(r["rule_id"] for r in reasons.get(pk, ()))
+            prior = PriorDecision(sql.read_time(send_at), purpose, channel, outcome,  # type: ignore[arg-type]
+                                  campaign_id, rule_ids)
+            out[customer_id].append((pk, prior))
     return out
 
 
-def _count(tally: _Tally, decision: Decision, verdict: Verdict, samples: int) -> None:
+def _count(tally: _Tally, decision: _Recorded, verdict: Verdict, samples: int) -> None:
     tally.total += 1
-    before_rules = [r.rule_id for r in decision.reasons]
+    before_rules = [r["rule_id"] for r in decision.reasons]
     after_rules = [r.rule_id for r in verdict.reasons]
     tally.before_rules.update(before_rules)
     tally.after_rules.update(after_rules)
@@ -163,7 +325,7 @@ def _count(tally: _Tally, decision: Decision, verdict: Verdict, samples: int) ->
         tally.samples.append(_sample(decision, verdict))
 
 
-def _sample(decision: Decision, verdict: Verdict) -> dict[str, Any]:
+def _sample(decision: _Recorded, verdict: Verdict) -> dict[str, Any]:
     return {
         "decision_id": decision.decision_id,
         "customer_id": decision.customer_id,
@@ -172,7 +334,7 @@ def _sample(decision: Decision, verdict: Verdict) -> dict[str, Any]:
         "before": {
             "outcome": decision.outcome, "route": decision.route, "defer_until": iso(decision.defer_until),
             "rules_version": decision.rules_version,
-            "reasons": [{"rule_id": r.rule_id, "outcome": r.outcome, "explanation": r.explanation}
+            "reasons": [{"rule_id": r["rule_id"], "outcome": r["outcome"], "explanation": r["explanation"]}
                         for r in decision.reasons],
         },
         "after": {

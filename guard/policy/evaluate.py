@@ -12,7 +12,7 @@ from guard.core.message import Message, PriorDecision
 from guard.core.timeutil import iso
 from guard.core.vocabulary import SEVERITY
 from guard.policy.ast import Case, Rule, SetClause, walk_clauses
-from guard.policy.compiler import CompiledCase, CompiledRuleSet
+from guard.policy.compiler import GUARD_FACT, CompiledCase, CompiledRuleSet
 from guard.policy.durations import format_duration
 from guard.policy.engine import CompiledEngine
 from guard.policy.facts import Facts, binding_values, build_facts, compare, render_time
@@ -109,6 +109,7 @@ class Evaluator:
         # A stored version is named by its number; rule files not stored yet by their content hash.
         self.version: int | str = version if version is not None else compiled.version
         self._blank: Lru[str, Verdict] = Lru(BLANK_VERDICTS, weigh=text_weight)
+        self._bound = {name: _bound_probes(compiled, item) for name, item in compiled.cases.items()}
 
     def evaluate_blank(self, message: Message, key: str) -> Verdict:
         """The verdict for a customer with no events and no earlier decisions, remembered by message `key`.
@@ -127,7 +128,7 @@ class Evaluator:
         facts = build_facts(self.compiled, message, situation, history)
         fired = self.engine.matches(facts.document)
         chosen = _first_case_per_rule([self.compiled.cases[name] for name in fired])
-        reasons = [_reason(self.compiled, case, message, facts) for case in chosen]
+        reasons = [_reason(self.compiled, self._bound[case.name], case, message, facts) for case in chosen]
         return combine(reasons, audit_facts(facts, self.compiled, message))
 
     def close(self) -> None:
@@ -144,9 +145,18 @@ def _first_case_per_rule(cases: list[CompiledCase]) -> list[CompiledCase]:
     return list(best.values())
 
 
-def _reason(compiled: CompiledRuleSet, chosen: CompiledCase, message: Message, facts: Facts) -> Reason:
+def _bound_probes(compiled: CompiledRuleSet, chosen: CompiledCase) -> tuple[tuple[SetClause, int], ...]:
+    """The bound history conditions of a rule case, each with the index of its probe (fixed per rule set)."""
+    probe_index = {p.probe_key(): i for i, p in enumerate(compiled.probes)}
+    return tuple((clause, probe_index[clause.probe_key()])
+                 for clause in walk_clauses((*chosen.rule.when, *chosen.case.when))
+                 if isinstance(clause, SetClause) and clause.binding)
+
+
+def _reason(compiled: CompiledRuleSet, bound: tuple[tuple[SetClause, int], ...], chosen: CompiledCase,
+            message: Message, facts: Facts) -> Reason:
     rule, case = chosen.rule, chosen.case
-    context = _context(compiled, rule, case, message, facts)
+    context = _context(bound, rule, message, facts)
     defer_until = _defer_until(case, context, facts) if case.outcome == "defer" else None
     return Reason(
         rule_id=rule.id,
@@ -188,7 +198,8 @@ def _matched_cases(compiled: CompiledRuleSet, rule: Rule, case: Case, facts: Fac
     return ()
 
 
-def _context(compiled: CompiledRuleSet, rule: Rule, case: Case, message: Message, facts: Facts) -> dict[str, Any]:
+def _context(bound: tuple[tuple[SetClause, int], ...], rule: Rule, message: Message, facts: Facts
+             ) -> dict[str, Any]:
     doc = facts.document
     context: dict[str, Any] = {
         "rule.id": rule.id,
@@ -201,18 +212,15 @@ def _context(compiled: CompiledRuleSet, rule: Rule, case: Case, message: Message
         "profile.tenure_days": doc.get("tenure_days"),
         "profile.timezone": doc.get("timezone"),
         "profile.customer_since": facts.customer_since.isoformat() if facts.customer_since else None,
-        "local_time": facts.local.strftime("%H:%M"),
+        "local_time": f"{facts.local.hour:02d}:{facts.local.minute:02d}",
         "consent": doc.get("consent"),
     }
     for name, value in message.attributes.items():
         context[f"attributes.{name}"] = value
         context[f"message.attributes.{name}"] = value
-    probe_index = {p.probe_key(): i for i, p in enumerate(compiled.probes)}
-    for clause in walk_clauses((*rule.when, *case.when)):
-        if isinstance(clause, SetClause) and clause.binding:
-            result = facts.probes[probe_index[clause.probe_key()]]
-            for key, value in binding_values(clause, result, message).items():
-                context[f"{clause.binding}.{key}"] = value
+    for clause, index in bound:
+        for key, value in binding_values(clause, facts.probes[index], message).items():
+            context[f"{clause.binding}.{key}"] = value
     return context
 
 
@@ -278,7 +286,8 @@ def combine(reasons: list[Reason], facts: dict[str, Any] | None = None) -> Verdi
 
 def audit_facts(facts: Facts, compiled: CompiledRuleSet, message: Message) -> dict[str, Any]:
     """The facts the rules saw, as recorded in the audit log: engine fields and each probe's matches."""
-    doc = {k: v for k, v in facts.document.items() if k != "guard_request"}
+    doc = dict(facts.document)
+    doc.pop(GUARD_FACT, None)
     probes = []
     for probe, result in zip(compiled.probes, facts.probes, strict=True):
         probes.append({
@@ -286,6 +295,6 @@ def audit_facts(facts: Facts, compiled: CompiledRuleSet, message: Message) -> di
             "kind": probe.kind,
             "within_seconds": probe.within,
             "count": len(result.items),
-            "times": [render_time(t) for t, _ in result.items[-20:]],
+            "times": [render_time(t) for t, _ in result.items[-20:]] if result.items else [],
         })
     return {"fields": doc, "history": probes, "local_time": facts.local.isoformat()}

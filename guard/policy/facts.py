@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -14,7 +16,7 @@ from guard.core.timeutil import iso
 from guard.core.vocabulary import CHANNELS, PURPOSES
 from guard.policy.ast import Ref, SetClause, Test, WhereTest
 from guard.policy.compiler import GUARD_FACT, CompiledRuleSet
-from guard.situation.derive import CASE_ID_FIELD, Situation
+from guard.situation.derive import CASE_ID_FIELD, EventRecord, OpenCase, Situation
 
 
 @dataclass(frozen=True)
@@ -62,10 +64,15 @@ def build_facts(
         days = max(0, (message.send_at.date() - situation.customer_since).days)
         doc["tenure_days"] = days
         doc["tenure_years"] = _whole_years(situation.customer_since, message.send_at.date())
-    probes = tuple(run_probe(p, message, situation, history) for p in compiled.probes)
-    for index, result in enumerate(probes):
-        doc[F.probe_fact(index)] = len(result.items)
+    probes = _run_probes(compiled.probes, message, situation, history)
+    for name, result in zip(_probe_facts(len(probes)), probes, strict=True):
+        doc[name] = len(result.items)
     return Facts(doc, probes, local, zone, situation.customer_since)
+
+
+@lru_cache(maxsize=64)
+def _probe_facts(count: int) -> tuple[str, ...]:
+    return tuple(F.probe_fact(index) for index in range(count))
 
 
 def worst_case_document(compiled: CompiledRuleSet) -> dict[str, Any]:
@@ -83,6 +90,7 @@ def worst_case_document(compiled: CompiledRuleSet) -> dict[str, Any]:
     return build_facts(compiled, message, situation, []).document
 
 
+@lru_cache(maxsize=1024)
 def _zone(name: str | None) -> ZoneInfo:
     try:
         return ZoneInfo(name or "UTC")
@@ -99,28 +107,82 @@ def run_probe(
     probe: SetClause, message: Message, situation: Situation, history: list[PriorDecision]
 ) -> ProbeResult:
     """Evaluate one history query at the message's send_at."""
-    at = message.send_at
-    items: list[tuple[datetime, dict[str, Any]]]
     if probe.source == "open_case":
-        items = [(c.opened_at, {**c.data, "id": c.id}) for c in situation.cases(probe.kind or "")]
+        return _case_probe(probe, message, situation.cases(probe.kind or ""))
+    if probe.source == "decisions":
+        return _decision_probe(probe, message, history)
+    return _event_probe(probe, message, [e for e in situation.events if e.type == probe.kind])
+
+
+def _run_probes(
+    probes: tuple[SetClause, ...], message: Message, situation: Situation, history: list[PriorDecision]
+) -> tuple[ProbeResult, ...]:
+    """Every probe, as run_probe would compute it, with the events grouped by type once for all of them."""
+    by_type: dict[str, list[EventRecord]] = {}
+    for event in situation.events:
+        by_type.setdefault(event.type, []).append(event)
+    out = []
+    for probe in probes:
+        if probe.source == "open_case":
+            out.append(_case_probe(probe, message, situation.cases(probe.kind or "")))
+        elif probe.source == "decisions":
+            out.append(_decision_probe(probe, message, history))
+        else:
+            out.append(_event_probe(probe, message, by_type.get(probe.kind, ()) if probe.kind is not None else ()))
+    return tuple(out)
+
+
+# Most customers have nothing a given query finds.
+_NOTHING = ProbeResult(())
+Item = tuple[datetime, dict[str, Any]]
+
+
+def _case_probe(probe: SetClause, message: Message, cases: Sequence[OpenCase]) -> ProbeResult:
+    if not cases:
+        return _NOTHING
+    at = message.send_at
+    items = [(c.opened_at, {**c.data, "id": c.id}) for c in cases]
+    if probe.where:
         items = [i for i in items if _where(probe.where, i[1], message)]
+    if probe.age is not None:
         items = [i for i in items if _age_ok(probe.age, at - i[0])]
-    elif probe.source == "decisions":
-        start = at - timedelta(seconds=probe.within or 0)
-        # A decision exactly `within` old no longer counts: that is the moment a cap releases.
-        items = [(d.send_at, _decision_fields(d)) for d in history if start < d.send_at <= at]
+    return _result(items)
+
+
+def _decision_probe(probe: SetClause, message: Message, history: Sequence[PriorDecision]) -> ProbeResult:
+    if not history:
+        return _NOTHING
+    at = message.send_at
+    start = at - timedelta(seconds=probe.within or 0)
+    # A decision exactly `within` old no longer counts: that is the moment a cap releases.
+    items = [(d.send_at, _decision_fields(d)) for d in history if start < d.send_at <= at]
+    if probe.where:
         items = [i for i in items if _where(probe.where, i[1], message)]
-    else:
-        items = [(e.occurred_at, {**e.data, "__event_id": e.event_id})
-                 for e in situation.events if e.type == probe.kind and e.occurred_at <= at]
-        if probe.within is not None:
-            start = at - timedelta(seconds=probe.within)
-            items = [i for i in items if i[0] >= start]
+    return _result(items)
+
+
+def _event_probe(probe: SetClause, message: Message, events: Sequence[EventRecord]) -> ProbeResult:
+    """`events` are the situation's events of the probe's type, in the situation's order."""
+    if not events:
+        return _NOTHING
+    at = message.send_at
+    start = None if probe.within is None else at - timedelta(seconds=probe.within)
+    items = [(e.occurred_at, {**e.data, "__event_id": e.event_id}) for e in events
+             if e.occurred_at <= at and (start is None or e.occurred_at >= start)]
+    if probe.where:
         items = [i for i in items if _where(probe.where, i[1], message)]
-        if probe.source == "last_event":
-            items = items[-1:]
+    if probe.source == "last_event":
+        items = items[-1:]
+        if probe.age is not None:
             items = [i for i in items if _age_ok(probe.age, at - i[0])]
-    items.sort(key=lambda i: i[0])
+    return _result(items)
+
+
+def _result(items: list[Item]) -> ProbeResult:
+    if not items:
+        return _NOTHING
+    if len(items) > 1:
+        items.sort(key=lambda i: i[0])
     return ProbeResult(tuple(items))
 
 
@@ -133,7 +195,16 @@ def _age_ok(test: Test | None, age: timedelta) -> bool:
 
 
 def _where(tests: tuple[WhereTest, ...], data: dict[str, Any], message: Message) -> bool:
-    return all(_where_one(t.test, data.get(t.field), t.field in data, message) for t in tests)
+    for where in tests:
+        test = where.test
+        value = data.get(where.field)
+        if test.op == "eq" and type(test.value) is str and type(value) is str:
+            # The common filter, a text field equal to a text (`purpose: marketing`), decided here.
+            if value != test.value:
+                return False
+        elif not _where_one(test, value, where.field in data, message):
+            return False
+    return True
 
 
 def _resolve(operand: Any, message: Message) -> Any:

@@ -65,7 +65,8 @@ def test_backtest_reports_what_would_change(invoke, tmp_path, cli_db_url):
         decide(guard.db, guard.evaluator, {"customer_id": customer, "channel": "email", "purpose": "marketing",
                                            "campaign_id": campaign, "send_at": "2026-03-10T12:00:00Z"})
     guard.db.dispose()
-    result = invoke("rules", "backtest", str(_candidate(tmp_path)), "--since", "2026-03-01", "--until", "2026-04-01")
+    result = invoke("rules", "backtest", str(_candidate(tmp_path)), "--since", "2026-03-01", "--until", "2026-04-01",
+                    "--processes", "2")
     assert result.exit_code == 0, result.output
     assert "3 decisions replayed" in result.output and "2 would change" in result.output
     assert "allow -> block    2" in result.output and "spring: 2 / 2" in result.output

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 
-from guard.decisions.service import decide
+from guard.decisions.service import decide, decide_batch
 from guard.lifecycle.backtest import run_backtest
 from guard.lifecycle.jobs import get_job, start_job
 from guard.policy.ast import RuleSource
@@ -98,3 +98,41 @@ def test_a_background_job_reports_progress_and_the_same_report(committed_guard, 
     assert state["status"] == "done", state
     assert state["done"] == 6 and state["progress"] == 1.0
     assert state["report"]["changed"] == 3
+
+
+def test_requests_that_no_longer_validate_are_skipped_even_in_a_known_shape(live_guard):
+    # Requests of one shape (one campaign) are validated once per shape, then per request only for customer,
+    # key and send time: each of those still refuses what the schema refuses.
+    for day in range(2, 8):
+        _send(live_guard, f"S{day}", campaign="autumn", send_at=f"2026-03-0{day}T12:00:00Z")
+    spoiled = {"S3": {"send_at": "2026-03-03T12:00:00"},    # naive: refused by the schema
+               "S4": {"customer_id": ""},                     # not an id
+               "S5": {"idempotency_key": "k" * 1000},          # too long
+               "S6": {"surprise": 1}}                          # an unknown field: another shape, refused
+    with live_guard.db.transaction() as session:
+        for decision in session.scalars(select(Decision)):
+            if decision.customer_id in spoiled:
+                decision.request = {**decision.request, **spoiled[decision.customer_id]}
+    report = run_backtest(live_guard.db, live_guard.evaluator, MARCH, APRIL)
+    assert (report["total"], report["skipped"], report["changed"]) == (2, 4, 0)
+
+
+def test_a_replay_over_two_processes_reports_exactly_what_one_process_does(live_guard, starter_sources):
+    # More decisions than one chunk, so that each process replays chunks of its own; caps, cases and changes
+    # depend on earlier decisions and events, which each process reads for its own chunks.
+    ingest_batch(live_guard.db, [event(f"K{n}", "complaint.opened", "2026-03-01T09:00:00Z", case_id=f"K-{n}")
+                                 for n in range(0, 300, 7)])
+    requests = [{"customer_id": f"K{n % 300}", "channel": "email", "purpose": ("marketing", "survey")[n % 2],
+                 "campaign_id": ("spring", "summer")[n % 3 == 0], "send_at": f"2026-03-{2 + n % 20:02d}T12:00:00Z"}
+                for n in range(2600)]
+    decide_batch(live_guard.db, live_guard.evaluator, requests)
+    candidate = build_evaluator([*starter_sources, RuleSource("spring.yaml", NO_SPRING)])
+    try:
+        one = run_backtest(live_guard.db, candidate, MARCH, APRIL, samples=50)
+        two = run_backtest(live_guard.db, candidate, MARCH, APRIL, samples=50, processes=2)
+    finally:
+        candidate.close()
+    for report in (one, two):
+        report.pop("seconds"), report.pop("decisions_per_second")
+    assert one["total"] == 2600 and one["changed"] > 0 and len(one["samples"]) == 50
+    assert two == one

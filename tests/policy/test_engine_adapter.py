@@ -8,16 +8,20 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from guard.core.errors import RulesInvalid
 from guard.policy import ruleset as ruleset_module
 from guard.policy.ast import RuleSource
 from guard.policy.compiler import compile_ruleset
-from guard.policy.engine import MAX_ALTERNATIVES, CompiledEngine, EngineError, alternatives, encode
+from guard.policy.engine import MAX_ALTERNATIVES, CompiledEngine, EngineError, _action_name, alternatives, encode
 from guard.policy.parser import parse_sources
 from guard.policy.ruleset import build_evaluator, check_sources, parse_checked
+from tests.policy.strategies import ATTRIBUTE_VALUES, NUMBERS, fact_documents
 
 ROOT = Path(__file__).resolve().parents[2]
 G = {"guard_request": 1}
@@ -35,6 +39,37 @@ def _engine(**conditions: dict) -> CompiledEngine:
 def test_encode_writes_what_the_engine_reads(value: object, text: str) -> None:
     assert encode(value) == text
     assert json.loads(text) == (float(value) if isinstance(value, int) and abs(value) >= 2**63 else value)
+
+
+_SCALARS = st.one_of(st.text(), st.integers(), st.floats(allow_nan=False, allow_infinity=False), st.booleans(),
+                     st.none(), st.sampled_from(ATTRIBUTE_VALUES), st.sampled_from(NUMBERS))
+
+
+@settings(max_examples=500)
+@given(st.lists(fact_documents(3), max_size=1) | st.lists(
+    st.dictionaries(st.text(), _SCALARS | st.lists(_SCALARS, max_size=3) | st.tuples(_SCALARS)), max_size=1),
+    st.sampled_from(ATTRIBUTE_VALUES) | _SCALARS)
+def test_a_fact_document_encodes_as_its_items_one_by_one(documents: list[dict[str, Any]], extra: object) -> None:
+    # Flat documents take the C encoder's fast path: its text must be the general branches' text, byte for byte.
+    for document in documents:
+        for doc in (document, {**document, "a_n__x": extra}):
+            items = ",".join(f"{json.dumps(k)}:{_one_by_one(v)}" for k, v in doc.items())
+            assert encode(doc) == "{" + items + "}"
+
+
+def _one_by_one(value: object) -> str:
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(encode(v) for v in value) + "]"
+    return encode(value)
+
+
+def test_an_action_name_is_read_without_parsing_the_fact() -> None:
+    engine = _engine(**{"r.x-1_#0": {"channel": "email"}}, plain={"channel": "email"})
+    try:
+        assert sorted(engine.matches({**G, "channel": "email", "note": '"}{\\'})) == ["plain", "r.x-1_#0"]
+    finally:
+        engine.close()
+    assert _action_name('{"a\\"b":{"m":{}}}') == 'a"b'
 
 
 @pytest.mark.parametrize("value", [math.inf, -math.inf, math.nan, 10**400, object()])
