@@ -10,6 +10,7 @@ from typing import Any
 from guard.core.message import to_message
 from guard.core.timeutil import iso
 from guard.decisions.answer import hold_view, verdict_body
+from guard.decisions.care import CareRequest, tell_care
 from guard.decisions.holding import held
 from guard.decisions.record import Recorder
 from guard.decisions.schemas import load_held_request
@@ -44,6 +45,9 @@ def decide_again(sql: Sql, evaluator: Evaluator, hold_id: str, request: dict[str
     recorder = Recorder(sql, evaluator.version, now, 1)
     answer = recorder.add(raw, None, message, recorded, None, "", None)
     recorder.write()
+    if recorded.notify is not None:  # decided again into a notifying reroute: care is told as for any decision
+        tell_care(sql, [CareRequest(identities.of(message.customer_id), message, answer["decision_id"],
+                                    recorded.notify)], now)
     hold = None
     if verdict.release is not None:
         release = verdict.release

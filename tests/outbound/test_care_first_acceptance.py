@@ -5,8 +5,6 @@ reroutes and exactly one `care.requested` delivered with a valid Standard Webhoo
 `"hold": true` is held; `complaint.resolved` dated 4 days ago releases it (`hold.released`, outcome allow)
 within seconds; the receiver fails its first two attempts and still gets every message once it answers 200;
 a restart of `guard serve` in between loses nothing.
-
-Skipped until the `webhooks` (delivery, `guard webhooks`) and `holds` branches are merged: the lead enables it.
 """
 
 from __future__ import annotations
@@ -32,12 +30,9 @@ from tests.conftest import RULES_DIR, fresh_postgres_database
 from tests.faults.load import iso
 from tests.faults.real import GuardServer, guard_command, make_key
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skip(reason="issue 15 acceptance: needs the webhooks and holds branches merged (lead enables)"),
-]
+pytestmark = pytest.mark.slow
 
-SECRET = "care-first-acceptance-secret"
+SECRET = "whsec_" + base64.b64encode(b"care-first-acceptance-secret-32b").decode()
 FAILURES = 2  # the receiver answers 503 to this many attempts before it answers 200
 
 
