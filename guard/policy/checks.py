@@ -11,6 +11,9 @@ from guard.policy.ast import Clause, FieldClause, Rule, RuleError, SetClause, Te
 _NO_VALUE: Any = object()
 
 
+_EXACT = 2**53  # every integer up to this is exactly a double
+
+
 def never_matching(rules: tuple[Rule, ...]) -> list[RuleError]:
     """An error for every rule case whose own conditions contradict each other."""
     errors = []
@@ -87,7 +90,11 @@ def _typed(value: Any) -> tuple[str, Any]:
     """A value with its kind: an attribute `true` is not the number 1 (Python's sets would merge them)."""
     if isinstance(value, bool):
         return ("bool", value)
-    return ("number", value) if _number(value) else ("text", value)
+    if _number(value):
+        # Past 2**53 the engine may compare a number as a double (integers beyond 64 bits become doubles):
+        # such values are equal when their doubles are, so "never" is only claimed when it surely holds.
+        return ("number", float(value) if abs(value) > _EXACT else value)
+    return ("text", value)
 
 
 def _bounds(tests: list[Test]) -> tuple[tuple[Any, bool] | None, tuple[Any, bool] | None]:

@@ -176,6 +176,8 @@ _UNIVERSE = (*ATTRIBUTE_VALUES, *NUMBERS, *TEXTS)
 @example([{"attributes.tier": {"eq": True}}, {"attributes.tier": {"ne": 1}}])
 @example([{"attributes.tier": {"in": [0]}}, {"message.attributes.tier": {"not_in": [False]}}])
 @example([{"attributes.tier": 1}, {"message.attributes.tier": {"ne": 1.0}}])
+# Found by hypothesis: the engine compares 2**63 (a double) equal to 2**63 - 1, so this rule can match.
+@example([{"profile.tenure_years": 2**63 - 1}, {"profile.tenure_years": 2**63}])
 def test_never_matching_analysis_is_sound(tests: list[dict[str, Any]]) -> None:
     text = to_yaml({"rules": [{"id": "r", "description": "d", "when": tests, "outcome": "block", "explanation": "e"}]})
     ruleset, problems = parse_checked([RuleSource("a.yaml", text)])
