@@ -9,10 +9,10 @@ and driver errors come out as SQLAlchemy's own exception classes, so one error m
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.orm import Session
@@ -21,6 +21,7 @@ from guard.core.timeutil import as_utc
 
 Row = tuple[Any, ...]
 _PG_TEXT: dict[str, str] = {}
+T = TypeVar("T")
 
 
 def _pg(query: str) -> str:
@@ -69,6 +70,24 @@ class Sql:
             return tuple(row) if row is not None else None
         finally:
             cursor.close()
+
+    def later(self, query: str, params: Sequence[Any] = ()) -> Pending[list[Row]]:
+        """Send a query now, read its rows when asked: inside `pipelined`, every query sent before the first
+        one is read comes back in that one round trip. Elsewhere the rows are read at once, as `rows` does
+        (an unread SQLite statement would hold its read transaction open)."""
+        if not self.pipelining:
+            return Pending.done(self.rows(query, params))
+        cursor = self._execute(query, params)
+
+        def rows() -> list[Row]:
+            try:
+                return list(cursor.fetchall())
+            except self._error as exc:
+                raise wrapped(query, exc, self._error) from exc
+            finally:
+                cursor.close()
+
+        return Pending(rows)
 
     def run(self, query: str, params: Sequence[Any] = ()) -> None:
         """A statement whose result is not needed."""
@@ -135,6 +154,29 @@ class Sql:
             cursor.close()
             raise wrapped(query, exc, self._error) from exc
         return cursor
+
+
+class Pending(Generic[T]):
+    """A result that was asked for and is read on first use (see `Sql.later`); read once, then kept."""
+
+    def __init__(self, read: Callable[[], T]) -> None:
+        self._read: Callable[[], T] | None = read
+        self._value: T | None = None
+
+    def __call__(self) -> T:
+        if self._read is not None:
+            self._value, self._read = self._read(), None
+        return self._value  # type: ignore[return-value]
+
+    @classmethod
+    def done(cls, value: T) -> Pending[T]:
+        """A result known already."""
+        pending: Pending[T] = cls(lambda: value)
+        return pending
+
+    def then(self, change: Callable[[T], Any]) -> Pending[Any]:
+        """A result made from this one when it is read."""
+        return Pending(lambda: change(self()))
 
 
 def driver_error(dialect: str) -> type[Exception]:
