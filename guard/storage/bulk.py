@@ -2,8 +2,9 @@
 
 A campaign writes hundreds of thousands of rows; SQLAlchemy's per-row parameter processing costs more
 than the database itself, so rows are prepared here in the driver's own terms (times as SQLAlchemy's
-SQLite text format, or aware datetimes for PostgreSQL; JSON already serialised). PostgreSQL takes them
-with COPY, several times cheaper for the server than INSERTs; SQLite with one executemany.
+SQLite text format, or aware datetimes for PostgreSQL; JSON already serialised). PostgreSQL takes many
+with binary COPY, several times cheaper for the server than INSERTs, and a few with one prepared INSERT of
+unnested arrays; SQLite takes them with one executemany.
 """
 
 from __future__ import annotations
@@ -42,9 +43,12 @@ def insert_tuples(sql: Sql, table: str, columns: Sequence[str], rows: list[tuple
         if len(rows) >= COPY_FROM and not sql.pipelining:
             sql.copy(table, columns, rows)
             return
-        marks = "(" + ", ".join("?" for _ in columns) + ")"  # a pipelined batch stays well below 65,535 values
-        sql.run(f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join(marks for _ in rows)}",
-                [value for row in rows for value in row])
+        # One array per column, unnested: the statement's text is the same for any number of rows, so it
+        # is prepared once per connection (a VALUES list would be a new statement for every row count).
+        types = sql.column_types(table, columns)
+        arrays = ", ".join(f"CAST(? AS {t}[])" for t in types)
+        sql.run(f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({arrays})",
+                [list(column) for column in zip(*rows, strict=True)])
         return
     if times and not prepared:
         rows = [_with_sqlite_times(row, times) for row in rows]

@@ -21,6 +21,7 @@ from guard.core.timeutil import as_utc
 
 Row = tuple[Any, ...]
 _PG_TEXT: dict[str, str] = {}
+_COLUMN_TYPES: dict[str, dict[str, tuple[str, int]]] = {}
 T = TypeVar("T")
 
 
@@ -105,17 +106,38 @@ class Sql:
             cursor.close()
 
     def copy(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-        """PostgreSQL COPY FROM STDIN of many rows."""
-        query = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+        """PostgreSQL binary COPY FROM STDIN of many rows (JSON columns given as text)."""
+        from psycopg.types.json import set_json_dumps
+
+        query = f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
+        known = self._columns(table, columns)
         cursor = self.connection.cursor()
+        set_json_dumps(_as_is, context=cursor)  # our JSON is serialised already: sent as it is
         try:
             with cursor.copy(query) as copy:
+                copy.set_types([known[c][1] for c in columns])
                 for row in rows:
                     copy.write_row(row)
         except self._error as exc:
             raise wrapped(query, exc, self._error) from exc
         finally:
             cursor.close()
+
+    def column_types(self, table: str, columns: Sequence[str]) -> list[str]:
+        """PostgreSQL's names of the columns' types (`character varying(200)`, `json`...)."""
+        known = self._columns(table, columns)
+        return [known[c][0] for c in columns]
+
+    def _columns(self, table: str, columns: Sequence[str]) -> dict[str, tuple[str, int]]:
+        """Each column's type name and oid, read from the catalog once per process and table (Guard's schema
+        changes only by migration, before serving)."""
+        known = _COLUMN_TYPES.get(table)
+        if known is None or any(c not in known for c in columns):
+            rows = self.rows("SELECT attname, format_type(atttypid, atttypmod), CAST(atttypid AS integer) "
+                             "FROM pg_attribute WHERE attrelid = CAST(? AS regclass) AND attnum > 0 "
+                             "AND NOT attisdropped", (table,))
+            known = _COLUMN_TYPES[table] = {name: (kind, oid) for name, kind, oid in rows}
+        return known
 
     @contextmanager
     def pipelined(self) -> Iterator[None]:
@@ -177,6 +199,10 @@ class Pending(Generic[T]):
     def then(self, change: Callable[[T], Any]) -> Pending[Any]:
         """A result made from this one when it is read."""
         return Pending(lambda: change(self()))
+
+
+def _as_is(text: Any) -> Any:
+    return text
 
 
 def driver_error(dialect: str) -> type[Exception]:
