@@ -17,7 +17,7 @@ import struct
 import threading
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 from sqlalchemy import make_url
@@ -77,10 +77,8 @@ class Proxy:
             pass
         finally:
             for s in (source, sink):
-                try:
+                with suppress(OSError):
                     s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
     def _frontend(self, state: dict[str, Any], data: bytes) -> None:
         buffer = state["buffer"] + data
