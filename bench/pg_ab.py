@@ -82,9 +82,10 @@ def _measured(url: str, master: int, run: Any) -> dict[str, float]:
     pids = backend_pids(url)
     workers, database = worker_cpu_seconds(master), cpu_seconds(pids)
     result = run()
-    pids_after = backend_pids(url)
+    # Backends that connected meanwhile count from their start; any that left take their time with them.
+    started = [pid for pid in backend_pids(url) if pid not in pids]
     worker_used = sum(worker_cpu_seconds(master).values()) - sum(workers.values())
-    database_used = cpu_seconds(pids_after) - database if pids_after == pids else float("nan")
+    database_used = cpu_seconds(pids) - database + cpu_seconds(started)
     count = result.pop("decisions")
     return {**result, "worker_cpu_us": worker_used / count * 1e6, "db_cpu_us": database_used / count * 1e6}
 

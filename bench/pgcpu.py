@@ -12,12 +12,14 @@ TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def backend_pids(url: str) -> list[int]:
-    """The server processes connected to the database of `url` right now (not the asking one)."""
+    """The server processes serving clients of the database of `url` right now (not the asking one; not
+    autovacuum, whose work comes and goes with its own schedule)."""
     engine = create_engine(url)
     try:
         with engine.connect() as conn:
             rows = conn.exec_driver_sql(
-                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                "AND backend_type = 'client backend'"
             ).all()
     finally:
         engine.dispose()

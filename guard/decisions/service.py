@@ -307,14 +307,17 @@ def _decide_together(db: Database, evaluator: Evaluator, items: list[_Item], now
             small = len(items) < PIPELINE_BELOW
             # A chunk of a campaign leaves its WAL checkpoint to a background thread and goes on reading.
             with db.raw_transaction(small=small, checkpoint_later=not small) as sql:
-                fresh, repeats = _resolve_idempotency(sql, items)
+                # The earlier decisions under the items' keys are sent with the situation reads (one round
+                # trip on PostgreSQL), so every item's customer is locked and read, repeats' too.
+                earlier = _earlier_decisions(sql, items)
+                messages = [i.message for i in items if i.message is not None]
+                asked = sorted({m.customer_id for m in messages})
+                identities = identities_later(sql, asked)
+                # Locked under the customer id too: decisions asked under two aliases count each other.
+                lock_customers_as_asked(sql, asked)
+                context = _Context.load(sql, evaluator, messages, identities)
+                fresh, repeats = _resolve_idempotency(items, earlier())
                 if fresh:
-                    messages = [i.message for i in fresh if i.message is not None]
-                    asked = sorted({m.customer_id for m in messages})
-                    identities = identities_later(sql, asked)
-                    # Locked under the customer id too: decisions asked under two aliases count each other.
-                    lock_customers_as_asked(sql, asked)
-                    context = _Context.load(sql, evaluator, messages, identities)
                     _decide_and_record(sql, evaluator, context, fresh, now)
             for repeat, first in repeats:
                 # The same request as the first with its key: its answer, or its error.
@@ -328,12 +331,17 @@ def _decide_together(db: Database, evaluator: Evaluator, items: list[_Item], now
                 raise
 
 
-def _resolve_idempotency(sql: Sql, items: list[_Item]) -> tuple[list[_Item], list[tuple[_Item, _Item]]]:
-    """Answer repeats from the log (or 409 them); return the items needing a decision and in-batch repeats.
+def _earlier_decisions(sql: Sql, items: list[_Item]) -> Pending[dict[tuple[int, str], store.StoredDecision]]:
+    """The decisions recorded earlier under the items' idempotency keys (sent now, read on first use).
 
     A key belongs to the API key that sent it: the same key from another caller is another request."""
     keys = {(i.scope, i.data["idempotency_key"]) for i in items if i.data.get("idempotency_key")}
-    known = store.by_idempotency_keys(sql, keys) if keys else {}
+    return store.by_idempotency_keys_later(sql, keys) if keys else Pending.done({})
+
+
+def _resolve_idempotency(items: list[_Item], known: dict[tuple[int, str], store.StoredDecision]
+                         ) -> tuple[list[_Item], list[tuple[_Item, _Item]]]:
+    """Answer repeats from the log (or 409 them); return the items needing a decision and in-batch repeats."""
     first_in_batch: dict[tuple[int, str], _Item] = {}
     fresh: list[_Item] = []
     repeats: list[tuple[_Item, _Item]] = []

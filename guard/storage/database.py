@@ -430,11 +430,12 @@ def _hung_up(connection: Any) -> bool:
     pooled connection without a round trip. A live one with a stray notice is merely replaced."""
     if connection.closed or connection.broken:
         return True
+    poller = select.poll()  # not select(): no limit on the descriptor's number
     try:
-        readable, _, _ = select.select([connection.pgconn.socket], [], [], 0)
+        poller.register(connection.pgconn.socket, select.POLLIN)
+        return bool(poller.poll(0))
     except (OSError, ValueError):
         return True
-    return bool(readable)
 
 
 def _quietly_roll_back(sql: Sql) -> None:

@@ -196,10 +196,6 @@ class Pending(Generic[T]):
         pending: Pending[T] = cls(lambda: value)
         return pending
 
-    def then(self, change: Callable[[T], Any]) -> Pending[Any]:
-        """A result made from this one when it is read."""
-        return Pending(lambda: change(self()))
-
 
 def _as_is(text: Any) -> Any:
     return text
