@@ -90,9 +90,10 @@ class Sql:
 
         return Pending(rows)
 
-    def run(self, query: str, params: Sequence[Any] = ()) -> None:
-        """A statement whose result is not needed."""
-        self._execute(query, params).close()
+    def run(self, query: str, params: Sequence[Any] = (), prepare: bool | None = None) -> None:
+        """A statement whose result is not needed; `prepare` False keeps a one-off text from being prepared
+        on PostgreSQL (by default every statement is: see `database.PREPARE_THRESHOLD`)."""
+        self._execute(query, params, prepare).close()
 
     def many(self, query: str, rows: Iterable[Sequence[Any]]) -> None:
         """One statement for many parameter rows (executemany)."""
@@ -122,11 +123,6 @@ class Sql:
             raise wrapped(query, exc, self._error) from exc
         finally:
             cursor.close()
-
-    def column_types(self, table: str, columns: Sequence[str]) -> list[str]:
-        """PostgreSQL's names of the columns' types (`character varying(200)`, `json`...)."""
-        known = self._columns(table, columns)
-        return [known[c][0] for c in columns]
 
     def _columns(self, table: str, columns: Sequence[str]) -> dict[str, tuple[str, int]]:
         """Each column's type name and oid, read from the catalog once per process and table (Guard's schema
@@ -168,10 +164,13 @@ class Sql:
         """A stored JSON value (text on SQLite, already parsed on PostgreSQL)."""
         return json.loads(value) if isinstance(value, str | bytes) else value
 
-    def _execute(self, query: str, params: Sequence[Any]) -> Any:
+    def _execute(self, query: str, params: Sequence[Any], prepare: bool | None = None) -> Any:
         cursor = self.connection.cursor()
         try:
-            cursor.execute(_pg(query) if self.postgres else query, params)
+            if self.postgres:
+                cursor.execute(_pg(query), params, prepare=prepare)
+            else:
+                cursor.execute(query, params)
         except self._error as exc:
             cursor.close()
             raise wrapped(query, exc, self._error) from exc

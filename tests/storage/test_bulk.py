@@ -1,5 +1,5 @@
-"""Bulk rows on both databases: a few (one prepared INSERT of unnested arrays on PostgreSQL, pipelined or
-not), many (binary COPY on PostgreSQL), read back exactly; and reads sent together with `Sql.later`."""
+"""Bulk rows on both databases: a few (one multi-row INSERT, pipelined or not), many (binary COPY on
+PostgreSQL), read back exactly; and reads sent together with `Sql.later`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy.exc import DBAPIError
 
-from guard.storage.bulk import COPY_FROM, EVENT_COLUMNS, insert_tuples
+from guard.storage.bulk import COPY_FROM, EVENT_COLUMNS, PREPARED_ROWS, insert_tuples
 from guard.storage.database import Database
 
 AT = datetime(2026, 3, 1, 12, 30, 15, 123456, tzinfo=UTC)
@@ -42,15 +42,16 @@ def test_rows_are_stored_exactly(db: Database, count: int, small: bool):
     assert _stored(db, tag) == expected
 
 
-def test_row_counts_share_one_statement_text(db: Database):
-    """Any number of rows below COPY_FROM goes in by the same statement (prepared once per connection)."""
-    for count in (1, 2, 3):
+def test_only_small_row_counts_are_prepared(db: Database):
+    """A single decision's insert is prepared; a large group's is not (it would crowd out the hot ones)."""
+    for n, count in enumerate((1, 2, 1, PREPARED_ROWS + 1)):
         with db.raw_transaction(small=True) as sql:
-            insert_tuples(sql, "events", EVENT_COLUMNS, _events(count, f"texts{count}"))
+            insert_tuples(sql, "events", EVENT_COLUMNS, _events(count, f"texts{n}"))
     if db.engine.dialect.name == "postgresql":
         with db.raw_reads() as sql:
-            inserts = sql.rows("SELECT statement FROM pg_prepared_statements WHERE statement LIKE 'INSERT INTO events%'")
-        assert len(inserts) == 1, inserts
+            inserts = sql.rows("SELECT statement FROM pg_prepared_statements "
+                               "WHERE statement LIKE 'INSERT INTO events%'")
+        assert sorted(statement.count("), (") + 1 for (statement,) in inserts) == [1, 2], inserts
 
 
 def test_reads_sent_together_come_back_in_order(db: Database):

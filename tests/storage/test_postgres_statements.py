@@ -50,7 +50,8 @@ def _terminate_others(url: str) -> int:
     try:
         with admin.connect() as conn:
             return len(conn.exec_driver_sql(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                # Waiting for each to end, as a request arriving later would find it: closed.
+                "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity "
                 "WHERE datname = current_database() AND pid <> pg_backend_pid()").all())
     finally:
         admin.dispose()
