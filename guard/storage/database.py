@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import select
 import sqlite3
 import struct
 import threading
@@ -87,12 +88,20 @@ def make_engine(url: str, timeout: float = DEFAULT_TIMEOUT, raw: bool = False,
     engine = create_engine(url, pool_pre_ping=not raw, pool_size=5, max_overflow=10, pool_timeout=timeout,
                            connect_args=connect_args, **kwargs)
     if raw:
-        event.listen(engine, "connect", _autocommit)
+        event.listen(engine, "connect", _raw_connection)
     return engine
 
 
-def _autocommit(dbapi_connection: Any, _record: Any) -> None:
+# Every statement `Sql` sends is prepared on the server the first time a connection sends it (psycopg's
+# default waits for the sixth): the hot path's statements have a fixed text, so each is parsed and planned
+# once per connection and then travels as a name and its parameters. psycopg keeps the 100 most recently
+# used per connection and deallocates the others; a new connection (after a restart) starts afresh.
+PREPARE_THRESHOLD = 0
+
+
+def _raw_connection(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.autocommit = True
+    dbapi_connection.prepare_threshold = PREPARE_THRESHOLD
 
 
 def _sqlite_transactions(engine: Engine, timeout: float = DEFAULT_TIMEOUT,
@@ -304,11 +313,15 @@ class Database:
 
     @contextmanager
     def _raw_transaction(self, begin: str, small: bool, no_checkpoint: bool = False) -> Iterator[Sql]:
-        connection, sql = self._checkout(begin)
+        # PostgreSQL, pipelined: BEGIN travels with the transaction's first statements instead of alone.
+        deferred = small and self._postgres
+        connection, sql = self._checkout(None if deferred else begin)
         try:
             if no_checkpoint:
                 sql.run("PRAGMA wal_autocheckpoint=0")  # for this COMMIT only (restored below)
             with sql.pipelined() if small else nullcontext():
+                if deferred:
+                    sql.run(begin)
                 yield sql
                 sql.run("COMMIT")
         except OperationalError:
@@ -363,15 +376,19 @@ class Database:
         finally:
             connection.close()
 
-    def _checkout(self, begin: str) -> tuple[Any, Sql]:
-        """A pooled connection in a transaction; retried once when the server dropped the pool's connections."""
+    def _checkout(self, begin: str | None) -> tuple[Any, Sql]:
+        """A pooled connection, in a transaction unless `begin` is None (the caller sends it then); retried
+        once when the server dropped the pool's connections."""
         # A locked SQLite file is not retried: its busy timeout has already been waited out.
         attempts = 2 if self._postgres else 1
         for attempt in range(1, attempts + 1):
             connection = self._connect()
             sql = Sql(connection.driver_connection, self.engine.dialect.name)
             try:
-                sql.run(begin)
+                if begin is not None:
+                    sql.run(begin)
+                elif _hung_up(connection.driver_connection):
+                    raise OperationalError("checkout", None, ConnectionError("the server closed the connection"))
                 return connection, sql
             except OperationalError:
                 self._forget_connections(connection)
@@ -405,6 +422,20 @@ class Database:
         self.engine.dispose()
         if self._raw is not None and self._raw is not self.engine:
             self._raw.dispose()
+
+
+def _hung_up(connection: Any) -> bool:
+    """Whether an idle PostgreSQL connection has something to read: between transactions the server says
+    nothing unless it is closing the connection (a restart, a terminated backend), so this tells a dead
+    pooled connection without a round trip. A live one with a stray notice is merely replaced."""
+    if connection.closed or connection.broken:
+        return True
+    poller = select.poll()  # not select(): no limit on the descriptor's number
+    try:
+        poller.register(connection.pgconn.socket, select.POLLIN)
+        return bool(poller.poll(0))
+    except (OSError, ValueError):
+        return True
 
 
 def _quietly_roll_back(sql: Sql) -> None:

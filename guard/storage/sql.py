@@ -9,10 +9,10 @@ and driver errors come out as SQLAlchemy's own exception classes, so one error m
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.orm import Session
@@ -21,6 +21,8 @@ from guard.core.timeutil import as_utc
 
 Row = tuple[Any, ...]
 _PG_TEXT: dict[str, str] = {}
+_COLUMN_TYPES: dict[str, dict[str, tuple[str, int]]] = {}
+T = TypeVar("T")
 
 
 def _pg(query: str) -> str:
@@ -70,9 +72,28 @@ class Sql:
         finally:
             cursor.close()
 
-    def run(self, query: str, params: Sequence[Any] = ()) -> None:
-        """A statement whose result is not needed."""
-        self._execute(query, params).close()
+    def later(self, query: str, params: Sequence[Any] = ()) -> Pending[list[Row]]:
+        """Send a query now, read its rows when asked: inside `pipelined`, every query sent before the first
+        one is read comes back in that one round trip. Elsewhere the rows are read at once, as `rows` does
+        (an unread SQLite statement would hold its read transaction open)."""
+        if not self.pipelining:
+            return Pending.done(self.rows(query, params))
+        cursor = self._execute(query, params)
+
+        def rows() -> list[Row]:
+            try:
+                return list(cursor.fetchall())
+            except self._error as exc:
+                raise wrapped(query, exc, self._error) from exc
+            finally:
+                cursor.close()
+
+        return Pending(rows)
+
+    def run(self, query: str, params: Sequence[Any] = (), prepare: bool | None = None) -> None:
+        """A statement whose result is not needed; `prepare` False keeps a one-off text from being prepared
+        on PostgreSQL (by default every statement is: see `database.PREPARE_THRESHOLD`)."""
+        self._execute(query, params, prepare).close()
 
     def many(self, query: str, rows: Iterable[Sequence[Any]]) -> None:
         """One statement for many parameter rows (executemany)."""
@@ -86,17 +107,33 @@ class Sql:
             cursor.close()
 
     def copy(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-        """PostgreSQL COPY FROM STDIN of many rows."""
-        query = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+        """PostgreSQL binary COPY FROM STDIN of many rows (JSON columns given as text)."""
+        from psycopg.types.json import set_json_dumps
+
+        query = f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
+        known = self._columns(table, columns)
         cursor = self.connection.cursor()
+        set_json_dumps(_as_is, context=cursor)  # our JSON is serialised already: sent as it is
         try:
             with cursor.copy(query) as copy:
+                copy.set_types([known[c][1] for c in columns])
                 for row in rows:
                     copy.write_row(row)
         except self._error as exc:
             raise wrapped(query, exc, self._error) from exc
         finally:
             cursor.close()
+
+    def _columns(self, table: str, columns: Sequence[str]) -> dict[str, tuple[str, int]]:
+        """Each column's type name and oid, read from the catalog once per process and table (Guard's schema
+        changes only by migration, before serving)."""
+        known = _COLUMN_TYPES.get(table)
+        if known is None or any(c not in known for c in columns):
+            rows = self.rows("SELECT attname, format_type(atttypid, atttypmod), CAST(atttypid AS integer) "
+                             "FROM pg_attribute WHERE attrelid = CAST(? AS regclass) AND attnum > 0 "
+                             "AND NOT attisdropped", (table,))
+            known = _COLUMN_TYPES[table] = {name: (kind, oid) for name, kind, oid in rows}
+        return known
 
     @contextmanager
     def pipelined(self) -> Iterator[None]:
@@ -127,14 +164,40 @@ class Sql:
         """A stored JSON value (text on SQLite, already parsed on PostgreSQL)."""
         return json.loads(value) if isinstance(value, str | bytes) else value
 
-    def _execute(self, query: str, params: Sequence[Any]) -> Any:
+    def _execute(self, query: str, params: Sequence[Any], prepare: bool | None = None) -> Any:
         cursor = self.connection.cursor()
         try:
-            cursor.execute(_pg(query) if self.postgres else query, params)
+            if self.postgres:
+                cursor.execute(_pg(query), params, prepare=prepare)
+            else:
+                cursor.execute(query, params)
         except self._error as exc:
             cursor.close()
             raise wrapped(query, exc, self._error) from exc
         return cursor
+
+
+class Pending(Generic[T]):
+    """A result that was asked for and is read on first use (see `Sql.later`); read once, then kept."""
+
+    def __init__(self, read: Callable[[], T]) -> None:
+        self._read: Callable[[], T] | None = read
+        self._value: T | None = None
+
+    def __call__(self) -> T:
+        if self._read is not None:
+            self._value, self._read = self._read(), None
+        return self._value  # type: ignore[return-value]
+
+    @classmethod
+    def done(cls, value: T) -> Pending[T]:
+        """A result known already."""
+        pending: Pending[T] = cls(lambda: value)
+        return pending
+
+
+def _as_is(text: Any) -> Any:
+    return text
 
 
 def driver_error(dialect: str) -> type[Exception]:

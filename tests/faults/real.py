@@ -151,3 +151,20 @@ def _alive(pid: int) -> bool:
 def _kill(pid: int) -> None:
     with contextlib.suppress(OSError):
         os.kill(pid, signal.SIGKILL)
+
+
+def worker_of_connections(master: int, server_port: int, client_ports: list[int]) -> list[int]:
+    """For each client port, the pid of the worker holding the server side of that connection (Linux /proc)."""
+    inodes: dict[int, str] = {}
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local_port, remote_port = int(fields[1].split(":")[1], 16), int(fields[2].split(":")[1], 16)
+        if local_port == server_port and remote_port in client_ports:
+            inodes[remote_port] = fields[9]
+    owners: dict[str, int] = {}
+    for worker in Path(f"/proc/{master}/task/{master}/children").read_text().split():
+        for fd in Path(f"/proc/{worker}/fd").iterdir():
+            target = os.readlink(fd) if fd.is_symlink() else ""
+            if target.startswith("socket:["):
+                owners[target[8:-1]] = int(worker)
+    return [owners[inodes[port]] for port in client_ports]
