@@ -98,6 +98,17 @@ def empty_every_table(engine: Engine) -> None:
 
 
 @pytest.fixture
+def served_db_url(db_url: str, tmp_path: Path) -> Iterator[str]:
+    """An empty database of the kind the suite runs on, for a real server or CLI to migrate (a SQLite file, or
+    a fresh PostgreSQL database)."""
+    if db_url.startswith("postgresql"):
+        with fresh_postgres_database(db_url) as url:
+            yield url
+    else:
+        yield f"sqlite:///{tmp_path / 'served.db'}"
+
+
+@pytest.fixture
 def committed_db(tmp_path: Path) -> Iterator[Database]:
     """A migrated database of the test's own whose transactions really commit (for threads and processes)."""
     url = database_url(tmp_path)

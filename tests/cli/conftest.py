@@ -3,26 +3,21 @@ test connection): a fresh PostgreSQL database next to the suite's, or a new SQLi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 from click.testing import CliRunner, Result
 
 from guard.cli import main
-from tests.conftest import RULES_DIR, fresh_postgres_database
+from tests.conftest import RULES_DIR
 
 Invoke = Callable[..., Result]
 
 
 @pytest.fixture
-def cli_db_url(db_url: str, tmp_path: Path) -> Iterator[str]:
+def cli_db_url(served_db_url: str) -> str:
     """An empty database the CLI may create its schema in."""
-    if db_url.startswith("postgresql"):
-        with fresh_postgres_database(db_url) as url:
-            yield url
-    else:
-        yield f"sqlite:///{tmp_path / 'cli.db'}"
+    return served_db_url
 
 
 @pytest.fixture

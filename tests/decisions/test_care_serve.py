@@ -4,7 +4,6 @@ group-commit queue): decisions racing over HTTP for one customer with an open co
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,21 +13,13 @@ import pytest
 import requests
 
 from guard.storage.database import Database
-from tests.conftest import RULES_DIR, fresh_postgres_database
+from tests.conftest import RULES_DIR
 from tests.faults.load import iso
 from tests.faults.real import GuardServer, make_key
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def served_url(db_url: str, tmp_path: Path) -> Iterator[str]:
-    """An empty database of the suite's kind for the server."""
-    if db_url.startswith("postgresql"):
-        with fresh_postgres_database(db_url) as url:
-            yield url
-    else:
-        yield f"sqlite:///{tmp_path / 'served.db'}"
 
 
 def _care_messages(url: str) -> list[dict[str, Any]]:
@@ -40,9 +31,9 @@ def _care_messages(url: str) -> list[dict[str, Any]]:
         db.dispose()
 
 
-def test_racing_decisions_through_two_workers_tell_care_once(served_url: str, tmp_path: Path):
-    auth = {"Authorization": f"Bearer {make_key(served_url, 'decide', 'events', 'read')}"}
-    env = {"GUARD_DATABASE_URL": served_url, "GUARD_RULES_DIR": str(RULES_DIR)}
+def test_racing_decisions_through_two_workers_tell_care_once(served_db_url: str, tmp_path: Path):
+    auth = {"Authorization": f"Bearer {make_key(served_db_url, 'decide', 'events', 'read')}"}
+    env = {"GUARD_DATABASE_URL": served_db_url, "GUARD_RULES_DIR": str(RULES_DIR)}
     send_at = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)
     opened = send_at - timedelta(days=2)
     with GuardServer(env, tmp_path, workers=2) as server:
@@ -57,7 +48,7 @@ def test_racing_decisions_through_two_workers_tell_care_once(served_url: str, tm
         # Dry runs first: they answer reroute and tell nobody.
         dry = requests.post(f"{server.url}/v1/decisions", json=body(0, dry_run=True), headers=auth, timeout=10)
         assert dry.json()["outcome"] == "reroute"
-        assert _care_messages(served_url) == []
+        assert _care_messages(served_db_url) == []
 
         def send(n: int) -> list[dict[str, Any]]:
             if n % 3 == 0:
@@ -74,7 +65,7 @@ def test_racing_decisions_through_two_workers_tell_care_once(served_url: str, tm
         assert len(answers) == 32 and {a["outcome"] for a in answers} == {"reroute"}
         assert {a["route"] for a in answers} == {"care"}
 
-    [message] = _care_messages(served_url)
+    [message] = _care_messages(served_db_url)
     data = message["data"]
     assert data["decision_id"] in {a["decision_id"] for a in answers}
     assert (data["customer_id"], data["route"], data["rule_id"]) == ("care-c1", "care", "care-first")

@@ -1,5 +1,5 @@
-"""Fuzz tests reuse the real-server fixtures of the fault tests."""
+"""Fuzz tests reuse the real-server fixtures of the fault tests (served_db_url is the suite-wide one)."""
 
-from tests.faults.conftest import served_db_url, server_env, servers
+from tests.faults.conftest import server_env, servers
 
-__all__ = ["served_db_url", "server_env", "servers"]
+__all__ = ["server_env", "servers"]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import RULES_DIR, fresh_postgres_database
+from tests.conftest import RULES_DIR
 from tests.faults.real import GuardServer
 from tests.outbound.receiver import Receiver
 
@@ -20,14 +20,6 @@ def receiver() -> Iterator[Receiver]:
     started.stop()
 
 
-@pytest.fixture
-def served_db_url(db_url: str, tmp_path: Path) -> Iterator[str]:
-    """An empty database of the kind the suite runs on (a SQLite file, or a fresh PostgreSQL database)."""
-    if db_url.startswith("postgresql"):
-        with fresh_postgres_database(db_url) as url:
-            yield url
-    else:
-        yield f"sqlite:///{tmp_path / 'served.db'}"
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.conftest import RULES_DIR, fresh_postgres_database
+from tests.conftest import RULES_DIR
 from tests.faults.load import iso
 from tests.faults.real import GuardServer, guard_command, make_key
 
@@ -95,13 +95,6 @@ def receiver() -> Iterator[Receiver]:
     receiver.server.server_close()
 
 
-@pytest.fixture
-def served_url(db_url: str, tmp_path: Path) -> Iterator[str]:
-    if db_url.startswith("postgresql"):
-        with fresh_postgres_database(db_url) as url:
-            yield url
-    else:
-        yield f"sqlite:///{tmp_path / 'served.db'}"
 
 
 def signature_valid(message: dict[str, Any]) -> bool:
@@ -116,9 +109,9 @@ def signature_valid(message: dict[str, Any]) -> bool:
     return any(part in expected for part in headers["webhook-signature"].split())
 
 
-def test_care_first_for_real(served_url: str, tmp_path: Path, receiver: Receiver):
-    auth = {"Authorization": f"Bearer {make_key(served_url, 'decide', 'events', 'read')}"}
-    env = {"GUARD_DATABASE_URL": served_url, "GUARD_RULES_DIR": str(RULES_DIR)}
+def test_care_first_for_real(served_db_url: str, tmp_path: Path, receiver: Receiver):
+    auth = {"Authorization": f"Bearer {make_key(served_db_url, 'decide', 'events', 'read')}"}
+    env = {"GUARD_DATABASE_URL": served_db_url, "GUARD_RULES_DIR": str(RULES_DIR)}
     added = subprocess.run([*guard_command(), "webhooks", "add", receiver.url, "--event", "care.requested",
                             "--event", "hold.released", "--secret", SECRET],
                            env={**os.environ, **env}, capture_output=True, text=True, timeout=60)
