@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import CursorResult, String, cast, delete, func, select
+from sqlalchemy import CursorResult, String, cast, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from guard.audit.verify import current_digests, erasure_account
 from guard.core.canonical import content_hash
 from guard.core.errors import NotFound
 from guard.core.timeutil import utcnow
+from guard.decisions.projector import lock_projection
 from guard.ledger.chain import Entry, append
 from guard.ledger.digests import customer_digest, pseudonym, purge_digest
 from guard.lifecycle.versions import sources_of
@@ -172,6 +173,8 @@ def erase_customer(db: Database, customer_id: str) -> dict[str, Any]:
     with db.transaction() as session:
         # Decisions for this customer wait (PostgreSQL): none is written unscrubbed behind the erasure's back.
         history.lock_customers(Sql.of_session(session), {customer_id})
+        # No projector batch copies an explanation from a row this erasure is scrubbing (PostgreSQL).
+        lock_projection(Sql.of_session(session))
         events = load_events(session, customer_id)
         event_ids = [e.event_id for e in events if not e.event_id.startswith(history.MARKER_PREFIX)]
         decisions = list(session.scalars(select(Decision).where(Decision.customer_id == customer_id)))
@@ -183,6 +186,7 @@ def erase_customer(db: Database, customer_id: str) -> dict[str, Any]:
         session.execute(delete(Event).where(Event.customer_id == customer_id))
         for decision in decisions:
             _scrub(decision, alias)
+        _scrub_projected([d.id for d in decisions], session)
         _scrub_backtests(session, customer_id, alias)
         session.flush()
         scrubbed = current_digests(session, "decision", [d.decision_id for d in decisions])
@@ -222,8 +226,14 @@ def _scrub(decision: Decision, alias: str) -> None:
     decision.request = request
     decision.request_hash = content_hash(request)
     decision.facts = {"erased": True}
-    for reason in decision.reasons:
-        reason.explanation = ERASED_TEXT
+    decision.matched = [{**reason, "explanation": ERASED_TEXT} for reason in decision.matched]
+
+
+def _scrub_projected(pks: list[int], session: Session) -> None:
+    """The reason rows the projector already copied from the scrubbed decisions lose their explanations too."""
+    for start in range(0, len(pks), _CHUNK):
+        session.execute(update(DecisionReason).where(DecisionReason.decision_pk.in_(pks[start:start + _CHUNK]))
+                        .values(explanation=ERASED_TEXT))
 
 
 def _scrub_backtests(session: Session, customer_id: str, alias: str) -> None:

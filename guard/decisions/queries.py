@@ -14,7 +14,7 @@ from guard.core.errors import NotFound, ValidationFailed
 from guard.core.timeutil import iso
 from guard.decisions.answer import decision_answer
 from guard.situation.aliases import Identity, identity
-from guard.storage.tables.decisions import Decision, DecisionReason
+from guard.storage.tables.decisions import Decision, DecisionFacet, DecisionReason
 from guard.storage.tables.situation import Event
 
 MAX_PAGE = 500
@@ -63,19 +63,23 @@ def decode_cursor(cursor: str) -> int:
 
 
 def filtered(filters: dict[str, Any]) -> Select[Any]:
-    """Decisions matching the filters, newest first."""
-    query = select(Decision)
-    for name in ("customer_id", "campaign_id", "outcome", "channel", "purpose"):
+    """Decisions matching the filters, newest first, as of the projector's cursor (the facets it wrote are
+    where campaign, outcome and time are indexed; decisions not projected yet are not listed)."""
+    query = select(Decision).join(DecisionFacet, DecisionFacet.decision_pk == Decision.id)
+    for name in ("customer_id", "channel", "purpose"):
         if filters.get(name):
             query = query.where(getattr(Decision, name) == filters[name])
+    for name in ("campaign_id", "outcome"):
+        if filters.get(name):
+            query = query.where(getattr(DecisionFacet, name) == filters[name])
     if filters.get("rule_id"):
-        query = query.where(exists().where(DecisionReason.decision_pk == Decision.id,
+        query = query.where(exists().where(DecisionReason.decision_pk == DecisionFacet.decision_pk,
                                            DecisionReason.rule_id == filters["rule_id"]))
     if filters.get("since"):
-        query = query.where(Decision.evaluated_at >= filters["since"])
+        query = query.where(DecisionFacet.evaluated_at >= filters["since"])
     if filters.get("until"):
-        query = query.where(Decision.evaluated_at < filters["until"])
-    return query.order_by(Decision.id.desc())
+        query = query.where(DecisionFacet.evaluated_at < filters["until"])
+    return query.order_by(DecisionFacet.decision_pk.desc())
 
 
 def list_decisions(session: Session, filters: dict[str, Any]) -> dict[str, Any]:
@@ -83,7 +87,7 @@ def list_decisions(session: Session, filters: dict[str, Any]) -> dict[str, Any]:
     limit = filters.get("limit") or 50
     query = filtered(filters)
     if filters.get("cursor"):
-        query = query.where(Decision.id < decode_cursor(filters["cursor"]))
+        query = query.where(DecisionFacet.decision_pk < decode_cursor(filters["cursor"]))
     rows = list(session.scalars(query.limit(limit + 1)))
     page = rows[:limit]
     next_cursor = encode_cursor(page[-1].id) if len(rows) > limit else None

@@ -1,4 +1,4 @@
-"""Turning verdicts into decision rows, audit entries and answers, in bulk.
+"""Turning verdicts into decision rows (matched rules inline), audit entries and answers, in bulk.
 
 The decisions of a campaign mostly share everything but the customer: the stored request, the facts, the
 digested text of the audit record and the answer. That shared part is serialised and digested once per
@@ -44,6 +44,7 @@ class _Shared:
     row_middle: tuple[Any, ...]  # campaign_id .. evaluated_at, in the driver's terms
     tail: str
     answer: dict[str, Any]
+    reasons_text: str  # the matched rules as stored inline in the decision row
     verdict: Verdict  # held, so that its id() names it for as long as this entry lives
 
 
@@ -58,17 +59,16 @@ class Recorder:
         self._ids = iter(decision_ids(count))
         self._shared: dict[tuple[Any, ...], _Shared] = {}
         self.rows: list[list[Any]] = []
-        self.reasons: list[list[tuple[int, str, str, str]]] = []
         self.entries: list[Entry] = []
 
     def write(self) -> None:
-        """Insert the decisions and their reasons (ids allocated now), then chain their audit records."""
+        """Insert the decisions, their reasons inline (ids allocated now), then chain their audit records.
+
+        Reason rows and the reviewers' indexes are built behind the writer (guard.decisions.projector)."""
         pks = store.allocate_ids(self._sql, len(self.rows))
-        reason_rows: list[tuple[Any, ...]] = []
-        for pk, row, reasons in zip(pks, self.rows, self.reasons, strict=True):
+        for pk, row in zip(pks, self.rows, strict=True):
             row[0] = pk
-            reason_rows.extend((pk, *reason) for reason in reasons)
-        store.insert_decisions(self._sql, [tuple(row) for row in self.rows], reason_rows)
+        store.insert_decisions(self._sql, [tuple(row) for row in self.rows])
         extend(self._sql, self.entries)
 
     def add(self, raw: dict[str, Any], shape: str | None, message: Message, verdict: Verdict,
@@ -85,8 +85,7 @@ class Recorder:
                                  _matched(verdict), shared.request_digest, shared.facts_digest)
         stored_hash = request_hash or shared.request_digest
         self.rows.append([None, decision_id, customer, *shared.row_middle, idempotency_key,
-                          stored_hash, request, shared.facts_text, key_name, scope])
-        self.reasons.append([(i, r.rule_id, r.outcome, r.explanation) for i, r in enumerate(verdict.reasons)])
+                          stored_hash, request, shared.facts_text, key_name, scope, shared.reasons_text])
         self.entries.append(Entry("decision", decision_id, self._now,
                                   decision_digest_with(decision_id, customer, tail, key_name, stored_hash)))
         return {"decision_id": decision_id, **shared.answer}
@@ -107,12 +106,13 @@ class Recorder:
                   "send_at": message.send_at, "outcome": verdict.outcome, "route": verdict.route,
                   "defer_until": verdict.defer_until, "rules_version": str(self._version),
                   "evaluated_at": self._now, "idempotency_key": None}
+        answer = verdict_body(verdict, self._version, self._stamp)
         time = self._sql.time
         middle = (message.campaign_id, message.channel, message.purpose, time(message.send_at), verdict.outcome,
                   verdict.route, time(verdict.defer_until), str(self._version), time(self._now))
         return _Shared(prefix, suffix, request_dig, facts, facts_dig, fields, middle,
-                       decision_tail(fields, _matched(verdict), request_dig, facts_dig),
-                       verdict_body(verdict, self._version, self._stamp), verdict)
+                       decision_tail(fields, _matched(verdict), request_dig, facts_dig), answer,
+                       json.dumps(answer["reasons"], separators=(",", ":")), verdict)
 
 
 def _request_template(raw: dict[str, Any], shape: str | None, message: Message) -> tuple[str, str, str]:

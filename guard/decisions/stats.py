@@ -1,4 +1,5 @@
-"""Aggregates of the audit log for the overview: decisions over time by outcome and by rule, top campaigns."""
+"""Aggregates of the audit log for the overview: decisions over time by outcome and by rule, top campaigns;
+counted on the facets the projector writes (as of its cursor)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 
 from guard.core.timeutil import as_utc, utcnow
-from guard.storage.tables.decisions import Decision, DecisionReason
+from guard.storage.tables.decisions import DecisionFacet
 
 # A period name → how far back it looks and the width of one bar.
 PERIODS: dict[str, tuple[timedelta, str]] = {
@@ -99,11 +100,11 @@ def _as_bucket(value: Any) -> datetime:
 
 
 def _bucket(win: Window) -> ColumnElement[datetime]:
-    return hour_bucket(Decision.evaluated_at) if win.unit == "hour" else day_bucket(Decision.evaluated_at)
+    return hour_bucket(DecisionFacet.evaluated_at) if win.unit == "hour" else day_bucket(DecisionFacet.evaluated_at)
 
 
 def _in(query: Any, win: Window) -> Any:
-    return query.where(Decision.evaluated_at >= win.since, Decision.evaluated_at < win.until)
+    return query.where(DecisionFacet.evaluated_at >= win.since, DecisionFacet.evaluated_at < win.until)
 
 
 def _series(rows: Any, win: Window) -> dict[str, list[int]]:
@@ -120,29 +121,26 @@ def _series(rows: Any, win: Window) -> dict[str, list[int]]:
 def outcomes_over_time(session: Session, win: Window) -> dict[str, list[int]]:
     """Decisions per outcome per bucket."""
     bucket = _bucket(win)
-    query = _in(select(bucket, Decision.outcome, func.count()), win).group_by(bucket, Decision.outcome)
+    query = _in(select(bucket, DecisionFacet.outcome, func.count()), win).group_by(bucket, DecisionFacet.outcome)
     return _series(session.execute(query), win)
 
 
 def rules_over_time(session: Session, win: Window) -> dict[str, list[int]]:
     """Decisions per winning rule per bucket (decisions no rule matched are left out)."""
     bucket = _bucket(win)
-    query = _in(
-        select(bucket, DecisionReason.rule_id, func.count())
-        .join(DecisionReason, (DecisionReason.decision_pk == Decision.id) & (DecisionReason.position == 0)),
-        win,
-    ).group_by(bucket, DecisionReason.rule_id)
+    query = _in(select(bucket, DecisionFacet.rule_id, func.count()).where(DecisionFacet.rule_id.is_not(None)), win) \
+        .group_by(bucket, DecisionFacet.rule_id)
     return _series(session.execute(query), win)
 
 
 def top_campaigns(session: Session, win: Window, limit: int = TOP_CAMPAIGNS) -> list[dict[str, Any]]:
     """The campaigns with the most blocked or rerouted sends in the period, with their totals."""
-    blocked = func.sum(case((Decision.outcome == "block", 1), else_=0))
-    rerouted = func.sum(case((Decision.outcome == "reroute", 1), else_=0))
+    blocked = func.sum(case((DecisionFacet.outcome == "block", 1), else_=0))
+    rerouted = func.sum(case((DecisionFacet.outcome == "reroute", 1), else_=0))
     stopped = blocked + rerouted
-    query = _in(select(Decision.campaign_id, blocked, rerouted, func.count()), win) \
-        .group_by(Decision.campaign_id).having(stopped > 0) \
-        .order_by(stopped.desc(), Decision.campaign_id.asc().nulls_last()).limit(limit)
+    query = _in(select(DecisionFacet.campaign_id, blocked, rerouted, func.count()), win) \
+        .group_by(DecisionFacet.campaign_id).having(stopped > 0) \
+        .order_by(stopped.desc(), DecisionFacet.campaign_id.asc().nulls_last()).limit(limit)
     return [{"campaign_id": campaign or NO_CAMPAIGN, "campaign": campaign, "blocked": int(b or 0),
              "rerouted": int(r or 0), "total": int(total)}
             for campaign, b, r, total in session.execute(query)]

@@ -27,6 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from guard.app import Guard
 from guard.core.config import Settings
 from guard.core.logs import logging_config
+from guard.decisions.projector import Projector
 from guard.ledger.digests import use_key
 from guard.policy.ruleset import rules_directory
 from guard.server.balance import Board
@@ -100,6 +101,9 @@ class GuardApplication(BaseApplication):
             log.warning("database unavailable while booting (%s); rules load on the first request",
                         type(exc).__name__)
         app = create_app(guard=guard)
+        # Every worker runs one; one at a time works (see guard.decisions.projector), so a killed worker
+        # or host never leaves the reviewers' index behind for long.
+        Projector(guard.db).start()
         settle_garbage_collector()
         return app
 

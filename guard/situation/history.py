@@ -140,24 +140,13 @@ def history_of(sql: Sql, customers: Sequence[str], start: datetime, end: datetim
     out: dict[str, list[PriorDecision]] = defaultdict(list)
     for chunk in chunks(customers):
         member, params = member_of(sql, "customer_id", chunk)
-        rows = sql.rows(f"SELECT id, customer_id, send_at, purpose, channel, outcome, campaign_id FROM decisions "
+        # The matched rules are inline in the row: caps never wait for the projector's reason rows.
+        rows = sql.rows(f"SELECT customer_id, send_at, purpose, channel, outcome, campaign_id, reasons FROM decisions "
                         f"WHERE {member} AND send_at > ? AND send_at <= ?",
                         [*params, sql.time(start), sql.time(end)])
-        reasons = reasons_of(sql, [row[0] for row in rows])
-        for pk, customer_id, send_at, purpose, channel, outcome, campaign_id in rows:
-            rule_ids = tuple(r["rule_id"] for r in reasons.get(pk, ()))
+        for customer_id, send_at, purpose, channel, outcome, campaign_id, reasons in rows:
+            rule_ids = tuple(r["rule_id"] for r in sql.read_json(reasons) or ())
             out[customer_id].append(PriorDecision(sql.read_time(send_at), purpose, channel,  # type: ignore[arg-type]
                                                   outcome, campaign_id, rule_ids))
     return out
 
-
-def reasons_of(sql: Sql, pks: list[int]) -> dict[int, list[dict[str, str]]]:
-    """Each decision's matched rules, in reason order, as answers show them."""
-    out: dict[int, list[dict[str, str]]] = defaultdict(list)
-    if pks:
-        member, params = member_of(sql, "decision_pk", pks)
-        for pk, rule_id, outcome, explanation in sql.rows(
-                f"SELECT decision_pk, rule_id, outcome, explanation FROM decision_reasons WHERE {member} "
-                f"ORDER BY decision_pk, position", params):
-            out[pk].append({"rule_id": rule_id, "outcome": outcome, "explanation": explanation})
-    return out

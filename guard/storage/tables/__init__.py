@@ -3,7 +3,7 @@
 from guard.storage.database import Base
 from guard.storage.tables.audit import AuditCheckpoint, AuditErasure, AuditRecord
 from guard.storage.tables.auth import ApiKey
-from guard.storage.tables.decisions import Decision, DecisionReason
+from guard.storage.tables.decisions import Decision, DecisionFacet, DecisionReason, Projection
 from guard.storage.tables.lifecycle import BacktestJob, RuleActivation, RuleVersion
 from guard.storage.tables.outbound import OutboxMessage
 from guard.storage.tables.situation import CustomerAlias, Event, Suppression
@@ -11,5 +11,6 @@ from guard.storage.tables.sources import Source
 
 __all__ = [
     "ApiKey", "AuditCheckpoint", "AuditErasure", "AuditRecord", "BacktestJob", "Base", "CustomerAlias", "Decision",
-    "DecisionReason", "Event", "OutboxMessage", "RuleActivation", "RuleVersion", "Source", "Suppression",
+    "DecisionFacet", "DecisionReason", "Event", "OutboxMessage", "Projection", "RuleActivation", "RuleVersion",
+    "Source", "Suppression",
 ]

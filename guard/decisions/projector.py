@@ -1,0 +1,144 @@
+"""The projector: the reviewers' index of the decision log, built behind the writer.
+
+The writer commits each decision row with its matched rules inline; that row alone is what the next
+decision for the customer (frequency caps) and a retried request (idempotency) read, so neither ever
+waits for what is built here. The projector reads the decisions after its cursor, in id order (which is
+commit order, see `store.allocate_ids`), and writes each one's reason rows (`decision_reasons`: filter by
+rule) and facet row (`decision_facets`: campaign, evaluation time, outcome, winning rule) in the same
+transaction that moves its cursor: a crash (kill -9 included) loses or doubles nothing, and the next
+projector resumes where the last commit left it.
+
+One projector works at a time per database, however many processes run one: on PostgreSQL each batch
+holds a transaction-level advisory lock (an erasure takes it too, so no explanation is copied after it was
+scrubbed); on SQLite the writer lock. Reviewers' reads are "as of" the cursor (`lag`).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from guard.core.timeutil import utcnow
+from guard.storage.bulk import REASON_COLUMNS, insert_tuples
+from guard.storage.database import Database
+from guard.storage.sql import Sql
+
+log = logging.getLogger("guard.projector")
+
+NAME = "decisions"
+BATCH = 5000  # decisions per transaction: a catch-up after a crash never holds the writer lock for long
+POLL_SECONDS = 0.1  # how often an idle projector looks for new decisions
+FACET_COLUMNS = ("decision_pk", "evaluated_at", "campaign_id", "outcome", "rule_id")
+# Any constant will do; it must be the same in every process projecting this database.
+_LOCK = 0x70726F6A  # "proj"
+
+
+@dataclass(frozen=True)
+class Lag:
+    """How far reviewers' reads are behind the decision log."""
+
+    behind: int  # decisions committed and not projected yet
+    seconds: float  # how long ago the oldest of them was decided (0 when none)
+    as_of: datetime | None  # when the newest projected decision was decided (none: nothing projected)
+
+    def to_dict(self) -> dict[str, Any]:
+        """As /readyz shows it."""
+        return {"behind": self.behind, "lag_seconds": round(self.seconds, 3),
+                "as_of": self.as_of.isoformat().replace("+00:00", "Z") if self.as_of else None}
+
+
+def lock_projection(sql: Sql) -> None:
+    """Wait until no projector batch runs, and keep others out to the end of this transaction (PostgreSQL;
+    on SQLite the writer lock already does): whoever rewrites decisions (erasure) takes it."""
+    if sql.postgres:
+        sql.run("SELECT pg_advisory_xact_lock(?)", (_LOCK,))
+
+
+def project_once(db: Database, limit: int = BATCH) -> int:
+    """Project up to `limit` decisions after the cursor in one transaction; how many (0: none new, or another
+    projector holds the lock)."""
+    with db.raw_reads() as sql:
+        # Looked at first without the writer lock: an idle projector never delays a writer.
+        upto = _cursor(sql)[0]
+        newest = (sql.first("SELECT max(id) FROM decisions") or (None,))[0]
+    if newest is None or newest <= upto:
+        return 0
+    with db.raw_transaction() as sql:
+        if sql.postgres and not (sql.first("SELECT pg_try_advisory_xact_lock(?)", (_LOCK,)) or (False,))[0]:
+            return 0
+        upto = _cursor(sql)[0]  # read again under the lock: another projector may have moved it
+        rows = sql.rows("SELECT id, evaluated_at, campaign_id, outcome, reasons FROM decisions WHERE id > ? "
+                        "ORDER BY id LIMIT ?", (upto, limit))
+        if not rows:
+            return 0
+        facets: list[tuple[Any, ...]] = []
+        reasons: list[tuple[Any, ...]] = []
+        for pk, evaluated_at, campaign_id, outcome, inline in rows:
+            matched = sql.read_json(inline) or []
+            facets.append((pk, evaluated_at, campaign_id, outcome, matched[0]["rule_id"] if matched else None))
+            reasons.extend((pk, i, r["rule_id"], r["outcome"], r["explanation"]) for i, r in enumerate(matched))
+        # Times pass through as the driver returned them, which is how it stores them.
+        insert_tuples(sql, "decision_facets", FACET_COLUMNS, facets, prepared=True)
+        insert_tuples(sql, "decision_reasons", REASON_COLUMNS, reasons)
+        sql.run("INSERT INTO projections (name, upto, as_of) VALUES (?, ?, ?) ON CONFLICT (name) "
+                "DO UPDATE SET upto = excluded.upto, as_of = excluded.as_of", (NAME, rows[-1][0], rows[-1][1]))
+    return len(rows)
+
+
+def catch_up(db: Database, stop: threading.Event | None = None) -> int:
+    """Project until nothing is left (or `stop` is set); how many decisions were projected."""
+    total = 0
+    while stop is None or not stop.is_set():
+        done = project_once(db)
+        if not done:
+            break
+        total += done
+    return total
+
+
+def lag(db: Database, now: datetime | None = None) -> Lag:
+    """How far the projection is behind the log now."""
+    with db.raw_reads() as sql:
+        upto, as_of = _cursor(sql)
+        behind = int((sql.first("SELECT count(*) FROM decisions WHERE id > ?", (upto,)) or (0,))[0])
+        oldest = sql.first("SELECT evaluated_at FROM decisions WHERE id > ? ORDER BY id LIMIT 1", (upto,))
+        oldest_at = sql.read_time(oldest[0]) if oldest else None
+        projected_at = sql.read_time(as_of)
+    seconds = max(0.0, ((now or utcnow()) - oldest_at).total_seconds()) if oldest_at else 0.0
+    return Lag(behind, seconds, projected_at)
+
+
+def _cursor(sql: Sql) -> tuple[int, Any]:
+    row = sql.first("SELECT upto, as_of FROM projections WHERE name = ?", (NAME,))
+    return (int(row[0]), row[1]) if row else (0, None)
+
+
+class Projector:
+    """A daemon thread of the server that keeps the projection caught up (every worker may run one)."""
+
+    def __init__(self, db: Database, poll: float = POLL_SECONDS) -> None:
+        self._db = db
+        self._poll = poll
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="guard-projector", daemon=True)
+
+    def start(self) -> Projector:
+        """Start projecting; returns itself."""
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop after the current batch."""
+        self._stop.set()
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._poll):
+            try:
+                catch_up(self._db, self._stop)
+            except Exception:  # the database may be away: the next round tries again, nothing is half-done
+                log.warning("projecting decisions failed; retrying", exc_info=True)
+                self._stop.wait(1.0)
