@@ -17,8 +17,11 @@ import pytest
 import requests
 from sqlalchemy import Engine, create_engine, make_url
 
+from flask import Flask, request
+
 from guard.app import Guard, RulesHolder
 from guard.core.config import Settings
+from guard.decisions.projector import catch_up
 from guard.lifecycle.active import ActiveRules
 from guard.policy.evaluate import Evaluator
 from guard.policy.ruleset import load_directory
@@ -126,6 +129,18 @@ def starter_evaluator() -> Iterator[Evaluator]:
 def guard(db: Database, starter_evaluator: Evaluator, db_url: str) -> Guard:
     """The application service on the test database with the starter rules."""
     return Guard(Settings(database_url=db_url), db=db, rules=RulesHolder(starter_evaluator, RULES_DIR))
+
+
+def reads_caught_up(app: Flask, db: Database) -> Flask:
+    """Before each GET, run the projector (the real one, synchronously) until it has caught up: tests of what
+    reviewers read then need not wait for it. tests/decisions/test_projector.py tests the lag itself."""
+
+    def project() -> None:
+        if request.method == "GET":
+            catch_up(db)
+
+    app.before_request(project)
+    return app
 
 
 def event(customer_id: str, type_: str, occurred_at: str, event_id: str | None = None, **data: Any) -> dict[str, Any]:
