@@ -84,5 +84,5 @@ def downgrade() -> None:
     op.drop_index("ix_decision_facets_evaluated", table_name="decision_facets")
     op.drop_index("ix_decision_facets_campaign", table_name="decision_facets")
     op.drop_table("decision_facets")
-    with op.batch_alter_table("decisions") as batch:
-        batch.drop_column("reasons")
+    # Not a batch rebuild: on SQLite, dropping the old table would cascade into decision_reasons.
+    op.execute("ALTER TABLE decisions DROP COLUMN reasons")
