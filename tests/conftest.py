@@ -15,9 +15,8 @@ from typing import Any
 
 import pytest
 import requests
-from sqlalchemy import Engine, create_engine, make_url
-
 from flask import Flask, request
+from sqlalchemy import Engine, create_engine, make_url
 
 from guard.app import Guard, RulesHolder
 from guard.core.config import Settings

@@ -18,7 +18,8 @@ from tests.conftest import fresh_postgres_database
 
 AT = datetime(2026, 3, 2, 12, tzinfo=UTC)
 COLUMNS = ("id, decision_id, customer_id, campaign_id, channel, purpose, send_at, outcome, route, defer_until, "
-           "rules_version, evaluated_at, idempotency_key, idempotency_scope, request_hash, request, facts, api_key_name")
+           "rules_version, evaluated_at, idempotency_key, idempotency_scope, request_hash, request, facts, "
+           "api_key_name")
 
 
 @pytest.fixture
