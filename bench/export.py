@@ -58,6 +58,12 @@ def generate(db: Database, count: int) -> float:
     if db.engine.dialect.name == "postgresql":
         with db.engine.begin() as conn:  # ids were given explicitly: move the sequence past them
             conn.exec_driver_sql("SELECT setval('decisions_id_seq', (SELECT max(id) FROM decisions))")
+    # The reason rows were written above, as the log held them before; the facets are the projector's.
+    with db.raw_transaction() as sql:
+        sql.run("INSERT INTO decision_facets (decision_pk, evaluated_at, campaign_id, outcome, rule_id) SELECT d.id, "
+                "d.evaluated_at, d.campaign_id, d.outcome, r.rule_id FROM decisions d LEFT JOIN decision_reasons r "
+                "ON r.decision_pk = d.id AND r.position = 0")
+        sql.run("UPDATE projections SET upto = (SELECT max(id) FROM decisions)")
     return time.perf_counter() - started
 
 
@@ -74,7 +80,13 @@ def _decision(pk: int) -> dict[str, Any]:
         "defer_until": at + timedelta(hours=9) if outcome == "defer" else None, "rules_version": "1",
         "evaluated_at": at, "idempotency_key": None, "request_hash": "-",
         "request": json.dumps(request, separators=(",", ":")), "facts": FACTS, "api_key_name": "bench",
+        "idempotency_scope": 0, "reasons": json.dumps(_reasons(pk)),
     }
+
+
+def _reasons(pk: int) -> list[dict[str, str]]:
+    outcome, rule, explanation = OUTCOMES[pk % len(OUTCOMES)]
+    return [{"rule_id": rule, "outcome": outcome, "explanation": explanation}] if rule else []
 
 
 def measure(url: str, fmt: str, token: str, trace: bool) -> dict[str, Any]:

@@ -20,6 +20,7 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from guard.core.timeutil import utcnow
 from guard.storage.bulk import REASON_COLUMNS, insert_tuples
@@ -34,6 +35,9 @@ POLL_SECONDS = 0.1  # how often an idle projector looks for new decisions
 FACET_COLUMNS = ("decision_pk", "evaluated_at", "campaign_id", "outcome", "rule_id")
 # Any constant will do; it must be the same in every process projecting this database.
 _LOCK = 0x70726F6A  # "proj"
+# This process's projector's last look at the log: (when, the newest id then). Every decision with a larger
+# id committed after that moment (ids are in commit order), which bounds the lag from below (see `lag`).
+_LOOKS: WeakKeyDictionary[Database, tuple[datetime, int]] = WeakKeyDictionary()
 
 
 @dataclass(frozen=True)
@@ -63,13 +67,16 @@ def project_once(db: Database, limit: int = BATCH) -> int:
     with db.raw_reads() as sql:
         # Looked at first without the writer lock: an idle projector never delays a writer.
         upto = _cursor(sql)[0]
+        looked_at = utcnow()
         newest = (sql.first("SELECT max(id) FROM decisions") or (None,))[0]
+    _LOOKS[db] = (looked_at, newest or 0)
     if newest is None or newest <= upto:
         return 0
     with db.raw_transaction() as sql:
         if sql.postgres and not (sql.first("SELECT pg_try_advisory_xact_lock(?)", (_LOCK,)) or (False,))[0]:
             return 0
         upto = _cursor(sql)[0]  # read again under the lock: another projector may have moved it
+        read_at = utcnow()  # before the read: whatever committed before it, the read sees
         rows = sql.rows("SELECT id, evaluated_at, campaign_id, outcome, reasons FROM decisions WHERE id > ? "
                         "ORDER BY id LIMIT ?", (upto, limit))
         if not rows:
@@ -83,8 +90,11 @@ def project_once(db: Database, limit: int = BATCH) -> int:
         # Times pass through as the driver returned them, which is how it stores them.
         insert_tuples(sql, "decision_facets", FACET_COLUMNS, facets, prepared=True)
         insert_tuples(sql, "decision_reasons", REASON_COLUMNS, reasons)
-        sql.run("INSERT INTO projections (name, upto, as_of) VALUES (?, ?, ?) ON CONFLICT (name) "
-                "DO UPDATE SET upto = excluded.upto, as_of = excluded.as_of", (NAME, rows[-1][0], rows[-1][1]))
+        caught_up = sql.time(read_at) if len(rows) < limit else None  # the read reached the log's end
+        sql.run("INSERT INTO projections (name, upto, as_of, caught_up_at) VALUES (?, ?, ?, ?) ON CONFLICT (name) "
+                "DO UPDATE SET upto = excluded.upto, as_of = excluded.as_of, "
+                "caught_up_at = COALESCE(excluded.caught_up_at, projections.caught_up_at)",
+                (NAME, rows[-1][0], rows[-1][1], caught_up))
     return len(rows)
 
 
@@ -101,14 +111,26 @@ def catch_up(db: Database, stop: threading.Event | None = None) -> int:
 
 def lag(db: Database, now: datetime | None = None) -> Lag:
     """How far the projection is behind the log now."""
+    """How far the projection is behind the log now.
+
+    The lag is an upper bound of how long ago the oldest decision not projected yet was committed (what a
+    reviewer waits for; a batch of 10,000 is evaluated long before it commits, and nobody could have seen
+    it before): it committed after it was evaluated, after the projector last read the log to its end, and,
+    when its id is above the newest this process's projector last saw, after that look."""
+    look = _LOOKS.get(db)
     with db.raw_reads() as sql:
-        upto, as_of = _cursor(sql)
+        row = sql.first("SELECT upto, as_of, caught_up_at FROM projections WHERE name = ?", (NAME,))
+        upto, as_of, caught_up_at = row if row else (0, None, None)
         behind = int((sql.first("SELECT count(*) FROM decisions WHERE id > ?", (upto,)) or (0,))[0])
-        oldest = sql.first("SELECT evaluated_at FROM decisions WHERE id > ? ORDER BY id LIMIT 1", (upto,))
-        oldest_at = sql.read_time(oldest[0]) if oldest else None
+        oldest = sql.first("SELECT id, evaluated_at FROM decisions WHERE id > ? ORDER BY id LIMIT 1", (upto,))
         projected_at = sql.read_time(as_of)
-    seconds = max(0.0, ((now or utcnow()) - oldest_at).total_seconds()) if oldest_at else 0.0
-    return Lag(behind, seconds, projected_at)
+        if oldest is None:
+            return Lag(behind, 0.0, projected_at)
+        bounds = [sql.read_time(oldest[1]), sql.read_time(caught_up_at)]
+    if look is not None and oldest[0] > look[1]:
+        bounds.append(look[0])
+    since = max(t for t in bounds if t is not None)
+    return Lag(behind, max(0.0, ((now or utcnow()) - since).total_seconds()), projected_at)
 
 
 def _cursor(sql: Sql) -> tuple[int, Any]:

@@ -101,3 +101,5 @@ class Projection(Base):
     upto: Mapped[int] = mapped_column(BigInteger)
     # The evaluated_at of the newest decision projected (null: none yet): reviewers' reads are "as of" it.
     as_of: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # When the projector last read the log to its end: every decision committed before it is projected.
+    caught_up_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

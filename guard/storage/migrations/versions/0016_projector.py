@@ -59,6 +59,7 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=40), nullable=False),
         sa.Column("upto", sa.BigInteger(), nullable=False),
         sa.Column("as_of", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("caught_up_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("name", name=op.f("pk_projections")),
     )
     op.execute("INSERT INTO projections (name, upto, as_of) SELECT 'decisions', COALESCE(max(id), 0), "
