@@ -5,7 +5,8 @@ Both are real `guard serve`s (same worker count, this venv's Python; PYTHONPATH 
 databases of the same kind, with the suite's situations ingested (10% of 1,000,000 customers). Per round:
 `wrk` with 8 connections on single POST /v1/decisions (bench/decide.lua), then one POST /v1/decisions/batch
 of a message and 10,000 customer ids. After each B round, the time until B's projection has caught up is
-taken (its reviewers' reads lag by at most that), and during it /readyz is sampled for the lag.
+taken; during every round a probe decides, then polls reviewers' reads until its decision is listed
+(the lag a reviewer sees, on both sides alike), and B's /readyz lag is sampled beside it.
 
 Rows and index entries per decision are counted from each database afterwards: rows per decision in each
 table the decision path writes, times that table's index entries (its secondary and unique indexes, and
@@ -61,7 +62,8 @@ class Side:
     singles: list[dict[str, float]] = field(default_factory=list)
     batches: list[float] = field(default_factory=list)  # decisions/s per round
     caught_up: list[float] = field(default_factory=list)  # seconds after a round until projected (B)
-    lag_seen: list[float] = field(default_factory=list)  # largest lag_seconds sampled during a round (B)
+    lag_seen: list[float] = field(default_factory=list)  # largest /readyz lag_seconds seen in a round (B)
+    probes: list[list[float]] = field(default_factory=list)  # per round: each probe's answer-to-listed seconds
 
 
 def base_tree(commit: str, into: Path) -> Path:
@@ -129,25 +131,41 @@ def wait_projected(side: Side) -> float:
 
 
 @contextmanager
-def lag_sampler(side: Side) -> Iterator[None]:
-    """Sample /readyz every 0.1 s while the block runs; keep the largest lag seen."""
-    stop, seen = threading.Event(), [0.0]
+def lag_probes(side: Side) -> Iterator[None]:
+    """While the block runs, one probe at a time: a decision of its own campaign, then reviewers' reads
+    (GET /v1/decisions?campaign_id=probe) until it is listed; the seconds from its answer to being listed.
+    The side's /readyz lag (an upper bound) is sampled beside it."""
+    stop, listed, gauge = threading.Event(), [], [0.0]
+    auth = {"Authorization": f"Bearer {side.key}"}
 
-    def sample() -> None:
-        while not stop.wait(0.1):
-            state = projection(side)
-            if state is not None:
-                seen[0] = max(seen[0], float(state["lag_seconds"]))
+    def probe() -> None:
+        with requests.Session() as session:
+            n = 0
+            while not stop.wait(0.2):
+                n += 1
+                body = {"customer_id": f"probe-{side.name}-{len(side.probes)}-{n}", "channel": "email",
+                        "purpose": "service", "campaign_id": "probe"}
+                decided = session.post(f"{side.url}/v1/decisions", json=body, headers=auth, timeout=60)
+                answered = time.monotonic()
+                wanted = decided.json()["decision_id"]
+                while wanted not in [d["decision_id"] for d in session.get(
+                        f"{side.url}/v1/decisions?campaign_id=probe&limit=5", headers=auth,
+                        timeout=60).json()["items"]]:
+                    time.sleep(0.01)
+                listed.append(time.monotonic() - answered)
+                state = projection(side)
+                if state is not None:
+                    gauge[0] = max(gauge[0], float(state["lag_seconds"]))
 
-    thread = threading.Thread(target=sample, daemon=True)
+    thread = threading.Thread(target=probe, daemon=True)
     thread.start()
     try:
         yield
     finally:
         stop.set()
         thread.join()
-        if projection(side) is not None:
-            side.lag_seen.append(seen[0])
+        side.probes.append(listed)
+        side.lag_seen.append(gauge[0])
 
 
 def measure(sides: list[Side], rounds: int) -> None:
@@ -157,7 +175,7 @@ def measure(sides: list[Side], rounds: int) -> None:
         wait_projected(side)
     for round_ in range(rounds):
         for side in sides:
-            with lag_sampler(side):
+            with lag_probes(side):
                 side.singles.append(wrk(side.url, side.key, ROUND_SECONDS))
                 side.batches.append(batch_round(side, round_))
             # B's catch-up after the round runs before A's next round, never during it.
@@ -198,6 +216,11 @@ def _indexes(schema: Any, table: str, postgres: bool) -> int:
 
 def _spread(values: list[float]) -> str:
     return f"median {statistics.median(values):,.0f} (rounds {min(values):,.0f}-{max(values):,.0f})"
+
+
+def _probed(side: Side) -> str:
+    every = [x for round_ in side.probes for x in round_]
+    return f"{statistics.median(every):.2f} / {max(every):.2f} ({len(every)} probes)" if every else "-"
 
 
 def _ratio(b: list[float], a: list[float]) -> str:
@@ -241,7 +264,9 @@ def report(db_kind: str, a: Side, b: Side, rounds: int, base: str, tables: dict[
         f"| {_spread([r['p99_ms'] for r in b.singles])} | |",
         f"| batch (message + 10,000 ids), decisions/s | {_spread(a.batches)} | {_spread(b.batches)} "
         f"| {_ratio(b.batches, a.batches)} |",
-        f"| B: largest projection lag sampled during a round, s | | "
+        f"| a decision's answer to its listing by reviewers (probes during the rounds), s: median / largest "
+        f"| {_probed(a)} | {_probed(b)} | |",
+        f"| B: largest /readyz lag_seconds (an upper bound) per round, s | | "
         f"{', '.join(f'{x:.2f}' for x in b.lag_seen)} | |",
         f"| B: caught up after the round's last write, s | | {', '.join(f'{x:.2f}' for x in b.caught_up)} | |",
         "",

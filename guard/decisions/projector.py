@@ -67,10 +67,8 @@ def project_once(db: Database, limit: int = BATCH) -> int:
     with db.raw_reads() as sql:
         # Looked at first without the writer lock: an idle projector never delays a writer.
         upto = _cursor(sql)[0]
-        looked_at = utcnow()
-        newest = (sql.first("SELECT max(id) FROM decisions") or (None,))[0]
-    _LOOKS[db] = (looked_at, newest or 0)
-    if newest is None or newest <= upto:
+        newest = _look(db, sql)
+    if newest <= upto:
         return 0
     with db.raw_transaction() as sql:
         if sql.postgres and not (sql.first("SELECT pg_try_advisory_xact_lock(?)", (_LOCK,)) or (False,))[0]:
@@ -119,6 +117,7 @@ def lag(db: Database, now: datetime | None = None) -> Lag:
     when its id is above the newest this process's projector last saw, after that look."""
     look = _LOOKS.get(db)
     with db.raw_reads() as sql:
+        _look(db, sql)  # for the next call: probes asking often get a tight bound
         row = sql.first("SELECT upto, as_of, caught_up_at FROM projections WHERE name = ?", (NAME,))
         upto, as_of, caught_up_at = row if row else (0, None, None)
         behind = int((sql.first("SELECT count(*) FROM decisions WHERE id > ?", (upto,)) or (0,))[0])
@@ -131,6 +130,14 @@ def lag(db: Database, now: datetime | None = None) -> Lag:
         bounds.append(look[0])
     since = max(t for t in bounds if t is not None)
     return Lag(behind, max(0.0, ((now or utcnow()) - since).total_seconds()), projected_at)
+
+
+def _look(db: Database, sql: Sql) -> int:
+    """The newest decision id now, remembered with the moment before it was read."""
+    looked_at = utcnow()
+    newest = int((sql.first("SELECT max(id) FROM decisions") or (None,))[0] or 0)
+    _LOOKS[db] = (looked_at, newest)
+    return newest
 
 
 def _cursor(sql: Sql) -> tuple[int, Any]:
