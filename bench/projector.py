@@ -4,9 +4,10 @@ after (B: this tree), in one run, rounds alternating A, B, A, B, ... so both see
 Both are real `guard serve`s (same worker count, this venv's Python; PYTHONPATH picks the tree) on fresh
 databases of the same kind, with the suite's situations ingested (10% of 1,000,000 customers). Per round:
 `wrk` with 8 connections on single POST /v1/decisions (bench/decide.lua), then one POST /v1/decisions/batch
-of a message and 10,000 customer ids. After each B round, the time until B's projection has caught up is
-taken; during every round a probe decides, then polls reviewers' reads until its decision is listed
-(the lag a reviewer sees, on both sides alike), and B's /readyz lag is sampled beside it.
+of a message and 10,000 customer ids, then a stream (`--stream` lines). After each B round, the time
+until B's projection has caught up is taken; during every round a probe decides, then polls reviewers'
+reads until its decision is listed (the lag a reviewer sees, on both sides alike), and B's /readyz lag is
+sampled beside it.
 
 Rows and index entries per decision are counted from each database afterwards: rows per decision in each
 table the decision path writes, times that table's index entries (its secondary and unique indexes, and
@@ -20,6 +21,7 @@ Needs `wrk` (Debian: apt-get install wrk).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import statistics
@@ -61,8 +63,10 @@ class Side:
     key: str = ""
     singles: list[dict[str, float]] = field(default_factory=list)
     batches: list[float] = field(default_factory=list)  # decisions/s per round
+    streams: list[float] = field(default_factory=list)  # decisions/s per round
     caught_up: list[float] = field(default_factory=list)  # seconds after a round until projected (B)
     lag_seen: list[float] = field(default_factory=list)  # largest /readyz lag_seconds seen in a round (B)
+    stream_size: int = 0
     probes: list[list[float]] = field(default_factory=list)  # per round: each probe's answer-to-listed seconds
 
 
@@ -114,6 +118,21 @@ def batch_round(side: Side, round_: int) -> float:
                            headers={"Authorization": f"Bearer {side.key}"}, timeout=300)
     answer.raise_for_status()
     return len(answer.json()["results"]) / (time.perf_counter() - started)
+
+
+def stream_round(side: Side, round_: int, recipients: int) -> float:
+    """A campaign of `recipients` through POST /v1/decisions/stream (its own customers per round); per second."""
+    message = {"channel": "email", "purpose": "marketing", "campaign_id": "summer", "product_ids": ["P3"],
+               "send_at": "2026-03-16T10:00:00Z"}
+    prefix = json.dumps(message)[:-1] + ', "customer_id": "stream-'
+    first = round_ * recipients
+    body = "".join(f'{prefix}{n}"}}\n' for n in range(first, first + recipients)).encode()
+    started = time.perf_counter()
+    with requests.post(f"{side.url}/v1/decisions/stream", data=body, stream=True, timeout=600,
+                       headers={"Authorization": f"Bearer {side.key}", "Content-Type": "application/x-ndjson"}) as r:
+        r.raise_for_status()
+        count = sum(1 for line in r.iter_lines() if line)
+    return count / (time.perf_counter() - started)
 
 
 def projection(side: Side) -> dict[str, Any] | None:
@@ -168,7 +187,7 @@ def lag_probes(side: Side) -> Iterator[None]:
         side.lag_seen.append(gauge[0])
 
 
-def measure(sides: list[Side], rounds: int) -> None:
+def measure(sides: list[Side], rounds: int, recipients: int) -> None:
     """Warm both up, then alternate: each round runs A then B (singles, then a batch)."""
     for side in sides:
         wrk(side.url, side.key, 3)
@@ -178,6 +197,8 @@ def measure(sides: list[Side], rounds: int) -> None:
             with lag_probes(side):
                 side.singles.append(wrk(side.url, side.key, ROUND_SECONDS))
                 side.batches.append(batch_round(side, round_))
+                if recipients:
+                    side.streams.append(stream_round(side, round_, recipients))
             # B's catch-up after the round runs before A's next round, never during it.
             waited = wait_projected(side)
             if projection(side) is not None:
@@ -264,6 +285,8 @@ def report(db_kind: str, a: Side, b: Side, rounds: int, base: str, tables: dict[
         f"| {_spread([r['p99_ms'] for r in b.singles])} | |",
         f"| batch (message + 10,000 ids), decisions/s | {_spread(a.batches)} | {_spread(b.batches)} "
         f"| {_ratio(b.batches, a.batches)} |",
+        *([f"| stream ({len(b.streams) and int(b.stream_size)} lines per round), decisions/s | {_spread(a.streams)} "
+           f"| {_spread(b.streams)} | {_ratio(b.streams, a.streams)} |"] if b.streams else []),
         f"| a decision's answer to its listing by reviewers (probes during the rounds), s: median / largest "
         f"| {_probed(a)} | {_probed(b)} | |",
         f"| B: largest /readyz lag_seconds (an upper bound) per round, s | | "
@@ -280,11 +303,13 @@ def main() -> None:
     parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--base", default="a71972a", help="The commit of the writer before (A).")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--stream", type=int, default=50_000, help="Lines of the stream of each round (0: none).")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
         a = stack.enter_context(served(Side("A", base_tree(args.base, Path(tmp))), args.db))
         b = stack.enter_context(served(Side("B", ROOT), args.db))
-        measure([a, b], args.rounds)
+        a.stream_size = b.stream_size = args.stream
+        measure([a, b], args.rounds, args.stream)
         tables = {"A": entries_per_decision(a.db_url), "B": entries_per_decision(b.db_url)}
         print(report(args.db, a, b, args.rounds, args.base, tables))
 
