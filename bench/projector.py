@@ -99,8 +99,9 @@ def served(side: Side, db_kind: str) -> Iterator[Side]:
 @contextmanager
 def _serving(command: list[str], env: dict[str, str], side: Side) -> Iterator[None]:
     """`guard serve` of the side's tree until the block ends."""
-    proc = subprocess.Popen(command, env=env, cwd=side.tree, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    log = Path(tempfile.gettempdir()) / f"bench-projector-{side.name}.log"  # kept: a failed round is explained
+    with log.open("wb") as out:
+        proc = subprocess.Popen(command, env=env, cwd=side.tree, stdout=out, stderr=out, start_new_session=True)
     try:
         wait_up(side.url + "/healthz")
         yield

@@ -22,6 +22,9 @@ from datetime import datetime
 from typing import Any
 from weakref import WeakKeyDictionary
 
+from sqlalchemy.exc import OperationalError
+
+from guard.core.errors import GuardError
 from guard.core.timeutil import utcnow
 from guard.storage.bulk import REASON_COLUMNS, insert_tuples
 from guard.storage.database import Database
@@ -168,6 +171,9 @@ class Projector:
         while not self._stop.wait(self._poll):
             try:
                 catch_up(self._db, self._stop)
-            except Exception:  # the database may be away: the next round tries again, nothing is half-done
+            except (OperationalError, GuardError) as exc:  # busy or away: the next round tries again
+                log.info("projecting decisions waits: %s", type(exc).__name__)
+                self._stop.wait(1.0)
+            except Exception:  # nothing is half-done: a batch commits whole with its cursor, or not at all
                 log.warning("projecting decisions failed; retrying", exc_info=True)
                 self._stop.wait(1.0)
