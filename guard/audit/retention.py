@@ -33,7 +33,7 @@ from guard.situation.queries import RECENT_PURCHASE_DAYS, load_events
 from guard.storage.database import Database
 from guard.storage.sql import Sql
 from guard.storage.tables.audit import AuditCheckpoint, AuditErasure, AuditRecord
-from guard.storage.tables.decisions import Decision, DecisionReason
+from guard.storage.tables.decisions import Decision, DecisionFacet, DecisionReason
 from guard.storage.tables.lifecycle import BacktestJob, RuleActivation, RuleVersion
 from guard.storage.tables.situation import Event, Suppression
 
@@ -153,6 +153,7 @@ def _purge_rows(session: Session, upto: int, head: int) -> dict[str, int]:
         for kind in ("decision", "event")}
     pks = select(Decision.id).where(Decision.decision_id.in_(gone["decision"]))
     session.execute(delete(DecisionReason).where(DecisionReason.decision_pk.in_(pks)))
+    session.execute(delete(DecisionFacet).where(DecisionFacet.decision_pk.in_(pks)))
     counts["decisions"] = _deleted(session, delete(Decision).where(Decision.decision_id.in_(gone["decision"])))
     counts["events"] = _deleted(session, delete(Event).where(Event.event_id.in_(gone["event"])))
     return counts

@@ -85,7 +85,7 @@ def project_once(db: Database, limit: int = BATCH) -> int:
         facets: list[tuple[Any, ...]] = []
         reasons: list[tuple[Any, ...]] = []
         for pk, evaluated_at, campaign_id, outcome, inline in rows:
-            matched = sql.read_json(inline) or []
+            matched = [] if inline == "[]" else sql.read_json(inline) or []  # most match no rule
             facets.append((pk, evaluated_at, campaign_id, outcome, matched[0]["rule_id"] if matched else None))
             reasons.extend((pk, i, r["rule_id"], r["outcome"], r["explanation"]) for i, r in enumerate(matched))
         # Times pass through as the driver returned them, which is how it stores them.

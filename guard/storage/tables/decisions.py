@@ -84,8 +84,9 @@ class DecisionFacet(Base):
         Index("ix_decision_facets_evaluated", "evaluated_at"),
     )
 
-    decision_pk: Mapped[int] = mapped_column(ForeignKey("decisions.id", ondelete="CASCADE"), primary_key=True,
-                                             autoincrement=False)
+    # No foreign key: checking it would cost the projector a lookup (on PostgreSQL a row lock) per decision;
+    # a purge deletes the facets of the decisions it removes.
+    decision_pk: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     evaluated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     campaign_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
     outcome: Mapped[str] = mapped_column(String(10))

@@ -45,8 +45,8 @@ def upgrade() -> None:
         sa.Column("campaign_id", sa.String(length=200), nullable=True),
         sa.Column("outcome", sa.String(length=10), nullable=False),
         sa.Column("rule_id", sa.String(length=64), nullable=True),
-        sa.ForeignKeyConstraint(["decision_pk"], ["decisions.id"], ondelete="CASCADE",
-                                name=op.f("fk_decision_facets_decision_pk_decisions")),
+        # No foreign key: checking it would cost the projector a lookup (on PostgreSQL a row lock, written to
+        # the decision's page) per decision; a purge deletes the facets of the decisions it removes.
         sa.PrimaryKeyConstraint("decision_pk", name=op.f("pk_decision_facets")),
     )
     op.create_index("ix_decision_facets_campaign", "decision_facets", ["campaign_id", "decision_pk"])
