@@ -53,9 +53,11 @@ def allocate_ids(sql: Sql, count: int) -> list[int]:
     under a lock held to commit (taken after the customers' locks and before the chain's, so no cycle forms).
     """
     if sql.postgres:
-        sql.run("SELECT pg_advisory_xact_lock(?)", (_LOG_LOCK,))
+        # One statement, the lock taken (by the materialised CTE) before the first nextval.
         return [row[0] for row in sql.rows(
-            "SELECT nextval(pg_get_serial_sequence('decisions', 'id')) FROM generate_series(1, ?)", (count,))]
+            "WITH log AS (SELECT pg_advisory_xact_lock(?)) "
+            "SELECT nextval(pg_get_serial_sequence('decisions', 'id')) FROM log, generate_series(1, ?)",
+            (_LOG_LOCK, count))]
     start = (sql.first("SELECT max(id) FROM decisions") or (None,))[0] or 0
     return list(range(start + 1, start + 1 + count))
 
