@@ -137,6 +137,8 @@ def screen_stream(db: Database, evaluator_of: Callable[[], Evaluator], lines: It
     for chunk in _chunks(lines, chunk_size):
         evaluator = evaluator_of()
         if helpers is None or not helpers.available or not isinstance(evaluator.version, int):
+            while pending:  # chunks handed out before are answered first: results stay in input order
+                yield from pending.popleft().finish(db, helpers)  # type: ignore[arg-type]
             yield from _screen_chunk(db, evaluator, chunk, index, key_name, key_id)
         else:
             pending.append(_Ahead.hand_out(helpers, evaluator, chunk, index, key_name, key_id))
