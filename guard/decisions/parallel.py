@@ -110,6 +110,28 @@ def result_of(helpers: Helpers, future: Future[Any]) -> Any:
         return None
 
 
+def _sent_back(items: list[_Item]) -> list[_Item]:
+    """The items with equal values made one object: a campaign's requests differ only in the customer, and
+    pickle sends an object it has sent before as a reference (about a third of the bytes and of the time it
+    takes the writer to read them)."""
+    seen: dict[Any, Any] = {}
+
+    def one(value: Any) -> Any:
+        try:
+            return seen.setdefault(value, value)
+        except TypeError:  # not hashable (a dict or a list): sent as it is
+            return value
+
+    for item in items:
+        if isinstance(item.raw, dict):
+            item.raw = {one(k): one(v) for k, v in item.raw.items()}
+        message = item.message
+        if message is not None:
+            for name in ("channel", "purpose", "send_at", "campaign_id", "product_ids"):
+                object.__setattr__(message, name, one(getattr(message, name)))  # frozen; about to be pickled
+    return items
+
+
 def evaluate_lines(lines: list[Line], version: int, now: datetime, key_name: str | None, key_id: int | None,
                    offset: int) -> tuple[list[GuardError | None], list[_Item]]:
     """In a helper: parse a chunk of a stream's lines (read, not parsed), then `evaluate_ahead` the parsed ones.
@@ -121,7 +143,7 @@ def evaluate_lines(lines: list[Line], version: int, now: datetime, key_name: str
     parsed = [parse_line(line) for line in lines]
     raws = [line.value for line in parsed if line.error is None]
     return ([line.error for line in parsed],
-            evaluate_ahead(db, versions(version), raws, key_name, key_id, now, versions, offset=offset))
+            _sent_back(evaluate_ahead(db, versions(version), raws, key_name, key_id, now, versions, offset=offset)))
 
 
 def evaluate_raws(raws: list[Any], version: int, now: datetime, key_name: str | None, key_id: int | None,
@@ -129,4 +151,4 @@ def evaluate_raws(raws: list[Any], version: int, now: datetime, key_name: str | 
     """In a helper: `evaluate_ahead` one part of a batch."""
     assert _HELPER is not None, "not a helper process"
     db, versions = _HELPER
-    return evaluate_ahead(db, versions(version), raws, key_name, key_id, now, versions, part, offset)
+    return _sent_back(evaluate_ahead(db, versions(version), raws, key_name, key_id, now, versions, part, offset))
