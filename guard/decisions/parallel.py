@@ -15,7 +15,8 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime
 from multiprocessing import get_context
 from typing import Any
@@ -102,12 +103,14 @@ class Helpers:
 
 
 def result_of(helpers: Helpers, future: Future[Any]) -> Any:
-    """A helper's answer, or None when the helper was lost (the caller then does the work itself)."""
+    """A helper's answer, or None when there is none (the caller then does the work itself)."""
     try:
         return future.result(timeout=HELPER_TIMEOUT)
-    except Exception as exc:  # BrokenProcessPool, a timeout, or an answer that could not be sent
+    except (BrokenProcessPool, CancelledError, TimeoutError) as exc:  # died, or stopped with the others, or hung
         helpers.lost(exc)
-        return None
+    except Exception:  # raised by the call (the database unreachable, an answer that could not be pickled)
+        log.warning("a stream helper's call failed; the worker does its work itself", exc_info=True)
+    return None
 
 
 def _sent_back(items: list[_Item]) -> list[_Item]:
