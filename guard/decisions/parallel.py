@@ -31,6 +31,8 @@ log = logging.getLogger("guard.decisions.parallel")
 # After helpers were lost, workers work alone this long before starting new ones (a helper that cannot
 # start must not cost every chunk a failed start).
 RETRY_AFTER = 30.0
+# How often a helper looks whether its worker is still there.
+PARENT_CHECK = 1.0
 # How long the writer waits for one call's helper before it does the work itself: far longer than any chunk
 # takes, so only a helper that hangs is given up on.
 HELPER_TIMEOUT = 120.0
@@ -42,6 +44,14 @@ def serve_as_helper(db: Database, versions: VersionLookup) -> None:
     """In a helper process, at its start: the database it reads and the rules versions it evaluates with."""
     global _HELPER
     _HELPER = (db, versions)
+    threading.Thread(target=_leave_with, args=(os.getppid(),), name="guard-helper-watch", daemon=True).start()
+
+
+def _leave_with(parent: int) -> None:
+    """A helper leaves when its worker is gone (killed: nothing else would tell it, its queue stays open)."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK)
+    os._exit(0)
 
 
 def usable_cores() -> int:

@@ -113,3 +113,25 @@ def test_a_helper_killed_mid_stream_costs_no_line_and_no_hang(servers, server_en
     assert all(r["outcome"] == "allow" for r in results)
     assert len({r["decision_id"] for r in results}) == len(lines)
     assert "helper processes lost" in server.log_text()
+
+
+def test_helpers_leave_when_their_worker_is_killed(servers, server_env, served_db_url):
+    token = make_key(served_db_url, "decide")
+    server = servers({**server_env, "GUARD_STREAM_PROCESSES": "2"}, workers=1)
+    lines, _ = _campaign(3000)
+    assert _stream(server.url, token, lines).status_code == 200
+    [worker] = server.worker_pids()
+    helpers = _helpers_of(worker)
+    assert len(helpers) == 1
+    os.kill(worker, signal.SIGKILL)
+    deadline = time.monotonic() + 15
+    while _running(helpers[0]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _running(helpers[0]), "a helper outlived its worker"
+
+
+def _running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False
