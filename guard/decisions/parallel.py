@@ -90,7 +90,12 @@ class Helpers:
             if self._pool is None:
                 self._pool = ProcessPoolExecutor(self.count, mp_context=get_context("spawn"),
                                                  initializer=self._start, initargs=self._args)
-            return self._pool.submit(function, *args)
+            try:
+                return self._pool.submit(function, *args)
+            except BrokenProcessPool as exc:  # a helper died since the last call: answered like a lost call
+                failed: Future[Any] = Future()
+                failed.set_exception(exc)
+                return failed
 
     def lost(self, pool_error: BaseException) -> None:
         """A helper died or hung: stop them all; the next call starts fresh ones."""
