@@ -23,6 +23,7 @@ from guard.cli import main
 from tests.cli.conftest import Invoke
 from tests.cli.test_rules import BROKEN, GOOD
 from tests.conftest import RULES_DIR, fresh_postgres_database, wait_until_up
+from tests.faults.real import worker_of_connections
 
 
 def test_serve_refuses_broken_rules_before_starting(invoke: Invoke, tmp_path: Path):
@@ -152,22 +153,6 @@ def test_bind_address_brackets_ipv6():
     assert bind_address("::1", 8080) == "[::1]:8080"
 
 
-def _worker_of_connections(master: int, server_port: int, client_ports: list[int]) -> list[int]:
-    """For each client port, the pid of the worker holding the server side of that connection."""
-    inodes: dict[int, str] = {}
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        fields = line.split()
-        local_port, remote_port = int(fields[1].split(":")[1], 16), int(fields[2].split(":")[1], 16)
-        if local_port == server_port and remote_port in client_ports:
-            inodes[remote_port] = fields[9]
-    owners: dict[str, int] = {}
-    for worker in Path(f"/proc/{master}/task/{master}/children").read_text().split():
-        for fd in Path(f"/proc/{worker}/fd").iterdir():
-            target = os.readlink(fd) if fd.is_symlink() else ""
-            if target.startswith("socket:["):
-                owners[target[8:-1]] = int(worker)
-    return [owners[inodes[port]] for port in client_ports]
-
 
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads Linux's /proc")
@@ -184,7 +169,7 @@ def test_keep_alive_connections_are_spread_over_the_workers(tmp_path: Path):
         for conn in connections:
             conn.request("GET", "/healthz")
             assert conn.getresponse().read() == b'{"status":"ok"}\n'
-        owners = _worker_of_connections(proc.pid, port, [c.sock.getsockname()[1] for c in connections])
+        owners = worker_of_connections(proc.pid, port, [c.sock.getsockname()[1] for c in connections])
         for conn in connections:
             conn.close()
     spread = sorted(Counter(owners).values())
