@@ -52,9 +52,9 @@ def generate(db: Database, count: int) -> float:
             if rule:
                 reasons.append({"decision_pk": pk, "position": 0, "rule_id": rule, "outcome": outcome,
                                 "explanation": explanation})
-        with db.transaction() as session:
-            insert_rows(session, "decisions", DECISION_COLUMNS, decisions)
-            insert_rows(session, "decision_reasons", REASON_COLUMNS, reasons)
+        with db.raw_transaction() as sql:
+            insert_rows(sql, "decisions", DECISION_COLUMNS, decisions)
+            insert_rows(sql, "decision_reasons", REASON_COLUMNS, reasons)
     if db.engine.dialect.name == "postgresql":
         with db.engine.begin() as conn:  # ids were given explicitly: move the sequence past them
             conn.exec_driver_sql("SELECT setval('decisions_id_seq', (SELECT max(id) FROM decisions))")
@@ -74,6 +74,7 @@ def _decision(pk: int) -> dict[str, Any]:
         "defer_until": at + timedelta(hours=9) if outcome == "defer" else None, "rules_version": "1",
         "evaluated_at": at, "idempotency_key": None, "request_hash": "-",
         "request": json.dumps(request, separators=(",", ":")), "facts": FACTS, "api_key_name": "bench",
+        "idempotency_scope": 0, "audit_group": None, "audit_leaf": None, "audit_digest": None,
     }
 
 

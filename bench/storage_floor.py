@@ -79,7 +79,8 @@ def _rows(start: int, count: int, first_seq: int, facts: str, reasons: list[tupl
         if by_reference:
             request = sha(request)
         decisions.append((pk, decision_id, customer, MESSAGE["campaign_id"], MESSAGE["channel"], MESSAGE["purpose"],
-                          send_at, "allow", None, None, "1", now, None, sha(request), request, facts, "bench"))
+                          send_at, "allow", None, None, "1", now, None, sha(request), request, facts, "bench",
+                          0, None, None, None))  # no idempotency scope; chained one record each (no group)
         reason_rows.extend((pk, *reason) for reason in reasons)
         link = sha(decision_id)
         audit.append((first_seq + pk - 1, "decision", decision_id, now, link, link, link))
