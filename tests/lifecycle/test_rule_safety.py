@@ -93,8 +93,10 @@ def test_live_decisions_are_answered_while_dry_runs_compile_other_versions(commi
         if before % 2 == 1 and inside[0] == before:
             answered_within[before] += 1
     cycler.join()
-    # Decisions are answered while a compile runs, not only between two compiles.
-    assert max(answered_within.values(), default=0) >= 3, answered_within
+    # Decisions are answered while a compile runs, not only between two compiles: were compiles to hold a
+    # lock decisions wait on, none would start and end within one. How many fit in one compile depends on
+    # the machine's load (a CI run saw at most 2 per compile), so the count is over all compiles.
+    assert sum(answered_within.values()) >= 3, answered_within
 
 
 def test_a_request_dry_runs_at_most_a_few_versions(committed_guard):
