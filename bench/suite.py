@@ -65,9 +65,10 @@ def wait_up(url: str, seconds: float = 60) -> None:
 
 
 @contextmanager
-def process(cmd: list[str], env: dict[str, str], url: str) -> Iterator[subprocess.Popen[bytes]]:
+def process(cmd: list[str], env: dict[str, str], url: str,
+            cwd: Path | None = None) -> Iterator[subprocess.Popen[bytes]]:
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+                            start_new_session=True, cwd=cwd)
     try:
         wait_up(url)
         yield proc
@@ -156,10 +157,10 @@ def ingest(base: str, key: str) -> tuple[int, float]:
     return len(events), time.perf_counter() - started
 
 
-def stream(base: str, key: str, recipients: int) -> tuple[int, float]:
+def stream(base: str, key: str, recipients: int, send_at: str = "2026-03-16T10:00:00Z") -> tuple[int, float]:
     """A whole campaign through the NDJSON endpoint, body streamed in, results streamed out."""
     message = {"channel": "email", "purpose": "marketing", "campaign_id": "summer", "product_ids": ["P3"],
-               "send_at": "2026-03-16T10:00:00Z"}
+               "send_at": send_at}
     prefix = json.dumps(message)[:-1] + ', "customer_id": "cust-'
 
     def body() -> Iterator[bytes]:
@@ -174,9 +175,9 @@ def stream(base: str, key: str, recipients: int) -> tuple[int, float]:
     return count, time.perf_counter() - started
 
 
-def batch(base: str, key: str, calls: int = 10) -> tuple[int, float]:
+def batch(base: str, key: str, calls: int = 10, send_at: str = "2026-03-17T10:00:00Z") -> tuple[int, float]:
     """`message` + 10,000 `customer_ids` per call."""
-    message = {"channel": "sms", "purpose": "marketing", "campaign_id": "autumn", "send_at": "2026-03-17T10:00:00Z"}
+    message = {"channel": "sms", "purpose": "marketing", "campaign_id": "autumn", "send_at": send_at}
     started = time.perf_counter()
     total = 0
     with requests.Session() as s:
