@@ -183,11 +183,25 @@ def batch(base: str, key: str, calls: int = 10, send_at: str = "2026-03-17T10:00
     with requests.Session() as s:
         for call in range(calls):
             ids = [f"cust-{n}" for n in range(call * 10_000, (call + 1) * 10_000)]
-            r = s.post(f"{base}/v1/decisions/batch", json={"message": message, "customer_ids": ids},
-                       headers={"Authorization": f"Bearer {key}"}, timeout=300)
-            r.raise_for_status()
-            total += len(r.json()["results"])
+            total += len(_post_retrying(s, f"{base}/v1/decisions/batch", key,
+                                        {"message": message, "customer_ids": ids})["results"])
     return total, time.perf_counter() - started
+
+
+REFUSED: list[str] = []  # every 503 a benchmark call met before it was answered (reported, never hidden)
+
+
+def _post_retrying(session: requests.Session, url: str, key: str, body: dict[str, Any]) -> Any:
+    """POST, and after a 503 wait as `Retry-After` says and send it again (up to 5 times), as clients should."""
+    for _ in range(5):
+        r = session.post(url, json=body, headers={"Authorization": f"Bearer {key}"}, timeout=300)
+        if r.status_code != 503:
+            break
+        REFUSED.append(f"{url}: {r.text[:200]}")
+        print(f"503 from {url}: {r.text[:200]}", file=sys.stderr, flush=True)
+        time.sleep(min(float(r.headers.get("Retry-After", "1")), 5.0))
+    r.raise_for_status()
+    return r.json()
 
 
 def bare_server(port: int) -> contextlib.AbstractContextManager[subprocess.Popen[bytes]]:

@@ -29,6 +29,7 @@ from pathlib import Path
 from bench import pgcpu
 from bench.common import fresh_database
 from bench.suite import (
+    REFUSED,
     WORKERS,
     Server,
     bare_server,
@@ -191,7 +192,8 @@ def report(trees: list[Tree], db_kind: str, recipients: int, loads: list[str], b
     lines = [f"### {db_kind}: {date.today().isoformat()}, {os.cpu_count()} cores, {WORKERS} workers per server, "
              f"{recipients:,} recipients per stream",
              "", f"Load average (1/5/15 min) at the start and after each phase: {' | '.join(loads)}. "
-             f"Bare endpoint per round: {', '.join(f'{r:,.0f}' for r in bare_rps)} req/s.", "",
+             f"Bare endpoint per round: {', '.join(f'{r:,.0f}' for r in bare_rps)} req/s. "
+             f"Batch calls answered 503 and sent again: {len(REFUSED)}.", "",
              f"| measure | {head} |", "| --- |" + " --- |" * len(trees)]
     for name, label, digits in ROWS:
         if any(name in t.rows for t in trees):
