@@ -73,7 +73,10 @@ def allocate_ids(sql: Sql, count: int) -> list[int]:
             "FROM chain, generate_series(1, ?)", (CHAIN_LOCK, count))]
         sql.chain_locked = True
         return ids
-    start = (sql.first("SELECT max(id) FROM decisions") or (None,))[0] or 0
+    # Past the projector's cursor too: after a purge removed the newest decisions, their ids are never reused
+    # (a reused id at or below the cursor would never be projected).
+    start = (sql.first("SELECT max(COALESCE((SELECT max(id) FROM decisions), 0), "
+                       "COALESCE((SELECT upto FROM projections WHERE name = 'decisions'), 0))") or (0,))[0]
     return list(range(start + 1, start + 1 + count))
 
 
