@@ -9,6 +9,7 @@ from typing import Protocol
 from guard.core.config import Settings
 from guard.core.errors import NotFound
 from guard.decisions.holding import use_hold_days
+from guard.decisions.projector import Projector
 from guard.holds.worker import HoldWorker
 from guard.ledger.digests import use_key
 from guard.lifecycle.active import ActiveRules
@@ -76,6 +77,10 @@ class Guard:
         worker = HoldWorker(self.db, lambda: self.rules.current)
         worker.start()
         return worker
+
+    def start_projector(self) -> Projector:
+        """Start this process's projector (the reviewers' index, behind the writer); `guard serve` does."""
+        return Projector(self.db).start()
 
     def seed_rules(self) -> int:
         """Store and activate the rules directory unless its content is already a stored version."""

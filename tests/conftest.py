@@ -15,10 +15,12 @@ from typing import Any
 
 import pytest
 import requests
+from flask import Flask, request
 from sqlalchemy import Engine, create_engine, make_url
 
 from guard.app import Guard, RulesHolder
 from guard.core.config import Settings
+from guard.decisions.projector import catch_up
 from guard.lifecycle.active import ActiveRules
 from guard.policy.evaluate import Evaluator
 from guard.policy.ruleset import load_directory
@@ -123,6 +125,18 @@ def committed_db(tmp_path: Path) -> Iterator[Database]:
     database = Database(url)
     yield database
     database.dispose()
+
+
+def reads_caught_up(app: Flask, db: Database) -> Flask:
+    """Before each GET, run the projector (the real one, synchronously) until it has caught up: tests of what
+    reviewers read then need not wait for it. tests/decisions/test_projector.py tests the lag itself."""
+
+    def project() -> None:
+        if request.method == "GET":
+            catch_up(db)
+
+    app.before_request(project)
+    return app
 
 
 @pytest.fixture(scope="session")

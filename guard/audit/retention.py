@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from sqlalchemy import CursorResult, Integer, String, cast, delete, func, or_, select, update
+from sqlalchemy import CursorResult, Integer, String, cast, delete, func, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from guard.audit.verify import current_digests, erasure_account
@@ -35,7 +35,7 @@ from guard.situation.queries import RECENT_PURCHASE_DAYS, load_events
 from guard.storage.database import Database
 from guard.storage.sql import Sql
 from guard.storage.tables.audit import AuditCheckpoint, AuditErasure, AuditRecord
-from guard.storage.tables.decisions import Decision, DecisionReason
+from guard.storage.tables.decisions import Decision, DecisionCampaign, DecisionRule
 from guard.storage.tables.holds import Hold
 from guard.storage.tables.lifecycle import BacktestJob, RuleActivation, RuleVersion
 from guard.storage.tables.situation import Event, Suppression
@@ -170,8 +170,11 @@ def _purge_rows(session: Session, upto: int, head: int) -> dict[str, int]:
         for kind in ("decision", "event")}
     # Kept decisions have left their groups (`_rechain_decisions`): the rest of a purged group goes.
     going = or_(Decision.decision_id.in_(gone["decision"]), Decision.audit_group.in_(_purged_groups(upto)))
-    pks = select(Decision.id).where(going)
-    session.execute(delete(DecisionReason).where(DecisionReason.decision_pk.in_(pks)))
+    # The projector's rows of those decisions go too (by campaign through its key; rule rows are few). A batch
+    # it commits meanwhile can leave rows of a purged decision behind: reads join the decisions, never see them.
+    session.execute(delete(DecisionCampaign).where(tuple_(DecisionCampaign.campaign_id, DecisionCampaign.decision_pk)
+                                                   .in_(select(Decision.campaign_id, Decision.id).where(going))))
+    session.execute(delete(DecisionRule).where(DecisionRule.decision_pk.in_(select(Decision.id).where(going))))
     counts["decisions"] = _deleted(session, delete(Decision).where(going))
     counts["events"] = _deleted(session, delete(Event).where(Event.event_id.in_(gone["event"])))
     return counts
@@ -249,8 +252,8 @@ def _scrub(decision: Decision, alias: str) -> None:
     decision.request = request
     decision.request_hash = content_hash(request)
     decision.facts = {"erased": True}
-    for reason in decision.reasons:
-        reason.explanation = ERASED_TEXT
+    # Only the row holds explanations: the projector's index keeps rule ids alone.
+    decision.matched = [{**reason, "explanation": ERASED_TEXT} for reason in decision.matched]
 
 
 def _scrubbed_message(alias: str, data: dict[str, Any]) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from guard.cli.progress import file_size, progress_bar
 from guard.core.errors import ServiceUnavailable
 from guard.core.strictjson import Line, ndjson
 from guard.decisions.campaign import Tally, screen_stream
+from guard.decisions.projector import catch_up
 from guard.storage.database import Database
 
 LIST_SEPARATOR = ";"
@@ -55,6 +56,8 @@ def screen(source: IO[bytes], fmt: str, output: Path | None, **defaults: str | N
             sink.write(result)
         if bar.total:
             bar.update(bar.total - bar.n)  # CSV rows are counted approximately (the header not at all)
+        # Reviewers see the campaign at once even when no server runs a projector (a server would do it too).
+        catch_up(db)
     click.echo(_summary(tally.to_dict()), err=True)
 
 

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, values
+from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
 # prometheus_client picks single- or multi-process storage when it is first imported; whoever imported
@@ -80,3 +81,21 @@ def exposition() -> bytes:
     from prometheus_client import REGISTRY
 
     return generate_latest(REGISTRY)
+
+
+class _Snapshot:
+    """A collector of gauges whose values were read just now (from the database, not from a worker)."""
+
+    def __init__(self, gauges: Iterable[tuple[str, str, float]]) -> None:
+        self._gauges = list(gauges)
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        for name, documentation, value in self._gauges:
+            yield GaugeMetricFamily(name, documentation, value=value)
+
+
+def gauges_text(gauges: Iterable[tuple[str, str, float]]) -> bytes:
+    """The text exposition of gauges (name, help, value) read at scrape time, the same from every worker."""
+    registry = CollectorRegistry()
+    registry.register(_Snapshot(gauges))
+    return generate_latest(registry)

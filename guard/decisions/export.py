@@ -11,9 +11,7 @@ from typing import Any
 from guard.core.timeutil import iso
 from guard.decisions.answer import stored_answer
 from guard.decisions.queries import filtered
-from guard.situation.history import reasons_of
 from guard.storage.database import Database
-from guard.storage.sql import Sql
 from guard.storage.tables.decisions import Decision
 
 FORMATS = {"csv": "text/csv; charset=utf-8", "ndjson": "application/x-ndjson"}
@@ -25,7 +23,7 @@ CSV_COLUMNS = (
 _COLUMNS = (
     Decision.id, Decision.decision_id, Decision.evaluated_at, Decision.customer_id, Decision.campaign_id,
     Decision.channel, Decision.purpose, Decision.send_at, Decision.outcome, Decision.route, Decision.defer_until,
-    Decision.rules_version, Decision.api_key_name, Decision.idempotency_key,
+    Decision.rules_version, Decision.api_key_name, Decision.idempotency_key, Decision.matched,
 )
 _DOCUMENTS = (Decision.request, Decision.facts)
 
@@ -40,15 +38,12 @@ def records(db: Database, filters: dict[str, Any], page: int = PAGE, documents: 
     last: int | None = None
     while True:
         with db.sessions() as session:
-            query = filtered(filters).with_only_columns(*columns)
-            if last is not None:
-                query = query.where(Decision.id < last)
+            query = filtered(filters, last).with_only_columns(*columns)
             rows = session.execute(query.limit(page)).all()
             if not rows:
                 return
-            reasons = reasons_of(Sql.of_session(session), [row.id for row in rows])
         for row in rows:
-            yield _record(row, reasons.get(row.id, []), documents)
+            yield _record(row, row.matched or [], documents)
         last = rows[-1].id
 
 

@@ -7,15 +7,16 @@ import binascii
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, exists, select
+from sqlalchemy import Select, and_, exists, select
 from sqlalchemy.orm import Session
 
 from guard.core.errors import NotFound, ValidationFailed
 from guard.core.timeutil import iso
 from guard.decisions.answer import decision_answer, held_from_of
 from guard.decisions.holding import view_of
+from guard.decisions.projector import first_since, last_before, projected_upto
 from guard.situation.aliases import Identity, identity
-from guard.storage.tables.decisions import Decision, DecisionReason
+from guard.storage.tables.decisions import Decision, DecisionCampaign, DecisionRule
 from guard.storage.tables.situation import Event
 
 MAX_PAGE = 500
@@ -70,28 +71,39 @@ def decode_cursor(cursor: str) -> int:
         raise ValidationFailed("The cursor is not valid.", {"cursor": ["Use next_cursor from a response."]}) from None
 
 
-def filtered(filters: dict[str, Any]) -> Select[Any]:
-    """Decisions matching the filters, newest first."""
+def filtered(filters: dict[str, Any], before: int | None = None) -> Select[Any]:
+    """Decisions matching the filters (with an id below `before`), newest first, as of the projection
+    (guard.decisions.projector): campaign, rule and time are looked up in its index, and decisions it has not
+    reached yet are left out, so every filter sees the same log."""
     query = select(Decision)
-    for name in ("customer_id", "campaign_id", "outcome", "channel", "purpose"):
+    key: Any = Decision.id  # what the list is ordered and paged by: the index the filter walks, when one does
+    if filters.get("campaign_id"):
+        key = DecisionCampaign.decision_pk
+        query = query.join(DecisionCampaign, and_(key == Decision.id,
+                                                  DecisionCampaign.campaign_id == filters["campaign_id"]))
+    if filters.get("rule_id") and key is Decision.id:
+        key = DecisionRule.decision_pk
+        query = query.join(DecisionRule, and_(key == Decision.id, DecisionRule.rule_id == filters["rule_id"]))
+    elif filters.get("rule_id"):
+        query = query.where(exists().where(DecisionRule.rule_id == filters["rule_id"],
+                                           DecisionRule.decision_pk == Decision.id))
+    for name in ("customer_id", "outcome", "channel", "purpose"):
         if filters.get(name):
             query = query.where(getattr(Decision, name) == filters[name])
-    if filters.get("rule_id"):
-        query = query.where(exists().where(DecisionReason.decision_pk == Decision.id,
-                                           DecisionReason.rule_id == filters["rule_id"]))
+    query = query.where(key <= projected_upto())
     if filters.get("since"):
-        query = query.where(Decision.evaluated_at >= filters["since"])
+        query = query.where(key >= first_since(filters["since"]), Decision.evaluated_at >= filters["since"])
     if filters.get("until"):
-        query = query.where(Decision.evaluated_at < filters["until"])
-    return query.order_by(Decision.id.desc())
+        query = query.where(key <= last_before(filters["until"]), Decision.evaluated_at < filters["until"])
+    if before is not None:
+        query = query.where(key < before)
+    return query.order_by(key.desc())
 
 
 def list_decisions(session: Session, filters: dict[str, Any]) -> dict[str, Any]:
     """A page of decisions and the cursor of the next page (null on the last one)."""
     limit = filters.get("limit") or 50
-    query = filtered(filters)
-    if filters.get("cursor"):
-        query = query.where(Decision.id < decode_cursor(filters["cursor"]))
+    query = filtered(filters, decode_cursor(filters["cursor"]) if filters.get("cursor") else None)
     rows = list(session.scalars(query.limit(limit + 1)))
     page = rows[:limit]
     next_cursor = encode_cursor(page[-1].id) if len(rows) > limit else None

@@ -1,4 +1,4 @@
-"""Turning verdicts into decision rows, audit entries and answers, in bulk.
+"""Turning verdicts into decision rows (matched rules inline), audit entries and answers, in bulk.
 
 The decisions of a campaign mostly share everything but the customer: the stored request, the facts, the
 digested text of the audit record and the answer. That shared part is serialised and digested once per
@@ -57,11 +57,12 @@ class _Shared:
     row_middle: tuple[Any, ...]  # campaign_id .. evaluated_at, in the driver's terms
     tail: str
     answer: dict[str, Any]
+    reasons_text: str  # the matched rules as the decision row holds them
     verdict: Verdict  # held, so that its id() names it for as long as this entry lives
 
 
 class Recorder:
-    """Collects the decisions of one call: rows, reason rows, audit entries; hands back each answer."""
+    """Collects the decisions of one call: rows, audit entries; hands back each answer."""
 
     def __init__(self, sql: Sql, version: int | str, now: datetime, count: int) -> None:
         self._sql = sql
@@ -71,18 +72,17 @@ class Recorder:
         self._ids = iter(decision_ids(count))
         self._shared: dict[tuple[Any, ...], _Shared] = {}
         self.rows: list[list[Any]] = []
-        self.reasons: list[list[tuple[int, str, str, str]]] = []
         self.digests: list[str] = []
 
     def write(self) -> None:
-        """Insert the decisions and their reasons (ids allocated now), then chain their group's audit record."""
+        """Insert the decisions, their reasons inline (ids allocated now), then chain their group's audit record.
+
+        What reviewers filter by is indexed behind the writer (guard.decisions.projector)."""
         pks = store.allocate_ids(self._sql, len(self.rows))
-        reason_rows: list[tuple[Any, ...]] = []
-        for pk, row, reasons in zip(pks, self.rows, self.reasons, strict=True):
+        for pk, row in zip(pks, self.rows, strict=True):
             row[0] = pk
-            reason_rows.extend((pk, *reason) for reason in reasons)
         records = self._audit_records(pks)
-        store.insert_decisions(self._sql, [tuple(row) for row in self.rows], reason_rows)
+        store.insert_decisions(self._sql, [tuple(row) for row in self.rows])
         extend(self._sql, records)
 
     def _audit_records(self, pks: list[int]) -> list[Entry]:
@@ -113,8 +113,8 @@ class Recorder:
                                  _matched(verdict), shared.request_digest, shared.facts_digest)
         stored_hash = request_hash or shared.request_digest
         self.rows.append([None, decision_id, customer, *shared.row_middle, idempotency_key,
-                          stored_hash, request, shared.facts_text, key_name, scope, None, None, None])
-        self.reasons.append([(i, r.rule_id, r.outcome, r.explanation) for i, r in enumerate(verdict.reasons)])
+                          stored_hash, request, shared.facts_text, key_name, scope, None, None, None,
+                          shared.reasons_text])
         self.digests.append(decision_digest_with(decision_id, customer, tail, key_name, stored_hash))
         return {"decision_id": decision_id, **shared.answer}
 
@@ -137,9 +137,10 @@ class Recorder:
         time = self._sql.time
         middle = (message.campaign_id, message.channel, message.purpose, time(message.send_at), verdict.outcome,
                   verdict.route, time(verdict.defer_until), str(self._version), time(self._now))
+        answer = verdict_body(verdict, self._version, self._stamp)
         return _Shared(prefix, suffix, request_dig, facts, facts_dig, fields, middle,
-                       decision_tail(fields, _matched(verdict), request_dig, facts_dig),
-                       verdict_body(verdict, self._version, self._stamp), verdict)
+                       decision_tail(fields, _matched(verdict), request_dig, facts_dig), answer,
+                       json.dumps(answer["reasons"], separators=(",", ":")) if answer["reasons"] else "[]", verdict)
 
 
 def _request_template(raw: dict[str, Any], shape: str | None, message: Message) -> tuple[str, str, str]:

@@ -1,4 +1,5 @@
-"""Aggregates of the audit log for the overview: decisions over time by outcome and by rule, top campaigns."""
+"""Aggregates of the audit log for the overview: decisions over time by outcome and by rule, top campaigns;
+as of the projection (its time map picks the ids, its rule rows the winners: guard.decisions.projector)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 
 from guard.core.timeutil import as_utc, utcnow
-from guard.storage.tables.decisions import Decision, DecisionReason
+from guard.decisions.projector import first_since, last_before, projected_upto
+from guard.storage.tables.decisions import Decision, DecisionRule
 
 # A period name → how far back it looks and the width of one bar.
 PERIODS: dict[str, tuple[timedelta, str]] = {
@@ -103,7 +105,9 @@ def _bucket(win: Window) -> ColumnElement[datetime]:
 
 
 def _in(query: Any, win: Window) -> Any:
-    return query.where(Decision.evaluated_at >= win.since, Decision.evaluated_at < win.until)
+    return query.where(Decision.id >= first_since(win.since), Decision.id <= last_before(win.until),
+                       Decision.id <= projected_upto(),
+                       Decision.evaluated_at >= win.since, Decision.evaluated_at < win.until)
 
 
 def _series(rows: Any, win: Window) -> dict[str, list[int]]:
@@ -128,10 +132,10 @@ def rules_over_time(session: Session, win: Window) -> dict[str, list[int]]:
     """Decisions per winning rule per bucket (decisions no rule matched are left out)."""
     bucket = _bucket(win)
     query = _in(
-        select(bucket, DecisionReason.rule_id, func.count())
-        .join(DecisionReason, (DecisionReason.decision_pk == Decision.id) & (DecisionReason.position == 0)),
+        select(bucket, DecisionRule.rule_id, func.count())
+        .join(DecisionRule, (DecisionRule.decision_pk == Decision.id) & (DecisionRule.position == 0)),
         win,
-    ).group_by(bucket, DecisionReason.rule_id)
+    ).group_by(bucket, DecisionRule.rule_id)
     return _series(session.execute(query), win)
 
 

@@ -19,7 +19,8 @@ AUDIT_COLUMNS = ("seq", "kind", "ref", "at", "digest", "prev_hash", "hash")
 DECISION_GROUP = "decisions"
 
 # Any constant will do; it must be the same in every process writing to this database.
-_CHAIN_LOCK = 0x61756469  # "audi"
+CHAIN_LOCK = 0x61756469  # "audi"
+LOCK_CHAIN = "SELECT pg_advisory_xact_lock(?)"  # with CHAIN_LOCK; whoever takes it sets Sql.chain_locked
 
 
 @dataclass(frozen=True)
@@ -42,9 +43,7 @@ def extend(sql: Sql, entries: Iterable[Entry]) -> None:
     entries = list(entries)
     if not entries:
         return
-    if sql.postgres:
-        # One writer at a time extends the chain; taken last, after per-customer locks, so no cycle forms.
-        sql.run("SELECT pg_advisory_xact_lock(?)", (_CHAIN_LOCK,))
+    lock_chain(sql)
     seq, prev = head(sql)
     rows = []
     at: datetime | None = None
@@ -56,6 +55,14 @@ def extend(sql: Sql, entries: Iterable[Entry]) -> None:
         rows.append((seq, entry.kind, entry.ref, stored_at, entry.digest, prev, digest))
         prev = digest
     insert_tuples(sql, "audit_records", AUDIT_COLUMNS, rows, prepared=True)
+
+
+def lock_chain(sql: Sql) -> None:
+    """One writer at a time extends the chain (PostgreSQL; SQLite's write lock is one already), to commit.
+    Taken after per-customer locks, so no cycle forms."""
+    if sql.postgres and not sql.chain_locked:
+        sql.run(LOCK_CHAIN, (CHAIN_LOCK,))
+        sql.chain_locked = True
 
 
 def head(sql: Sql) -> tuple[int, str]:

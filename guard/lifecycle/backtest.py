@@ -27,7 +27,7 @@ from guard.decisions.schemas import DecisionRequestSchema
 from guard.decisions.service import validate_request
 from guard.policy.evaluate import Evaluator, Verdict
 from guard.situation.derive import EventRecord, derive
-from guard.situation.history import reasons_of
+from guard.situation.history import rule_ids_of
 from guard.storage.database import Database
 from guard.storage.sql import Sql, chunks, member_of
 from guard.storage.tables.decisions import Decision
@@ -194,7 +194,7 @@ class _Recorded:
 
 
 _RECORDED = ("SELECT id, decision_id, customer_id, campaign_id, send_at, outcome, route, defer_until, rules_version, "
-             "request FROM decisions WHERE id > ?")
+             "request, reasons FROM decisions WHERE id > ?")
 
 
 def _chunks(sql: Sql, since: datetime | None, until: datetime | None, after: int = 0, upto: int | None = None
@@ -208,12 +208,11 @@ def _chunks(sql: Sql, since: datetime | None, until: datetime | None, after: int
         rows = sql.rows(f"{_RECORDED}{period} ORDER BY id LIMIT ?", [last_id, *times, CHUNK])
         if not rows:
             return
-        reasons = reasons_of(sql, [row[0] for row in rows])
         yield [_Recorded(pk, decision_id, customer_id, campaign_id, sql.read_time(send_at),  # type: ignore[arg-type]
                          outcome, route, sql.read_time(defer_until), rules_version, sql.read_json(request),
-                         reasons.get(pk, []))
+                         [] if reasons == "[]" else sql.read_json(reasons))
                for pk, decision_id, customer_id, campaign_id, send_at, outcome, route, defer_until, rules_version,
-               request in rows]
+               request, reasons in rows]
         last_id = rows[-1][0]
 
 
@@ -293,11 +292,11 @@ def _history_by_customer(sql: Sql, customers: list[str], start: datetime, end: d
     out: dict[str, list[tuple[int, PriorDecision]]] = defaultdict(list)
     for part in chunks(customers):
         member, params = member_of(sql, "customer_id", part)
-        rows = sql.rows(f"SELECT id, customer_id, send_at, purpose, channel, outcome, campaign_id FROM decisions "
-                        f"WHERE {member} AND send_at > ? AND send_at <= ?", [*params, sql.time(start), sql.time(end)])
-        reasons = reasons_of(sql, [row[0] for row in rows]) if with_rules else {}
-        for pk, customer_id, send_at, purpose, channel, outcome, campaign_id in rows:
-            rule_ids = tuple(r["rule_id"] for r in reasons.get(pk, ()))
+        rows = sql.rows(f"SELECT id, customer_id, send_at, purpose, channel, outcome, campaign_id, reasons "
+                        f"FROM decisions WHERE {member} AND send_at > ? AND send_at <= ?",
+                        [*params, sql.time(start), sql.time(end)])
+        for pk, customer_id, send_at, purpose, channel, outcome, campaign_id, reasons in rows:
+            rule_ids = rule_ids_of(sql, reasons) if with_rules else ()
             prior = PriorDecision(sql.read_time(send_at), purpose, channel, outcome,  # type: ignore[arg-type]
                                   campaign_id, rule_ids)
             out[customer_id].append((pk, prior))

@@ -105,6 +105,7 @@ class GuardApplication(BaseApplication):
                         type(exc).__name__)
         app = create_app(guard=guard)
         guard.start_hold_worker()  # background: releases and expiries of held messages (issue 15)
+        guard.start_projector()  # background: the reviewers' index, one worker of all at a time (issue 16)
         settle_garbage_collector()
         return app
 

@@ -200,17 +200,16 @@ def history_later(sql: Sql, customers: Sequence[str], start: datetime, end: date
     reads = []
     for chunk in chunks(customers):
         member, params = member_of(sql, "customer_id", chunk)
-        reads.append(sql.later(f"SELECT id, customer_id, send_at, purpose, channel, outcome, campaign_id "
+        # The matched rules are inline in the row: caps never wait for the projector's index.
+        reads.append(sql.later(f"SELECT customer_id, send_at, purpose, channel, outcome, campaign_id, reasons "
                                f"FROM decisions WHERE {member} AND send_at > ? AND send_at <= ?",
                                [*params, sql.time(start), sql.time(end)]))
 
     def history() -> dict[str, list[PriorDecision]]:
         out: dict[str, list[PriorDecision]] = defaultdict(list)
         for read in reads:
-            rows = read()
-            reasons = reasons_of(sql, [row[0] for row in rows])
-            for pk, customer_id, send_at, purpose, channel, outcome, campaign_id in rows:
-                rule_ids = tuple(r["rule_id"] for r in reasons.get(pk, ()))
+            for customer_id, send_at, purpose, channel, outcome, campaign_id, reasons in read():
+                rule_ids = rule_ids_of(sql, reasons)
                 out[customer_id].append(PriorDecision(sql.read_time(send_at), purpose, channel,  # type: ignore[arg-type]
                                                       outcome, campaign_id, rule_ids))
         return out
@@ -218,13 +217,19 @@ def history_later(sql: Sql, customers: Sequence[str], start: datetime, end: date
     return Pending(history)
 
 
+def rule_ids_of(sql: Sql, reasons: Any) -> tuple[str, ...]:
+    """The ids of the rules a decision row's inline reasons name, in order (most name none: no parse)."""
+    if not reasons or reasons == "[]":
+        return ()
+    return tuple(r["rule_id"] for r in sql.read_json(reasons))
+
+
 def reasons_of(sql: Sql, pks: list[int]) -> dict[int, list[dict[str, str]]]:
-    """Each decision's matched rules, in reason order, as answers show them."""
-    out: dict[int, list[dict[str, str]]] = defaultdict(list)
-    if pks:
-        member, params = member_of(sql, "decision_pk", pks)
-        for pk, rule_id, outcome, explanation in sql.rows(
-                f"SELECT decision_pk, rule_id, outcome, explanation FROM decision_reasons WHERE {member} "
-                f"ORDER BY decision_pk, position", params):
-            out[pk].append({"rule_id": rule_id, "outcome": outcome, "explanation": explanation})
+    """Each decision's matched rules, in reason order, as answers show them (read from its row)."""
+    out: dict[int, list[dict[str, str]]] = {}
+    for chunk in chunks(pks):
+        member, params = member_of(sql, "id", chunk)
+        for pk, reasons in sql.rows(f"SELECT id, reasons FROM decisions WHERE {member}", params):
+            if reasons and reasons != "[]":
+                out[pk] = sql.read_json(reasons)
     return out

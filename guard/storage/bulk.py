@@ -17,9 +17,8 @@ from guard.storage.sql import Sql, sqlite_time
 DECISION_COLUMNS = (
     "id", "decision_id", "customer_id", "campaign_id", "channel", "purpose", "send_at", "outcome", "route",
     "defer_until", "rules_version", "evaluated_at", "idempotency_key", "request_hash", "request", "facts",
-    "api_key_name", "idempotency_scope", "audit_group", "audit_leaf", "audit_digest",
+    "api_key_name", "idempotency_scope", "audit_group", "audit_leaf", "audit_digest", "reasons",
 )
-REASON_COLUMNS = ("decision_pk", "position", "rule_id", "outcome", "explanation")
 EVENT_COLUMNS = ("event_id", "customer_id", "type", "occurred_at", "data", "content_hash", "received_at")
 _TIMES = {"send_at", "defer_until", "evaluated_at", "at", "occurred_at", "received_at"}
 # Fewer rows than this go in as one multi-row INSERT: COPY's own round trips cost more for a handful.

@@ -47,6 +47,7 @@ class Sql:
         self.connection = connection
         self.postgres = dialect == "postgresql"
         self.pipelining = False  # COPY cannot run in PostgreSQL's pipeline mode
+        self.chain_locked = False  # this transaction holds the audit chain's lock (guard.ledger.chain)
         self._error = driver_error(dialect)
 
     @classmethod

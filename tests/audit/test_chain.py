@@ -88,8 +88,6 @@ def test_an_altered_event_payload_is_named(history):
 
 def test_a_deleted_decision_is_named(history):
     target = _decision_id(history, "bob")
-    _sql(history, "DELETE FROM decision_reasons WHERE decision_pk = (SELECT id FROM decisions WHERE decision_id = :d)",
-         d=target)
     with history.db.sessions() as session:
         group, leaf = session.execute(select(Decision.audit_group, Decision.audit_leaf)
                                       .where(Decision.decision_id == target)).one()

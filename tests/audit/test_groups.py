@@ -151,8 +151,6 @@ def test_a_deleted_decision_is_named_by_its_place(groups):
     target = ids[1][4]
     with guard.db.sessions() as session:
         group = session.scalar(select(Decision.audit_group).where(Decision.decision_id == target))
-    _sql(guard, "DELETE FROM decision_reasons WHERE decision_pk = (SELECT id FROM decisions WHERE decision_id = :d)",
-         d=target)
     _sql(guard, "DELETE FROM decisions WHERE decision_id = :d", d=target)
     problem = _first_problem(guard)
     assert (problem.kind, problem.record) == ("removed", f"decision #4 of group {group}"), problem
@@ -162,8 +160,6 @@ def test_a_deleted_decision_is_named_by_its_place(groups):
 def test_the_last_decision_of_a_group_deleted_is_named(groups):
     guard, ids = groups
     target = ids[2][-1]
-    _sql(guard, "DELETE FROM decision_reasons WHERE decision_pk = (SELECT id FROM decisions WHERE decision_id = :d)",
-         d=target)
     _sql(guard, "DELETE FROM decisions WHERE decision_id = :d", d=target)
     problem = _first_problem(guard)
     assert problem.kind == "removed" and problem.record.startswith("decision #3 of group"), problem

@@ -26,7 +26,7 @@ def test_upgrade_from_empty_builds_every_table_and_is_repeatable(cli_db_url: str
             assert schema_differences(connection) == []
     finally:
         engine.dispose()
-    assert {"api_keys", "events", "decisions", "decision_reasons", "alembic_version"} <= tables
+    assert {"api_keys", "events", "decisions", "decision_rules", "projections", "alembic_version"} <= tables
     assert current_revision(cli_db_url) == head_revision()
 
 

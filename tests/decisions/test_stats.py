@@ -6,8 +6,9 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from guard.decisions import stats
+from guard.decisions.projector import catch_up
 from guard.storage.database import Database
-from guard.storage.tables.decisions import Decision, DecisionReason
+from guard.storage.tables.decisions import Decision
 
 NOW = datetime(2026, 3, 10, 14, 25, tzinfo=UTC)
 
@@ -22,9 +23,10 @@ def record(db: Database, at: datetime, outcome: str, rule: str | None = None, ca
             request={}, facts={}, api_key_name="t",
         )
         if rule:
-            decision.reasons = [DecisionReason(position=0, rule_id=rule, outcome=outcome, explanation="x"),
-                                DecisionReason(position=1, rule_id="also-matched", outcome="allow", explanation="y")]
+            decision.matched = [{"rule_id": rule, "outcome": outcome, "explanation": "x"},
+                                {"rule_id": "also-matched", "outcome": "allow", "explanation": "y"}]
         session.add(decision)
+    catch_up(db)  # the overview counts what the projector has indexed
 
 
 def test_a_window_ends_with_the_current_bucket():

@@ -133,13 +133,13 @@ def test_sqlite_locked_by_another_process(tmp_path: Path, db_url: str, servers: 
 HOLDER = """
 import sys
 from sqlalchemy import text
-from guard.ledger.chain import _CHAIN_LOCK
+from guard.ledger.chain import CHAIN_LOCK
 from guard.storage.database import Database
 
 db = Database(sys.argv[1])
 with db.transaction() as session:  # the writer lock (SQLite) and the audit chain's lock (PostgreSQL), as a purge
     if db.engine.dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CHAIN_LOCK})
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": CHAIN_LOCK})
     print("held", flush=True)
     sys.stdin.read()  # until the test closes our stdin
 """

@@ -21,9 +21,9 @@ def _wait(admin, href: str) -> dict:
 def test_a_failed_job_reports_no_sql_and_no_parameters(committed_guard, caplog):
     admin = _client(committed_guard, "alice", "admin")
     assert admin.post("/v1/decisions", json=VIP).status_code == 200
-    # The job counts the decisions, then fails reading their reasons: a database error with SQL in it.
+    # The job counts the decisions, then fails reading the customers' events: a database error with SQL in it.
     with committed_guard.db.transaction() as session:
-        session.connection().exec_driver_sql("DROP TABLE decision_reasons")
+        session.connection().exec_driver_sql("DROP TABLE events")
     files = [{"name": s.name, "text": s.text} for s in read_directory(RULES_DIR)]
     started = admin.post("/v1/rules/backtest", json={"files": files, "background": True})
     assert started.status_code == 202, started.get_json()
@@ -32,7 +32,7 @@ def test_a_failed_job_reports_no_sql_and_no_parameters(committed_guard, caplog):
     job_id = started.get_json()["job_id"]
     assert state["error"] == (f"The backtest failed unexpectedly; the server log has the details under job "
                               f"{job_id}.")
-    for leak in ("SELECT", "decision_reasons", "c-9", "[parameters"):
+    for leak in ("SELECT", "events", "c-9", "[parameters"):
         assert leak not in state["error"]
     assert any(job_id in r.getMessage() and r.exc_info for r in caplog.records)  # the details are logged
 

@@ -4,7 +4,7 @@ from guard.storage.database import Base
 from guard.storage.tables.audit import AuditCheckpoint, AuditErasure, AuditRecord
 from guard.storage.tables.auth import ApiKey
 from guard.storage.tables.care import CareNotification
-from guard.storage.tables.decisions import Decision, DecisionReason
+from guard.storage.tables.decisions import Decision, DecisionCampaign, DecisionMinute, DecisionRule, Projection
 from guard.storage.tables.holds import Hold
 from guard.storage.tables.lifecycle import BacktestJob, RuleActivation, RuleVersion
 from guard.storage.tables.outbound import OutboxMessage, WebhookDelivery, WebhookSubscription
@@ -13,6 +13,7 @@ from guard.storage.tables.sources import Source
 
 __all__ = [
     "ApiKey", "AuditCheckpoint", "AuditErasure", "AuditRecord", "BacktestJob", "Base", "CareNotification",
-    "CustomerAlias", "Decision", "DecisionReason", "Event", "Hold", "OutboxMessage", "RuleActivation", "RuleVersion",
-    "Source", "Suppression", "WebhookDelivery", "WebhookSubscription",
+    "CustomerAlias", "Decision", "DecisionCampaign", "DecisionMinute", "DecisionRule", "Event", "Hold",
+    "OutboxMessage", "Projection", "RuleActivation", "RuleVersion", "Source", "Suppression", "WebhookDelivery",
+    "WebhookSubscription",
 ]

@@ -9,6 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from guard.core.errors import GuardError
+from guard.decisions import projector
 from guard.web.shared.context import current_guard
 from guard.web.shared.errors import RETRY_AFTER_SECONDS, error_response
 
@@ -32,12 +33,14 @@ def readyz() -> Response:
         if guard.db.writes_blocked():
             return _not_ready("The database is locked: nothing can be written.")
         version = guard.evaluator.version
+        # Reviewers' reads lag behind the log; that never stops decisions, so it is shown, not judged.
+        projection = projector.lag(guard.db).to_dict()
     except SQLAlchemyError as exc:
         log.warning("not ready: %s", type(exc).__name__)
         return _not_ready("The database cannot be reached.")
     except GuardError as exc:
         return _not_ready(exc.message)
-    return jsonify({"status": "ready", "rules_version": version})
+    return jsonify({"status": "ready", "rules_version": version, "details": {"projection": projection}})
 
 
 def _not_ready(message: str) -> Response:

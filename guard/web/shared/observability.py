@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import contextlib
 import hmac
+import logging
 import re
 import time
 import uuid
 
 from flask import Blueprint, Flask, Response, current_app, g, request
+from sqlalchemy.exc import SQLAlchemyError
 
 from guard.core import metrics
-from guard.core.errors import Unauthenticated
+from guard.core.errors import GuardError, Unauthenticated
 from guard.core.logs import REQUEST_ID
+from guard.decisions import projector
+from guard.web.shared.context import current_guard
 
 bp = Blueprint("observability", __name__)
 
@@ -101,5 +105,21 @@ def prometheus_metrics() -> Response:
         sent = request.headers.get("Authorization", "").partition(" ")[2].strip()
         if not hmac.compare_digest(sent.encode("utf-8", "surrogatepass"), token.encode()):
             raise Unauthenticated("Send the metrics token: Authorization: Bearer <GUARD_METRICS_TOKEN>.")
-    return Response(metrics.exposition(), headers={"Cache-Control": "no-store"},
+    return Response(metrics.exposition() + _projection_gauges(), headers={"Cache-Control": "no-store"},
                     content_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+def _projection_gauges() -> bytes:
+    """How far the reviewers' index is behind the decision log, read from the database now (nothing when it
+    cannot be read: the other metrics still answer)."""
+    try:
+        behind = projector.lag(current_guard().db)
+    except (SQLAlchemyError, GuardError):
+        logging.getLogger("guard.web").warning("projection lag unavailable: the database cannot be reached")
+        return b""
+    return metrics.gauges_text([
+        ("guard_projection_lag_seconds", "At most how long the oldest decision not yet in the reviewers' index "
+         "(filters by campaign, rule, time; stats; export) has been committed; 0 when caught up.", behind.seconds),
+        ("guard_projection_behind_decisions", "Decisions committed and not yet in the reviewers' index.",
+         float(behind.behind)),
+    ])

@@ -15,8 +15,10 @@ from werkzeug.test import TestResponse
 
 from guard.app import Guard
 from guard.auth.keys import create_key, revoke_key
-from guard.storage.tables import Decision, DecisionReason, Event
+from guard.decisions.projector import catch_up
+from guard.storage.tables import Decision, DecisionRule, Event
 from guard.web.factory import create_app
+from tests.conftest import reads_caught_up
 from tests.web.api.openapi import path_template, response_problems
 
 KeyFactory = Callable[..., str]
@@ -27,7 +29,7 @@ def app(guard: Guard) -> Flask:
     """The Flask app serving the test Guard."""
     app = create_app(guard)
     app.testing = True
-    return app
+    return reads_caught_up(app, guard.db)
 
 
 @pytest.fixture
@@ -125,9 +127,10 @@ def count(guard: Guard) -> Callable[[], dict[str, int]]:
     """Row counts of the tables requests write to."""
 
     def counts() -> dict[str, int]:
+        catch_up(guard.db)  # rule rows are written behind the writer
         with guard.db.sessions() as session:
             return {model.__tablename__: session.scalar(select(func.count()).select_from(model)) or 0
-                    for model in (Decision, DecisionReason, Event)}
+                    for model in (Decision, DecisionRule, Event)}
 
     return counts
 

@@ -34,7 +34,7 @@ def test_an_erased_customer_who_withdrew_consent_is_still_refused_when_their_id_
     erase_customer(guard.db, customer)
     _ok(guard)
     with guard.db.sessions() as session:
-        for table in ("events", "decisions", "decision_reasons", "audit_records", "audit_erasures",
+        for table in ("events", "decisions", "decision_rules", "decision_campaigns", "audit_records", "audit_erasures",
                       "suppressions", "backtest_jobs"):
             stored = json.dumps([list(map(str, row)) for row in session.execute(text(f"SELECT * FROM {table}"))])
             for secret in (customer, email, key):

@@ -147,7 +147,7 @@ def test_keys_never_reach_the_logs(api, make_key, caplog):
 def broken_guard(committed_db: Database, starter_evaluator: Evaluator) -> Guard:
     """A Guard whose database lost a table under it."""
     with committed_db.engine.begin() as conn:
-        conn.exec_driver_sql("DROP TABLE decision_reasons")
+        conn.exec_driver_sql("DROP TABLE events")
     return Guard(Settings(database_url=committed_db.url), db=committed_db, rules=RulesHolder(starter_evaluator))
 
 
@@ -162,7 +162,7 @@ def test_database_errors_show_no_stack_trace_or_sql(broken_guard, caplog):
     assert response.status_code in (500, 503)
     body = response.get_data(as_text=True)
     assert set(response.get_json()["error"]) == {"code", "message", "details"}
-    for leak in ("Traceback", "INSERT", "SELECT", "decision_reasons", "sqlalchemy", "psycopg", "sqlite", "File \""):
+    for leak in ("Traceback", "INSERT", "SELECT", "FROM events", "sqlalchemy", "psycopg", "sqlite", "File \""):
         assert leak.lower() not in body.lower(), leak
     for name in SECURITY_HEADERS:
         assert response.headers[name]

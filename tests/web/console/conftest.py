@@ -18,7 +18,7 @@ from guard.core.config import Settings
 from guard.lifecycle.active import ActiveRules
 from guard.storage.database import Database
 from guard.web.factory import create_app
-from tests.conftest import RULES_DIR
+from tests.conftest import RULES_DIR, reads_caught_up
 
 CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 
@@ -36,7 +36,7 @@ def console_guard(db: Database, db_url: str) -> Guard:
 def console_app(console_guard: Guard) -> Flask:
     app = create_app(console_guard)
     app.testing = True
-    return app
+    return reads_caught_up(app, console_guard.db)
 
 
 class Browser:

@@ -490,3 +490,25 @@ def test_api_requests_neither_read_nor_set_the_console_cookie(browser: Browser, 
     answer = browser.client.get("/v1/decisions", headers={"Authorization": f"Bearer {token}"})
     assert answer.status_code == 200 and "Set-Cookie" not in answer.headers
     assert browser.get("/console/").status_code == 200  # the console session is untouched
+
+
+def test_the_decisions_list_and_the_overview_say_as_of_when(console_guard, key_for):
+    from guard.decisions.projector import catch_up
+    from guard.decisions.service import decide
+    from guard.web.factory import create_app
+    from tests.web.console.conftest import Browser
+
+    app = create_app(console_guard)  # no catch-up before reads: the projector runs only when told here
+    app.testing = True
+    reader = Browser(app.test_client())
+    assert reader.sign_in(key_for("read", name="rita")).status_code == 302
+    decide(console_guard.db, console_guard.evaluator, {"customer_id": "asof-1", "channel": "email",
+                                                        "purpose": "marketing"})
+    for path in ("/console/decisions", "/console"):
+        page = reader.get(path).get_data(as_text=True)
+        assert re.search(r"As of \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC \(1 newer decision, up to [\d.]+ s old, "
+                         r"not counted yet\)\.", page), page
+    catch_up(console_guard.db)
+    for path in ("/console/decisions", "/console"):
+        page = reader.get(path).get_data(as_text=True)
+        assert re.search(r"As of \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC\.", page), page

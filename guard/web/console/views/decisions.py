@@ -9,6 +9,7 @@ from werkzeug.wrappers import Response
 
 from guard.core.errors import GuardError, NotFound, ValidationFailed
 from guard.core.vocabulary import CHANNELS, OUTCOMES, PURPOSES
+from guard.decisions import projector
 from guard.decisions.queries import get_decision, list_decisions
 from guard.policy.compiler import CompiledRuleSet
 from guard.web.console.blueprint import bp
@@ -36,10 +37,12 @@ def decisions() -> tuple[str, int]:
         extra["cursor"] = request.args["cursor"]
     filters, errors = validated(DecisionListQuery(), shown, extra)
     result: dict[str, Any] = {"items": [], "next_cursor": None}
+    db = current_guard().db
+    lag = projector.lag(db)  # read before the list: it is at least as new as it says
     if not errors:
-        with current_guard().db.sessions() as session:
+        with db.sessions() as session:
             result = list_decisions(session, filters)
-    return page("decisions.html", 422 if errors else 200, shown=shown, errors=errors, result=result,
+    return page("decisions.html", 422 if errors else 200, shown=shown, errors=errors, result=result, projection=lag,
                 first_page="cursor" not in extra, outcomes=OUTCOMES, channels=CHANNELS, purposes=PURPOSES,
                 rule_ids=_rule_ids())
 
