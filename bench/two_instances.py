@@ -48,6 +48,7 @@ CUSTOMERS = 100_000
 GUARD = [sys.executable, "-m", "guard.cli"]
 CONFIGS = {"one_x2": ("a2", "a2"), "two_x1": ("b1", "c1"), "two_x2": ("d2", "e2")}
 SEND_AT = "2026-06-15T12:00:00Z"
+CHAIN_LOCK = 0x61756469  # guard/ledger/chain.py's _CHAIN_LOCK (private there): below 2**32, so pg_locks' objid
 
 
 @dataclass(frozen=True)
@@ -127,9 +128,12 @@ def _idle_db_cpu(url: str, seconds: float = 10) -> float:
 def _round(targets: list[Instance], key: str, url: str, seconds: int) -> dict[str, float]:
     """Two wrk of 4 connections, one per target, at once; throughput, worst p99, CPU per decision."""
     masters = sorted({t.master for t in targets})
+    sampler = _LockSampler(url)
+    groups = sampler.groups()
     workers_before = {m: worker_cpu_seconds(m) for m in masters}
-    pids = backend_pids(url)
+    pids = [pid for pid in backend_pids(url) if pid != sampler.pid]
     db_before = cpu_seconds(pids)
+    sampler.start()
     outs: list[dict[str, float]] = [{} for _ in targets]
 
     def run(i: int) -> None:
@@ -141,7 +145,9 @@ def _round(targets: list[Instance], key: str, url: str, seconds: int) -> dict[st
     for t in threads:
         t.join()
     load = float(Path("/proc/loadavg").read_text().split()[0])
-    started = [pid for pid in backend_pids(url) if pid not in pids]
+    groups = sampler.groups() - groups
+    locks = sampler.stop()
+    started = [pid for pid in backend_pids(url) if pid not in pids and pid != sampler.pid]
     db_used = cpu_seconds(pids) - db_before + cpu_seconds(started)
     worker_used = 0.0
     for master in masters:
@@ -152,7 +158,53 @@ def _round(targets: list[Instance], key: str, url: str, seconds: int) -> dict[st
     done = sum(o["requests"] for o in outs)
     return {"per_s": sum(o["rps"] for o in outs), "p99_ms": max(o["p99_ms"] for o in outs),
             "non_2xx": sum(o["non_2xx"] for o in outs), "worker_cpu_us": worker_used / done * 1e6,
-            "db_cpu_us": db_used / done * 1e6, "load": load}
+            "db_cpu_us": db_used / done * 1e6, "load": load,
+            "per_group": done / max(groups, 1), **locks}
+
+
+class _LockSampler:
+    """Samples pg_locks 20 times a second from its own connection (its CPU is not counted): how often the
+    audit chain's advisory lock is held, how many wait for it, and how many wait for a customer's lock."""
+
+    QUERY = ("SELECT count(*) FILTER (WHERE granted AND objid = ?), count(*) FILTER (WHERE NOT granted AND "
+             "objid = ?), count(*) FILTER (WHERE NOT granted AND objid <> ?) FROM pg_locks "
+             "WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = "
+             "current_database())").replace("?", str(CHAIN_LOCK))
+
+    def __init__(self, url: str) -> None:
+        self.engine = create_engine(url)
+        self.conn = self.engine.connect()
+        self.pid = int(self.conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one())
+        self.samples: list[tuple[int, int, int]] = []
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._run)
+
+    def groups(self) -> int:
+        """How many committed groups of decisions the chain holds (one record each)."""
+        count = int(self.conn.exec_driver_sql("SELECT count(*) FROM audit_records WHERE kind = 'decisions'"
+                                              ).scalar_one())
+        self.conn.rollback()
+        return count
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.done.wait(0.05):
+            row = self.conn.exec_driver_sql(self.QUERY).one()
+            self.samples.append((int(row[0]), int(row[1]), int(row[2])))
+            self.conn.rollback()
+
+    def stop(self) -> dict[str, float]:
+        """Share of samples with the chain lock held; mean waiters for it and for customers' locks."""
+        self.done.set()
+        self.thread.join()
+        self.conn.close()
+        self.engine.dispose()
+        n = max(len(self.samples), 1)
+        return {"chain_held_pct": 100 * sum(s[0] > 0 for s in self.samples) / n,
+                "chain_waiters": sum(s[1] for s in self.samples) / n,
+                "customer_waiters": sum(s[2] for s in self.samples) / n}
 
 
 def _stored_under_keys(url: str) -> int:
