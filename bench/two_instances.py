@@ -87,6 +87,7 @@ def main() -> None:
         checks = _one_service([served[n] for n in configs.get("two_x1", ("a2", "a2"))], key)
         checks["decisions stored under those 50 keys"] = str(_stored_under_keys(url))
         verified = subprocess.run([*GUARD, "audit", "verify"], env=env, capture_output=True, text=True)
+        scans = _sequential_scans(url)
     print(f"PostgreSQL, {CUSTOMERS:,} customers, {args.rounds} rounds of {args.seconds} s, configurations in "
           f"rotating order; median (min-max)")
     print(f"idle PostgreSQL CPU with every instance up: {idle * 1000:.1f} ms per second")
@@ -98,6 +99,7 @@ def main() -> None:
                   f"[{', '.join(f'{v:,.0f}' for v in values)}]")
     for check, outcome in checks.items():
         print(f"{check}: {outcome}")
+    print(f"sequential scans (rows read) per table: {scans}")
     print(f"guard audit verify: exit {verified.returncode}: {verified.stdout.strip()[-400:]} {verified.stderr[-400:]}")
 
 
@@ -145,8 +147,9 @@ def _round(targets: list[Instance], key: str, url: str, seconds: int) -> dict[st
     for t in threads:
         t.join()
     load = float(Path("/proc/loadavg").read_text().split()[0])
-    groups = sampler.groups() - groups
     locks = sampler.stop()
+    groups = sampler.groups() - groups
+    sampler.close()
     started = [pid for pid in backend_pids(url) if pid not in pids and pid != sampler.pid]
     db_used = cpu_seconds(pids) - db_before + cpu_seconds(started)
     worker_used = 0.0
@@ -159,7 +162,8 @@ def _round(targets: list[Instance], key: str, url: str, seconds: int) -> dict[st
     return {"per_s": sum(o["rps"] for o in outs), "p99_ms": max(o["p99_ms"] for o in outs),
             "non_2xx": sum(o["non_2xx"] for o in outs), "worker_cpu_us": worker_used / done * 1e6,
             "db_cpu_us": db_used / done * 1e6, "load": load,
-            "per_group": done / max(groups, 1), **locks}
+            "per_group": done / max(groups, 1),
+            "new_backends": len(started), **locks}
 
 
 class _LockSampler:
@@ -189,6 +193,10 @@ class _LockSampler:
     def start(self) -> None:
         self.thread.start()
 
+    def close(self) -> None:
+        self.conn.close()
+        self.engine.dispose()
+
     def _run(self) -> None:
         while not self.done.wait(0.05):
             row = self.conn.exec_driver_sql(self.QUERY).one()
@@ -199,12 +207,22 @@ class _LockSampler:
         """Share of samples with the chain lock held; mean waiters for it and for customers' locks."""
         self.done.set()
         self.thread.join()
-        self.conn.close()
-        self.engine.dispose()
         n = max(len(self.samples), 1)
         return {"chain_held_pct": 100 * sum(s[0] > 0 for s in self.samples) / n,
                 "chain_waiters": sum(s[1] for s in self.samples) / n,
                 "customer_waiters": sum(s[2] for s in self.samples) / n}
+
+
+def _sequential_scans(url: str) -> str:
+    """The tables PostgreSQL read whole, and how many rows it read so (a plan gone wrong shows here)."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.exec_driver_sql("SELECT relname, seq_scan, seq_tup_read FROM pg_stat_user_tables "
+                                        "WHERE seq_tup_read > 0 ORDER BY seq_tup_read DESC LIMIT 8").all()
+    finally:
+        engine.dispose()
+    return ", ".join(f"{name} {scans:,}x/{read:,}" for name, scans, read in rows)
 
 
 def _stored_under_keys(url: str) -> int:
