@@ -84,10 +84,11 @@ def main() -> None:
         for number in range(args.rounds):
             for name in order[number % len(order):] + order[:number % len(order)]:
                 rounds[name].append(_round([served[n] for n in configs[name]], key, url, args.seconds))
+        scans = {"after the rounds": _sequential_scans(url)}
         checks = _one_service([served[n] for n in configs.get("two_x1", ("a2", "a2"))], key)
         checks["decisions stored under those 50 keys"] = str(_stored_under_keys(url))
         verified = subprocess.run([*GUARD, "audit", "verify"], env=env, capture_output=True, text=True)
-        scans = _sequential_scans(url)
+        scans["after the checks and verify"] = _sequential_scans(url)
     print(f"PostgreSQL, {CUSTOMERS:,} customers, {args.rounds} rounds of {args.seconds} s, configurations in "
           f"rotating order; median (min-max)")
     print(f"idle PostgreSQL CPU with every instance up: {idle * 1000:.1f} ms per second")
@@ -99,7 +100,8 @@ def main() -> None:
                   f"[{', '.join(f'{v:,.0f}' for v in values)}]")
     for check, outcome in checks.items():
         print(f"{check}: {outcome}")
-    print(f"sequential scans (rows read) per table: {scans}")
+    for when, text in scans.items():
+        print(f"sequential scans (rows read) per table, {when}: {text}")
     print(f"guard audit verify: exit {verified.returncode}: {verified.stdout.strip()[-400:]} {verified.stderr[-400:]}")
 
 
