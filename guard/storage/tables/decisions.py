@@ -58,7 +58,11 @@ class DecisionReason(Base):
     """A rule that matched a decision; position 0 is the winner."""
 
     __tablename__ = "decision_reasons"
-    __table_args__ = (Index("ix_decision_reasons_rule", "rule_id", "decision_pk"),)
+    __table_args__ = (
+        Index("ix_decision_reasons_rule", "rule_id", "decision_pk"),
+        # A decision's reasons are read by the decision (earlier decisions, repeats, cascading deletes).
+        Index("ix_decision_reasons_decision", "decision_pk", "position"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     decision_pk: Mapped[int] = mapped_column(ForeignKey("decisions.id", ondelete="CASCADE"))
