@@ -89,6 +89,21 @@ class _Item:
     result: dict[str, Any] | None = None
     error: GuardError | None = None
     failure: Exception | None = None  # a bug met while deciding this item (and no other)
+    # Evaluated ahead of the write (by a helper process): the verdict, the situation it was evaluated
+    # against (see _Context.signature) and which call evaluated it. The writer keeps it only when it reads
+    # the same situation under its locks (see _ahead_customers).
+    verdict: Verdict | None = None
+    seen: Any = None
+    part: int = -1
+
+    def __getstate__(self) -> dict[str, Any]:
+        """What a helper process sends back: the validated data only as far as the writer reads it."""
+        state = dict(self.__dict__)
+        key = self.data.get("idempotency_key")
+        state["data"] = {"idempotency_key": key} if key else {}
+        if self.failure is not None:  # logged where it happened; any exception must cross the pipe
+            state["failure"] = RuntimeError(f"{type(self.failure).__name__}: {self.failure}")
+        return state
 
     def fail(self, exc: Exception) -> None:
         """This item, and no other, fails: logged with its trace, answered as an internal error."""
@@ -182,6 +197,58 @@ def decide_many(db: Database, evaluator: Evaluator, raws: list[Any], key_name: s
     if live:
         _decide_live(db, evaluator, live, now)
     return items
+
+
+def evaluate_ahead(db: Database, evaluator: Evaluator, raws: list[Any], key_name: str | None, key_id: int | None,
+                   now: datetime, versions: VersionLookup | None = None, part: int = 0, offset: int = 0
+                   ) -> list[_Item]:
+    """Validate, answer dry runs, and evaluate the rest against the situation read now, without writing:
+    a helper process's share of a stream or batch. The writer (`decide_evaluated`) records them.
+
+    Items are evaluated in input order, each customer's seeing its earlier ones, as in one transaction;
+    an item whose key an earlier one holds is left to the writer, as is one the evaluation fails.
+    """
+    items = [_validated(offset + i, raw, now, key_name, key_id) for i, raw in enumerate(raws)]
+    shared: dict[str | None, str | None] = {}
+    for item in items:  # one string per shape: sent back to the writer once
+        item.shape = shared.setdefault(item.shape, item.shape)
+        item.blank_key = shared.setdefault(item.blank_key, item.blank_key)
+    candidates: set[int] = set()
+    for item in items:
+        if item.pending and item.data["dry_run"] and not _over_candidates(item, candidates):
+            _dry_run(db, evaluator, item, now, versions)
+    keys: set[Any] = set()
+    ahead = []
+    for item in items:
+        key = item.data.get("idempotency_key") if item.pending else None
+        if item.pending and key not in keys:
+            ahead.append(item)
+            if key:
+                keys.add(key)
+    if not ahead:
+        return items
+    with db.raw_reads() as sql:
+        context = _Context.load(sql, evaluator, [i.message for i in ahead if i.message is not None])
+    for item in ahead:
+        assert item.message is not None
+        item.seen, item.part = context.signature(item.message.customer_id), part
+    for item in ahead:
+        assert item.message is not None
+        try:
+            item.verdict = context.evaluate(evaluator, item.message, item.blank_key)
+        except Exception:  # the writer evaluates it again, and answers its error there
+            continue
+        context.remember(item.message, item.verdict, tuple(r.rule_id for r in item.verdict.reasons))
+    return items
+
+
+def decide_evaluated(db: Database, evaluator: Evaluator, items: list[_Item], now: datetime
+                     ) -> list[dict[str, Any]]:
+    """Record items from `evaluate_ahead` (of one or more calls) in one transaction, in their order."""
+    live = [i for i in items if i.pending]
+    if live:
+        _decide_live(db, evaluator, live, now)
+    return [_batch_result(item) for item in items]
 
 
 def _validated(index: int, raw: Any, now: datetime, key_name: str | None, key_id: int | None) -> _Item:
@@ -326,7 +393,7 @@ def _decide_together(db: Database, evaluator: Evaluator, items: list[_Item], now
                 context = _Context.load(sql, evaluator, messages, identities)
                 fresh, repeats = _resolve_idempotency(items, earlier())
                 if fresh:
-                    _decide_and_record(sql, evaluator, context, fresh, now)
+                    _decide_and_record(sql, evaluator, context, fresh, now, _ahead_customers(context, items, fresh))
             for repeat, first in repeats:
                 # The same request as the first with its key: its answer, or its error.
                 repeat.result, repeat.error, repeat.failure = first.result, first.error, first.failure
@@ -426,6 +493,15 @@ class _Context:
             return evaluator.evaluate(message, derive(events, message.send_at), history)
         return evaluator.evaluate_blank(message, blank_key or _message_key(message))
 
+    def signature(self, name: str) -> Any:
+        """All that a verdict for `name` depends on beyond the message, as loaded: who it is, its events and
+        its earlier decisions (None for a name without links, events or history, like most of a campaign)."""
+        key = self.identities.canonical.get(name, name)
+        events, history = self.events.get(key), self.history.get(key)
+        if not events and not history and key == name and name not in self.identities.names:
+            return None
+        return key, tuple(self.identities.members(name)), tuple(events or ()), tuple(history or ())
+
     def remember(self, message: Message, verdict: Verdict, reasons: tuple[str, ...]) -> None:
         """Later items of the same batch see this decision, as they would have in sequence."""
         if self.window:
@@ -476,15 +552,39 @@ def _hold(item: _Item, verdict: Verdict, hold_id: str, decision_id: str) -> NewH
                    decision_id, verdict.reasons[0].rule_id, verdict.release, item.hold_until, item.key_name)
 
 
+def _ahead_customers(context: _Context, items: list[_Item], fresh: list[_Item]) -> set[str]:
+    """The customers whose verdicts evaluated ahead stand: each of their items decided now was evaluated
+    ahead, by one call, against the very situation read now under the locks; none evaluated ahead turned out
+    to be an idempotent repeat (its decision, which the later ones saw, is not made)."""
+    if not any(item.verdict is not None for item in fresh):
+        return set()
+    canonical = context.identities.canonical
+    good: dict[str, bool] = {}
+    part: dict[str, int] = {}
+    deciding = {id(item) for item in fresh}
+    for item in items:
+        if item.message is None or (item.verdict is None and id(item) not in deciding):
+            continue
+        name = item.message.customer_id
+        key = canonical.get(name, name)
+        stands = (item.verdict is not None and id(item) in deciding and item.seen == context.signature(name)
+                  and part.setdefault(key, item.part) == item.part)
+        good[key] = stands and good.get(key, True)
+    return {key for key, stands in good.items() if stands}
+
+
 def _decide_and_record(sql: Sql, evaluator: Evaluator, context: _Context, items: list[_Item],
-                       now: datetime) -> None:
+                       now: datetime, ahead: set[str] | frozenset[str] = frozenset()) -> None:
     recorder = Recorder(sql, evaluator.version, now, len(items))
     holds: list[NewHold] = []
     care: list[CareRequest] = []
     for item in items:
         assert item.message is not None
         try:
-            verdict = context.evaluate(evaluator, item.message, item.blank_key)
+            # The only difference a helper makes: the verdict it evaluated ahead, when it stands.
+            customer = item.message.customer_id
+            verdict = item.verdict if item.verdict is not None and context.identities.of(customer) in ahead \
+                else context.evaluate(evaluator, item.message, item.blank_key)
             holding = item.hold_until is not None and verdict.release is not None
             if holding:
                 hold_for = verdict

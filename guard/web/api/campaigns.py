@@ -33,7 +33,8 @@ def batch() -> Response:
     """Up to 10,000 decisions in input order, each audited; a bad item gets its own error."""
     guard = current_guard()
     no_idempotency_header("idempotency_key")
-    answer = decide_requests(guard.db, guard.evaluator, json_body(), key_name(), guard.rules.version, key_id())
+    answer = decide_requests(guard.db, guard.evaluator, json_body(), key_name(), guard.rules.version, key_id(),
+                             guard.helpers)
     metrics.count_decisions(answer["results"])
     return jsonify(answer)
 
@@ -55,10 +56,12 @@ def stream() -> Response:
     # The whole input is read before any output is written: a client that sends everything before it
     # reads would otherwise deadlock against full socket buffers. Results wait in a spooled file, so
     # memory stays bounded whatever the campaign's size.
-    lines = ndjson(get_input_stream(request.environ, max_content_length=None), max_total_bytes=limit)
+    # Lines are parsed where they are decided: by helper processes when the stream is spread over them.
+    lines = ndjson(get_input_stream(request.environ, max_content_length=None), max_total_bytes=limit, parse=False)
     spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 - closed by _drain
     done: list[dict[str, Any]] = []
-    for result in screen_stream(guard.db, lambda: guard.evaluator, lines, key_name(), key_id=key_id()):
+    for result in screen_stream(guard.db, lambda: guard.evaluator, lines, key_name(), key_id=key_id(),
+                                helpers=guard.helpers):
         done.append(result)
         if len(done) >= WRITE_EVERY:
             _spool(spool, done)
