@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
@@ -15,8 +16,16 @@ from guard.core.errors import ValidationFailed
 from guard.core.schemas import StrictSchema, load
 from guard.core.strictjson import Line, parse_line
 from guard.core.timeutil import utcnow
-from guard.decisions.parallel import Helpers, evaluate_lines, evaluate_raws, result_of
-from guard.decisions.service import MAX_BATCH, VersionLookup, decide_batch, decide_evaluated, evaluate_ahead
+from guard.decisions.parallel import Helpers, evaluate_raws, prepare_lines, result_of
+from guard.decisions.service import (
+    MAX_BATCH,
+    Prepared,
+    VersionLookup,
+    decide_batch,
+    decide_evaluated,
+    decide_prepared,
+    evaluate_ahead,
+)
 from guard.policy.evaluate import Evaluator
 from guard.storage.database import Database
 
@@ -108,8 +117,13 @@ class Tally:
     rules: Counter[str] = field(default_factory=Counter)
     errors: int = 0
 
-    def add(self, result: dict[str, Any]) -> None:
+    def add(self, result: dict[str, Any] | Prepared) -> None:
         """Count one result."""
+        if isinstance(result, Prepared):
+            self.outcomes[result.counted[0]] += 1
+            if result.counted[1] is not None:
+                self.rules[result.counted[1]] += 1
+            return
         if "error" in result:
             self.errors += 1
             return
@@ -125,12 +139,13 @@ class Tally:
 
 def screen_stream(db: Database, evaluator_of: Callable[[], Evaluator], lines: Iterable[Line],
                   key_name: str | None, chunk_size: int = CHUNK, key_id: int | None = None,
-                  helpers: Helpers | None = None) -> Iterator[dict[str, Any]]:
+                  helpers: Helpers | None = None) -> Iterator[dict[str, Any] | Prepared]:
     """Decide a stream of requests (see guard.core.strictjson.ndjson) chunk by chunk; one result per line, in order.
 
     A line that could not be read or parsed answers with its own error and the stream goes on. Lines may
-    come parsed or not (`ndjson(parse=False)`). With helpers, chunks are parsed, validated and evaluated by
-    them ahead of the writer (this thread), which records each chunk in its own transaction, in order.
+    come parsed or not (`ndjson(parse=False)`). With helpers, chunks are parsed, validated, evaluated and
+    their plain decisions built by them ahead of the writer (this thread), which records each chunk in its
+    own transaction, in order; such a decision comes as a `Prepared`, its answer an encoded line (`answer_of`).
     """
     pending: deque[_Ahead] = deque()
     index = 0
@@ -147,6 +162,11 @@ def screen_stream(db: Database, evaluator_of: Callable[[], Evaluator], lines: It
         index += len(chunk)
     while pending:
         yield from pending.popleft().finish(db, helpers)  # type: ignore[arg-type]
+
+
+def answer_of(result: dict[str, Any] | Prepared) -> dict[str, Any]:
+    """A result of `screen_stream` as a dict (a decision prepared by a helper comes as its encoded line)."""
+    return json.loads(result.line) if isinstance(result, Prepared) else result
 
 
 def _chunks(lines: Iterable[Line], size: int) -> Iterator[list[Line]]:
@@ -176,28 +196,36 @@ class _Ahead:
     def hand_out(cls, helpers: Helpers, evaluator: Evaluator, chunk: list[Line], offset: int,
                  key_name: str | None, key_id: int | None) -> _Ahead:
         now = utcnow()
-        readable = [line for line in chunk if line.error is None]
+        readable = [(line, offset + position) for position, line in enumerate(chunk) if line.error is None]
         assert isinstance(evaluator.version, int)
-        future = helpers.submit(evaluate_lines, readable, evaluator.version, now, key_name, key_id, offset)
+        future = helpers.submit(prepare_lines, [line for line, _ in readable], [index for _, index in readable],
+                                evaluator.version, now, key_name, key_id)
         return cls(evaluator, chunk, offset, key_name, key_id, now, future)
 
-    def finish(self, db: Database, helpers: Helpers) -> Iterator[dict[str, Any]]:
-        """Record the chunk (or, its helper lost, decide it here) and yield its results in order."""
+    def finish(self, db: Database, helpers: Helpers) -> Iterator[dict[str, Any] | Prepared]:
+        """Record the chunk (or, its helper lost or the chunk failed, decide it here) and yield its results
+        in order."""
         done = result_of(helpers, self.future)
-        if done is None:
+        answers = None
+        if done is not None:
+            errors, entries = done
+            answers = decide_prepared(db, self.evaluator, entries, self.now, self._request, self.key_name,
+                                      self.key_id)
+        if answers is None:
             yield from _screen_chunk(db, self.evaluator, self.chunk, self.offset, self.key_name, self.key_id)
             return
-        errors, items = done
-        answers = iter(decide_evaluated(db, self.evaluator, items, self.now))
+        decided = iter(answers)
         refused = iter(errors)
         for position, line in enumerate(self.chunk):
             error = line.error if line.error is not None else next(refused)
             if error is not None:
                 yield {"index": self.offset + position, "error": error.to_dict()}
             else:
-                answer = next(answers)
-                answer["index"] = self.offset + position
-                yield answer
+                yield next(decided)
+
+    def _request(self, index: int) -> Any:
+        """The request of the chunk's line at `index` of the stream (a line its helper parsed)."""
+        return parse_line(self.chunk[index - self.offset]).value
 
 
 def _screen_chunk(db: Database, evaluator: Evaluator, chunk: list[Line], offset: int, key_name: str | None,

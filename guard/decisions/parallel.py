@@ -23,7 +23,7 @@ from typing import Any
 
 from guard.core.errors import GuardError
 from guard.core.strictjson import Line, parse_line
-from guard.decisions.service import VersionLookup, _Item, evaluate_ahead
+from guard.decisions.service import Prepared, VersionLookup, _Item, evaluate_ahead, prepare_ahead
 from guard.storage.database import Database
 
 log = logging.getLogger("guard.decisions.parallel")
@@ -150,18 +150,21 @@ def _sent_back(items: list[_Item]) -> list[_Item]:
     return items
 
 
-def evaluate_lines(lines: list[Line], version: int, now: datetime, key_name: str | None, key_id: int | None,
-                   offset: int) -> tuple[list[GuardError | None], list[_Item]]:
-    """In a helper: parse a chunk of a stream's lines (read, not parsed), then `evaluate_ahead` the parsed ones.
+def prepare_lines(lines: list[Line], positions: list[int], version: int, now: datetime, key_name: str | None,
+                  key_id: int | None) -> tuple[list[GuardError | None], list[_Item | Prepared]]:
+    """In a helper: parse a chunk of a stream's lines (read, not parsed; `positions`: their indexes in the
+    stream), then `prepare_ahead` the parsed ones.
 
-    Returns each line's parse error (None: parsed) and the items of the parsed lines, in order.
+    Returns each line's parse error (None: parsed) and what was prepared of the parsed lines, in order.
     """
     assert _HELPER is not None, "not a helper process"
     db, versions = _HELPER
     parsed = [parse_line(line) for line in lines]
-    raws = [line.value for line in parsed if line.error is None]
-    return ([line.error for line in parsed],
-            _sent_back(evaluate_ahead(db, versions(version), raws, key_name, key_id, now, versions, offset=offset)))
+    good = [(line.value, index) for line, index in zip(parsed, positions, strict=True) if line.error is None]
+    entries = prepare_ahead(db, versions(version), [raw for raw, _ in good], [index for _, index in good], key_name,
+                            key_id, now, versions)
+    _sent_back([entry for entry in entries if isinstance(entry, _Item)])
+    return [line.error for line in parsed], entries
 
 
 def evaluate_raws(raws: list[Any], version: int, now: datetime, key_name: str | None, key_id: int | None,

@@ -8,6 +8,7 @@ digested text of the audit record and the answer. That shared part is serialised
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from json.encoder import encode_basestring_ascii
@@ -71,7 +72,7 @@ class Recorder:
         self._ids = iter(decision_ids(count))
         self._shared: dict[tuple[Any, ...], _Shared] = {}
         self.rows: list[list[Any]] = []
-        self.reasons: list[list[tuple[int, str, str, str]]] = []
+        self.reasons: list[Sequence[tuple[int, str, str, str]]] = []
         self.digests: list[str] = []
 
     def write(self) -> None:
@@ -117,6 +118,17 @@ class Recorder:
         self.reasons.append([(i, r.rule_id, r.outcome, r.explanation) for i, r in enumerate(verdict.reasons)])
         self.digests.append(decision_digest_with(decision_id, customer, tail, key_name, stored_hash))
         return {"decision_id": decision_id, **shared.answer}
+
+    def built(self, position: int) -> tuple[tuple[Any, ...], Sequence[tuple[int, str, str, str]], str]:
+        """The row (without its id and audit place), reasons and digest of the decision added at `position`:
+        what another process's Recorder takes with `add_ready`."""
+        return tuple(self.rows[position][1:_GROUP_AT]), self.reasons[position], self.digests[position]
+
+    def add_ready(self, row: tuple[Any, ...], reasons: Sequence[tuple[int, str, str, str]], digest: str) -> None:
+        """Record one decision built ahead by `add` in a helper process (see `built`)."""
+        self.rows.append([None, *row, None, None, None])
+        self.reasons.append(reasons)
+        self.digests.append(digest)
 
     def _shared_for(self, raw: dict[str, Any], shape: str | None, message: Message, verdict: Verdict) -> _Shared:
         if shape is None or raw.get("idempotency_key") is not None:

@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import Any
+from json.encoder import encode_basestring_ascii
+from typing import Any, NamedTuple
 from weakref import WeakKeyDictionary
 
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
@@ -70,6 +71,8 @@ _SHAPES: Lru[str, dict[str, Any]] = Lru(4096, weigh=text_weight)
 _COALESCERS: WeakKeyDictionary[Database, Coalescer[tuple[Evaluator, _Item]]] = WeakKeyDictionary()
 _COALESCERS_LOCK = threading.Lock()
 _FIRST_DAY = datetime(1, 1, 2, tzinfo=UTC)
+# One NDJSON answer, as the stream endpoint writes it.
+ANSWER_LINE = json.JSONEncoder(separators=(",", ":")).encode
 
 
 @dataclass
@@ -114,6 +117,23 @@ class _Item:
     def pending(self) -> bool:
         """Valid and not answered yet."""
         return self.error is None and self.failure is None and self.result is None
+
+
+class Prepared(NamedTuple):
+    """A decision a helper process evaluated and built ahead of the writer (see `prepare_ahead`): its row,
+    reasons, digest and answer line. The writer records it as built when the customer's situation under its
+    locks is the one it was evaluated against; otherwise it decides the request itself."""
+
+    position: int  # in the stream
+    customer: str
+    send_at: datetime
+    seen: Any  # the situation it was evaluated against (see _Context.signature)
+    part: int
+    row: tuple[Any, ...]  # see Recorder.built
+    reasons: Sequence[tuple[int, str, str, str]]
+    digest: str
+    line: bytes  # its NDJSON answer, as `_batch_result` would answer it
+    counted: tuple[str, str | None]  # outcome and winning rule (None: no reasons), for metrics and summaries
 
 
 def validate_request(raw: Any) -> dict[str, Any]:
@@ -249,6 +269,101 @@ def decide_evaluated(db: Database, evaluator: Evaluator, items: list[_Item], now
     if live:
         _decide_live(db, evaluator, live, now)
     return [_batch_result(item) for item in items]
+
+
+def prepare_ahead(db: Database, evaluator: Evaluator, raws: list[Any], indexes: list[int], key_name: str | None,
+                  key_id: int | None, now: datetime, versions: VersionLookup | None = None) -> list[_Item | Prepared]:
+    """`evaluate_ahead`, then build the plain decisions (no idempotency key, hold or care notification) as
+    the writer would record them: a helper process's share of a stream, so the writer only inserts them."""
+    items = evaluate_ahead(db, evaluator, raws, key_name, key_id, now, versions)
+    for item, index in zip(items, indexes, strict=True):
+        item.index = index
+    plain = [i for i in items if _plain(i)]
+    if not plain:
+        return list(items)
+    with db.raw_reads() as sql:  # only for how this database stores times
+        recorder = Recorder(sql, evaluator.version, now, len(plain))
+    built: dict[int, Prepared] = {}
+    shared: dict[Any, Any] = {}  # one object per equal value: pickle then sends it once
+    for position, item in enumerate(plain):
+        assert item.message is not None and item.verdict is not None
+        result = recorder.add(item.raw, item.shape, item.message, item.verdict, None, item.request_hash,
+                              item.key_name, item.scope)
+        row, reasons, digest = recorder.built(position)
+        tail = shared.get(id(item.verdict))
+        if tail is None:  # the answer after its decision id: the same for every decision of this verdict
+            tail = shared[id(item.verdict)] = ANSWER_LINE(
+                {k: v for k, v in result.items() if k != "decision_id"})[1:].encode() + b"\n"
+        customer = item.message.customer_id
+        head = f'{{"index":{item.index},"customer_id":{encode_basestring_ascii(customer)},' \
+               f'"decision_id":"{result["decision_id"]}",'
+        reasons = shared.setdefault(tuple(reasons), tuple(reasons))
+        counted = (item.verdict.outcome, reasons[0][1] if reasons else None)
+        counted = shared.setdefault(counted, counted)
+        built[id(item)] = Prepared(item.index, customer, shared.setdefault(item.message.send_at, item.message.send_at),
+                                   item.seen, item.part, row, reasons, digest, head.encode() + tail, counted)
+    return [built.get(id(item), item) for item in items]
+
+
+def _plain(item: _Item) -> bool:
+    """Evaluated ahead, and recorded with nothing beside its decision row and reasons."""
+    return (item.pending and item.verdict is not None and item.message is not None and item.shape is not None
+            and not item.data.get("idempotency_key") and item.hold_until is None and item.verdict.notify is None)
+
+
+def decide_prepared(db: Database, evaluator: Evaluator, entries: list[_Item | Prepared], now: datetime,
+                    raw_of: Callable[[int], Any], key_name: str | None, key_id: int | None
+                    ) -> list[dict[str, Any] | Prepared] | None:
+    """Record a chunk from `prepare_ahead` in one transaction, in input order: a prepared decision as built
+    when its customer's verdicts stand (see `_standing`), everything else decided here (`raw_of(index)`: the
+    request of a prepared decision that does not stand).
+
+    None when the chunk failed to commit (nothing of it was written): the caller decides it alone, where one
+    bad item fails no other.
+    """
+    try:
+        decided = _decide_prepared(db, evaluator, entries, now, raw_of, key_name, key_id)
+    except Exception as exc:
+        if _unavailable(exc):
+            raise
+        log.warning("a chunk prepared ahead failed to commit; the worker decides it alone", exc_info=exc)
+        return None
+    return [entry if isinstance(entry, Prepared) else _batch_result(entry) for entry in decided]
+
+
+def _decide_prepared(db: Database, evaluator: Evaluator, entries: list[_Item | Prepared], now: datetime,
+                     raw_of: Callable[[int], Any], key_name: str | None, key_id: int | None
+                     ) -> list[_Item | Prepared]:
+    live = [e for e in entries if isinstance(e, _Item) and e.pending]
+    ready = [e for e in entries if isinstance(e, Prepared)]
+    messages = [i.message for i in live if i.message is not None]
+    asked = sorted({m.customer_id for m in messages} | {p.customer for p in ready})
+    if not asked:
+        return entries
+    sends = [m.send_at for m in messages] + [p.send_at for p in ready]
+    with db.raw_transaction(small=len(entries) < PIPELINE_BELOW, checkpoint_later=len(entries) >= PIPELINE_BELOW
+                            ) as sql:
+        # As _decide_together: the earlier decisions under keys, the links, the locks and the situation.
+        earlier = _earlier_decisions(sql, live)
+        identities = identities_later(sql, asked)
+        lock_customers_as_asked(sql, asked)
+        context = _Context.load_for(sql, evaluator, asked, min(sends), max(sends), identities)
+        fresh, repeats = _resolve_idempotency(live, earlier())
+        stands = _standing(context, [*_claims(live, fresh), *((p.customer, True, p.seen, p.part) for p in ready)])
+        deciding = {id(item) for item in fresh}
+        decided: list[_Item | Prepared] = []
+        order: list[_Item | Prepared] = []
+        for entry in entries:
+            if isinstance(entry, Prepared) and context.identities.of(entry.customer) not in stands:
+                entry = _validated(entry.position, raw_of(entry.position), now, key_name, key_id)
+                order.append(entry)  # valid and without a key, as its helper found it
+            elif isinstance(entry, Prepared) or id(entry) in deciding:
+                order.append(entry)
+            decided.append(entry)
+        _decide_and_record(sql, evaluator, context, order, now, stands)
+    for repeat, first in repeats:
+        repeat.result, repeat.error, repeat.failure = first.result, first.error, first.failure
+    return decided
 
 
 def _validated(index: int, raw: Any, now: datetime, key_name: str | None, key_id: int | None) -> _Item:
@@ -459,10 +574,14 @@ class _Context:
     @classmethod
     def load(cls, sql: Sql, evaluator: Evaluator, messages: list[Message],
              identities: Pending[Identities] | None = None) -> _Context:
-        customers = sorted({m.customer_id for m in messages})
+        return cls.load_for(sql, evaluator, sorted({m.customer_id for m in messages}),
+                            min(m.send_at for m in messages), max(m.send_at for m in messages), identities)
+
+    @classmethod
+    def load_for(cls, sql: Sql, evaluator: Evaluator, customers: list[str], earliest: datetime, latest: datetime,
+                 identities: Pending[Identities] | None = None) -> _Context:
+        """The situation of `customers` (sorted) for messages sent between `earliest` and `latest`."""
         links = identities if identities is not None else identities_later(sql, customers)
-        latest = max(m.send_at for m in messages)
-        earliest = min(m.send_at for m in messages)
         windows = [p.within or 0 for p in evaluator.compiled.probes if p.source == "decisions"]
         window = timedelta(seconds=max(windows, default=0))
         # The names asked about are read before their links are known, so that on PostgreSQL the links, the
@@ -553,32 +672,44 @@ def _hold(item: _Item, verdict: Verdict, hold_id: str, decision_id: str) -> NewH
 
 
 def _ahead_customers(context: _Context, items: list[_Item], fresh: list[_Item]) -> set[str]:
-    """The customers whose verdicts evaluated ahead stand: each of their items decided now was evaluated
-    ahead, by one call, against the very situation read now under the locks; none evaluated ahead turned out
-    to be an idempotent repeat (its decision, which the later ones saw, is not made)."""
+    """The customers whose verdicts evaluated ahead stand (see `_standing`)."""
     if not any(item.verdict is not None for item in fresh):
         return set()
-    canonical = context.identities.canonical
-    good: dict[str, bool] = {}
-    part: dict[str, int] = {}
+    return _standing(context, _claims(items, fresh))
+
+
+def _claims(items: list[_Item], fresh: list[_Item]) -> Iterator[tuple[str, bool, Any, int]]:
+    """Of each item decided now or evaluated ahead: its customer, whether it is decided now with a verdict
+    evaluated ahead, the situation that verdict saw, and which call evaluated it."""
     deciding = {id(item) for item in fresh}
     for item in items:
         if item.message is None or (item.verdict is None and id(item) not in deciding):
             continue
-        name = item.message.customer_id
-        key = canonical.get(name, name)
-        stands = (item.verdict is not None and id(item) in deciding and item.seen == context.signature(name)
-                  and part.setdefault(key, item.part) == item.part)
+        yield item.message.customer_id, item.verdict is not None and id(item) in deciding, item.seen, item.part
+
+
+def _standing(context: _Context, claims: Iterable[tuple[str, bool, Any, int]]) -> set[str]:
+    """The customers whose verdicts evaluated ahead stand: each of their items decided now was evaluated
+    ahead, by one call, against the very situation read now under the locks; none evaluated ahead turned out
+    to be an idempotent repeat (its decision, which the later ones saw, is not made)."""
+    good: dict[str, bool] = {}
+    part: dict[str, int] = {}
+    for name, ahead, seen, call in claims:
+        key = context.identities.of(name)
+        stands = ahead and seen == context.signature(name) and part.setdefault(key, call) == call
         good[key] = stands and good.get(key, True)
     return {key for key, stands in good.items() if stands}
 
 
-def _decide_and_record(sql: Sql, evaluator: Evaluator, context: _Context, items: list[_Item],
+def _decide_and_record(sql: Sql, evaluator: Evaluator, context: _Context, items: Sequence[_Item | Prepared],
                        now: datetime, ahead: set[str] | frozenset[str] = frozenset()) -> None:
     recorder = Recorder(sql, evaluator.version, now, len(items))
     holds: list[NewHold] = []
     care: list[CareRequest] = []
     for item in items:
+        if isinstance(item, Prepared):  # built by a helper, its customer's verdicts standing
+            recorder.add_ready(item.row, item.reasons, item.digest)
+            continue
         assert item.message is not None
         try:
             # The only difference a helper makes: the verdict it evaluated ahead, when it stands.

@@ -16,8 +16,8 @@ from guard.app import Guard
 from guard.core.config import Settings
 from guard.core.strictjson import ndjson
 from guard.core.timeutil import utcnow
-from guard.decisions.campaign import decide_requests, screen_stream
-from guard.decisions.service import decide_batch, decide_evaluated, evaluate_ahead
+from guard.decisions.campaign import answer_of, decide_requests, screen_stream
+from guard.decisions.service import Prepared, decide_batch, decide_evaluated, evaluate_ahead
 from guard.lifecycle.active import ActiveRules
 from guard.situation.events import ingest_batch
 from guard.storage.database import Database
@@ -70,10 +70,14 @@ def _campaign(prefix: str) -> list[str]:
     return lines
 
 
-def _screen(guard: Guard, lines: list[str], helpers: bool) -> list[dict[str, Any]]:
+def _screen(guard: Guard, lines: list[str], helpers: bool, built: list[bool] | None = None) -> list[dict[str, Any]]:
+    """The stream's answers; `built`: filled with whether each came built and encoded by a helper."""
     body = io.BytesIO(("\n".join(lines) + "\n").encode())
-    return list(screen_stream(guard.db, lambda: guard.evaluator, ndjson(body, parse=False), "tool", chunk_size=30,
-                              helpers=guard.helpers if helpers else None))
+    results = list(screen_stream(guard.db, lambda: guard.evaluator, ndjson(body, parse=False), "tool", chunk_size=30,
+                                 helpers=guard.helpers if helpers else None))
+    if built is not None:
+        built.extend(isinstance(r, Prepared) for r in results)
+    return [answer_of(r) for r in results]
 
 
 def _comparable(results: list[dict[str, Any]], prefix: str) -> list[str]:
@@ -91,7 +95,10 @@ def test_a_spread_stream_answers_line_for_line_as_the_worker_alone(spread: Guard
     _situations(spread.db, "a-")
     _situations(spread.db, "b-")
     alone = _screen(spread, _campaign("a-"), helpers=False)
-    ahead = _screen(spread, _campaign("b-"), helpers=True)
+    built: list[bool] = []
+    ahead = _screen(spread, _campaign("b-"), helpers=True, built=built)
+    # Plain decisions come built by the helpers; keyed ones, poison and capped customers' later ones do not.
+    assert 100 < sum(built) < 400
     assert spread.helpers is not None and spread.helpers.available  # no helper was lost on the way
     assert [r["index"] for r in ahead] == list(range(400))
     assert _comparable(ahead, "b-") == _comparable(alone, "a-")
