@@ -4,7 +4,8 @@ Two `guard serve` (2 workers each) on two fresh databases holding the same situa
 customers, as bench/suite.py ingests them): A decides alone (GUARD_STREAM_PROCESSES=1, the old path), B
 spreads each stream or batch over the worker and its helpers (the default: one process per core). Each round
 runs suite.py's batch row (message + 10,000 ids, 10 calls) and stream row (N recipients) on A then B, or B
-then A (the order alternates), with a send time moved by 8 days per round so no round sees another's
+then A (the order alternates), CPU of the workers and helpers counted apart for each, with a send
+time moved by 8 days per round so no round sees another's
 decisions in its frequency-cap window. Reported: each round's figures, the medians, and the peak memory of
 the workers and of the helpers.
 
@@ -114,14 +115,17 @@ def serve(stack: ExitStack, db_kind: str, processes: int) -> tuple[str, str, int
 
 
 def measure(base: str, key: str, master: int, recipients: int, send_at: datetime) -> dict[str, float]:
-    workers, helpers = family(master)
-    before = cpu_seconds(workers) + cpu_seconds(helpers)
+    def used() -> float:
+        # Helpers started during the round count from zero: their CPU is all this round's.
+        workers, helpers = family(master)
+        return cpu_seconds(workers) + cpu_seconds(helpers)
+
+    before = used()
     rate = batch(base, key, send_at + timedelta(days=1))
+    between = used()
     seconds = stream(base, key, recipients, send_at)
-    workers, helpers = family(master)
-    # Helpers started during the round count from zero: their CPU is all this round's.
-    used = cpu_seconds(workers) + cpu_seconds(helpers) - before
-    return {"batch_per_s": rate, "stream_s": seconds, "cpu_s": used}
+    after = used()
+    return {"batch_per_s": rate, "stream_s": seconds, "batch_cpu_s": between - before, "stream_cpu_s": after - between}
 
 
 def main() -> None:
@@ -131,6 +135,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--processes", type=int, default=0, help="B's GUARD_STREAM_PROCESSES (0: one per core)")
     args = parser.parse_args()
+    print(f"load average before: {os.getloadavg()}", flush=True)
     with ExitStack() as stack:
         servers = {"A alone": serve(stack, args.db, 1), "B helpers": serve(stack, args.db, args.processes)}
         for base, key, master in servers.values():  # warm: helpers started, rules compiled
@@ -144,18 +149,21 @@ def main() -> None:
                 rounds[name].append(result)
                 print(f"round {n + 1} {name}: {json.dumps({k: round(v, 1) for k, v in result.items()})}",
                       flush=True)
+        print(f"load average after: {os.getloadavg()}")
         print(f"\n### {args.db}: {args.recipients:,} recipients, {args.rounds} alternated rounds, "
               f"{os.cpu_count()} cores, 2 workers each")
-        print("| server | stream s (median; rounds) | batch decisions/s (median; rounds) | CPU s per round "
-              "| worker peak MB | helper peak MB |")
-        print("| --- | --- | --- | --- | --- | --- |")
+        print("| server | stream s (median; rounds) | stream CPU s (workers + helpers; median; rounds) "
+              "| batch decisions/s (median; rounds) | batch CPU s (median) | worker peak MB | helper peak MB |")
+        print("| --- | --- | --- | --- | --- | --- | --- |")
         for name, results in rounds.items():
             workers, helpers = family(servers[name][2])
             streams = [r["stream_s"] for r in results]
             batches = [r["batch_per_s"] for r in results]
+            cpus = [r["stream_cpu_s"] for r in results]
             print(f"| {name} | {statistics.median(streams):.1f} ({', '.join(f'{x:.1f}' for x in streams)}) "
+                  f"| {statistics.median(cpus):.1f} ({', '.join(f'{x:.1f}' for x in cpus)}) "
                   f"| {statistics.median(batches):,.0f} ({', '.join(f'{x:,.0f}' for x in batches)}) "
-                  f"| {statistics.median(r['cpu_s'] for r in results):.0f} "
+                  f"| {statistics.median(r['batch_cpu_s'] for r in results):.1f} "
                   f"| {peak_mb(workers):.0f} | {peak_mb(helpers):.0f} |")
     sys.stdout.flush()
 

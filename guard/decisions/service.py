@@ -356,7 +356,8 @@ def _decide_prepared(db: Database, evaluator: Evaluator, entries: list[_Item | P
         for entry in entries:
             if isinstance(entry, Prepared) and context.identities.of(entry.customer) not in stands:
                 entry = _validated(entry.position, raw_of(entry.position), now, key_name, key_id)
-                order.append(entry)  # valid and without a key, as its helper found it
+                if entry.pending:  # as its helper found it: valid and without a key
+                    order.append(entry)
             elif isinstance(entry, Prepared) or id(entry) in deciding:
                 order.append(entry)
             decided.append(entry)
