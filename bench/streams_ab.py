@@ -1,13 +1,13 @@
 """Streams and batches with and without helper processes, as an alternated A/B in one run (issue 16, decision 4).
 
 Two `guard serve` (2 workers each) on two fresh databases holding the same situations (events of 10% of the
-customers, as bench/suite.py ingests them): A decides alone (GUARD_STREAM_PROCESSES=1, the old path), B
-spreads each stream or batch over the worker and its helpers (the default: one process per core). Each round
-runs suite.py's batch row (message + 10,000 ids, 10 calls) and stream row (N recipients) on A then B, or B
-then A (the order alternates), CPU of the workers and helpers counted apart for each, with a send
-time moved by 8 days per round so no round sees another's
-decisions in its frequency-cap window. Reported: each round's figures, the medians, and the peak memory of
-the workers and of the helpers.
+customers, as bench/suite.py ingests them): A decides alone (GUARD_STREAM_PROCESSES=1, the default), B
+spreads each stream or batch over the worker and its helpers (--processes; 0: one process per core). Each
+round runs suite.py's batch row (message + 10,000 ids, 10 calls) and stream row (N recipients) on A then B,
+or B then A (the order alternates), with a send time moved by 8 days per round so no round sees another's
+decisions in its frequency-cap window. Reported: each round's figures (the CPU of the workers and helpers
+for the batches and for the stream apart), the medians, the peak memory of the workers and of the
+helpers, and the load average (others' work included) before and after.
 
     .venv/bin/python -m bench.streams_ab --db sqlite --recipients 1000000 --rounds 3
 """

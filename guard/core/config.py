@@ -71,9 +71,9 @@ class Settings:
     max_stream_bytes: int = 1024 * 1024 * 1024
     log_level: str = "INFO"
     # Processes one stream or batch is spread over: the worker that writes and (this - 1) helpers that
-    # parse, validate and evaluate ahead of it; 0: one per usable core; 1 (the default): the worker alone.
-    # Off by default: measured on 2 cores, helpers cost ~45% more CPU than they save the writer
-    # (bench/streams_ab.py; bench/RESULTS.md), until recording and encoding answers move into them too.
+    # parse, validate, evaluate and build decisions ahead of it; 0: one per usable core; 1 (the default):
+    # the worker alone. Off by default: on 2 shared cores the helpers cost ~25-30% more CPU than the worker
+    # alone spends and the streams were no faster (bench/streams_ab.py; bench/RESULTS.md).
     stream_processes: int = 1
     # Signs the console's session cookies; None: `guard serve` generates one shared by its workers.
     secret_key: str | None = None

@@ -51,7 +51,7 @@ def _situations(db: Database, prefix: str) -> None:
 
 def _campaign(prefix: str) -> list[str]:
     """400 lines: 40 customers five times each, spread over many chunks (frequency caps), one-off customers,
-    keyed lines repeated later (the same request, and a different one), and poison."""
+    keyed lines repeated later (the same request, and a different one), surveys that accept holds, and poison."""
     lines = []
     seen: dict[str, int] = {}
     for i in range(400):
@@ -63,6 +63,8 @@ def _campaign(prefix: str) -> list[str]:
         n = seen[customer] = seen.get(customer, -1) + 1
         body: dict[str, Any] = {"customer_id": customer, "channel": "email", "purpose": "marketing",
                                 "send_at": _iso(START + timedelta(hours=n))}
+        if i % 13 == 4:  # a survey that accepts holds: held for the customers with an open complaint
+            body["purpose"], body["hold"] = "survey", True
         if i % 10 == 5:
             body["idempotency_key"] = f"{prefix}key-{i % 50}"  # each key twice: the second a repeat or a conflict
             body["send_at"] = _iso(START)
@@ -87,6 +89,8 @@ def _comparable(results: list[dict[str, Any]], prefix: str) -> list[str]:
         kept = {k: v for k, v in r.items() if k not in ("decision_id", "evaluated_at")}
         if "error" in kept:
             kept["error"] = {k: v for k, v in kept["error"].items() if k != "details"}
+        if "hold" in kept:
+            kept["hold"] = {k: v for k, v in kept["hold"].items() if k not in ("hold_id", "expires_at")}
         out.append(json.dumps(kept, sort_keys=True).replace(prefix, "P-"))
     return out
 
@@ -104,6 +108,7 @@ def test_a_spread_stream_answers_line_for_line_as_the_worker_alone(spread: Guard
     assert _comparable(ahead, "b-") == _comparable(alone, "a-")
     outcomes = [r.get("outcome") for r in ahead]
     assert outcomes.count("defer") >= 40  # the fourth and fifth marketing message of a week wait
+    assert outcomes.count("hold") >= 2
     assert {r["error"]["code"] for r in ahead if "error" in r} >= {"malformed_json", "validation_failed",
                                                                      "idempotency_conflict"}
 
