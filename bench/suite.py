@@ -65,9 +65,11 @@ def wait_up(url: str, seconds: float = 60) -> None:
 
 
 @contextmanager
-def process(cmd: list[str], env: dict[str, str], url: str) -> Iterator[subprocess.Popen[bytes]]:
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+def process(cmd: list[str], env: dict[str, str], url: str, log: Path | None = None
+            ) -> Iterator[subprocess.Popen[bytes]]:
+    """A started server (`log`: where its stderr goes; by default nowhere), stopped at the end."""
+    with open(log or os.devnull, "ab") as errors:
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=errors, start_new_session=True)
     try:
         wait_up(url)
         yield proc
