@@ -110,7 +110,7 @@ def serve(stack: ExitStack, db_kind: str, processes: int) -> tuple[str, str, int
     base = f"http://127.0.0.1:{port}"
     log = Path(os.environ.get("TMPDIR", "/tmp")) / f"streams_ab-{db_kind}-{processes}-{port}.log"
     server = stack.enter_context(process([*GUARD, "serve", "--port", str(port), "--workers", "2"], env,
-                                         base + "/healthz", log))
+                                         base + "/healthz", log=log))
     print(f"server GUARD_STREAM_PROCESSES={processes}: log in {log}", flush=True)
     ingest(base, key)
     return base, key, server.pid
