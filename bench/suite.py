@@ -65,10 +65,12 @@ def wait_up(url: str, seconds: float = 60) -> None:
 
 
 @contextmanager
-def process(cmd: list[str], env: dict[str, str], url: str,
-            cwd: Path | None = None) -> Iterator[subprocess.Popen[bytes]]:
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True, cwd=cwd)
+def process(cmd: list[str], env: dict[str, str], url: str, cwd: Path | None = None, log: Path | None = None
+            ) -> Iterator[subprocess.Popen[bytes]]:
+    """A started server (`log`: where its stderr goes; by default nowhere), stopped at the end."""
+    with open(log or os.devnull, "ab") as errors:
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=errors, start_new_session=True,
+                                cwd=cwd)
     try:
         wait_up(url)
         yield proc

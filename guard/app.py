@@ -3,12 +3,15 @@ interfaces, the server and the CLI. It may import every domain ring; nothing bel
 
 from __future__ import annotations
 
+import gc
+import os
 from pathlib import Path
 from typing import Protocol
 
 from guard.core.config import Settings
 from guard.core.errors import NotFound
 from guard.decisions.holding import use_hold_days
+from guard.decisions.parallel import Helpers, serve_as_helper, usable_cores
 from guard.decisions.projector import Projector
 from guard.holds.worker import HoldWorker
 from guard.ledger.digests import use_key
@@ -61,6 +64,21 @@ class Guard:
         self.db = db or Database(settings.database_url, timeout=settings.db_timeout,
                                  synchronous=settings.sqlite_synchronous)
         self.rules: RulesSource = rules if rules is not None else ActiveRules(self.db)
+        self._helpers: Helpers | None = None
+
+    @property
+    def helpers(self) -> Helpers | None:
+        """This process's helper processes for streams and batches (GUARD_STREAM_PROCESSES); None: work alone.
+
+        Only with rules from the database's version log (helpers load the versions themselves), and never
+        handed across a fork: a forked process gets its own.
+        """
+        processes = self.settings.stream_processes or usable_cores()
+        if processes < 2 or not isinstance(self.rules, ActiveRules):
+            return None
+        if self._helpers is None or self._helpers.pid != os.getpid():
+            self._helpers = Helpers(processes - 1, start_helper, (self.settings,))
+        return self._helpers
 
     @property
     def evaluator(self) -> Evaluator:
@@ -85,3 +103,16 @@ class Guard:
     def seed_rules(self) -> int:
         """Store and activate the rules directory unless its content is already a stored version."""
         return seed_from_directory(self.db, self.rules_dir)
+
+
+# As in `guard serve`'s workers: a helper allocates millions of short-lived objects per stream.
+HELPER_GC_THRESHOLD = (50_000, 20, 20)
+
+
+def start_helper(settings: Settings) -> None:
+    """A helper process's start (see guard.decisions.parallel): its own database and active rules."""
+    guard = Guard(settings)
+    serve_as_helper(guard.db, guard.rules.version)
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*HELPER_GC_THRESHOLD)

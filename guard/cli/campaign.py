@@ -18,7 +18,7 @@ from guard.cli.common import database, settings_from_env
 from guard.cli.progress import file_size, progress_bar
 from guard.core.errors import ServiceUnavailable
 from guard.core.strictjson import Line, ndjson
-from guard.decisions.campaign import Tally, screen_stream
+from guard.decisions.campaign import Tally, answer_of, screen_stream
 from guard.decisions.projector import catch_up
 from guard.storage.database import Database
 
@@ -53,7 +53,7 @@ def screen(source: IO[bytes], fmt: str, output: Path | None, **defaults: str | N
         guard = _ready(Guard(settings_from_env(), db=db))
         for result in screen_stream(db, lambda: guard.evaluator, _counting(lines, bar), None):
             tally.add(result)
-            sink.write(result)
+            sink.write(answer_of(result))
         if bar.total:
             bar.update(bar.total - bar.n)  # CSV rows are counted approximately (the header not at all)
         # Reviewers see the campaign at once even when no server runs a projector (a server would do it too).

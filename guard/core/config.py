@@ -70,6 +70,11 @@ class Settings:
     # above cannot apply to it).
     max_stream_bytes: int = 1024 * 1024 * 1024
     log_level: str = "INFO"
+    # Processes one stream or batch is spread over: the worker that writes and (this - 1) helpers that
+    # parse, validate, evaluate and build decisions ahead of it; 0: one per usable core; 1 (the default):
+    # the worker alone. Off by default: on 2 shared cores the helpers cost ~25-30% more CPU than the worker
+    # alone spends and the streams were no faster (bench/streams_ab.py; bench/RESULTS.md).
+    stream_processes: int = 1
     # Signs the console's session cookies; None: `guard serve` generates one shared by its workers.
     secret_key: str | None = None
     cookie_secure: bool = False
@@ -109,6 +114,7 @@ class Settings:
             max_body_bytes=_int(env, "GUARD_MAX_BODY_BYTES", 8 * 1024 * 1024),
             max_stream_bytes=_int(env, "GUARD_MAX_STREAM_BYTES", 1024 * 1024 * 1024),
             log_level=env.get("GUARD_LOG_LEVEL", "INFO"),
+            stream_processes=_int(env, "GUARD_STREAM_PROCESSES", 1),
             secret_key=env.get("GUARD_SECRET_KEY") or None,
             cookie_secure=env.get("GUARD_COOKIE_SECURE", "").strip().lower() in ("1", "true", "yes"),
             rate_limit=_rate_limit(env.get("GUARD_RATE_LIMIT")),

@@ -15,6 +15,10 @@ class GuardError(Exception):
         self.message = message
         self.details = details if details is not None else {}
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled whole (a stream's helper processes send errors back): Exception's own keeps only args.
+        return (self.__class__, (self.message, self.details))
+
     def to_dict(self) -> dict[str, Any]:
         """The one error shape: {"code", "message", "details"}."""
         return {"code": self.code, "message": self.message, "details": self.details}

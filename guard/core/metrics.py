@@ -43,14 +43,19 @@ WEBHOOK_DELIVERIES = Counter(
 
 def count_decisions(results: Iterable[Mapping[str, Any]]) -> None:
     """Count answered (non-dry-run) decisions; items that carry an error are not decisions."""
-    counts: CountOf[tuple[str, str]] = CountOf()
+    counts: CountOf[tuple[str, str | None]] = CountOf()
     for result in results:
         if "outcome" not in result or result.get("dry_run"):
             continue
         reasons = result.get("reasons") or []
         counts[(result["outcome"], reasons[0].get("rule_id", "none") if reasons else "none")] += 1
+    count_outcomes(counts)
+
+
+def count_outcomes(counts: Mapping[tuple[str, str | None], int]) -> None:
+    """Count decisions already tallied by (outcome, winning rule; None: no reasons)."""
     for (outcome, winner), count in counts.items():
-        DECISIONS.labels(outcome, winner).inc(count)
+        DECISIONS.labels(outcome, winner or "none").inc(count)
 
 
 def count_events(statuses: Iterable[str], unknown_types: int = 0) -> None:

@@ -103,12 +103,14 @@ class Line(NamedTuple):
     error: GuardError | None = None
 
 
-def ndjson(stream: Readable, max_line_bytes: int = MAX_LINE_BYTES, max_total_bytes: int | None = None
-           ) -> Iterator[Line]:
+def ndjson(stream: Readable, max_line_bytes: int = MAX_LINE_BYTES, max_total_bytes: int | None = None,
+           parse: bool = True) -> Iterator[Line]:
     """Every non-blank line of an NDJSON stream, parsed by `parse_json`; a bad line is a Line with its error.
 
     Memory stays bounded: a line longer than `max_line_bytes` is skipped without being held. Past
     `max_total_bytes`, one last Line carries a PayloadTooLarge error and nothing more is read.
+    `parse=False`: a line that was read holds its bytes as its value, for `parse_line` elsewhere (a stream
+    parses its lines in helper processes).
     """
     total = number = pending = 0
     while raw := stream.readline(max_line_bytes + 1):
@@ -125,7 +127,7 @@ def ndjson(stream: Readable, max_line_bytes: int = MAX_LINE_BYTES, max_total_byt
         if not too_long and not raw.strip():
             pending += size
             continue
-        yield _line(number, pending + size, raw, too_long, max_line_bytes)
+        yield _line(number, pending + size, raw, too_long, max_line_bytes, parse)
         pending = 0
 
 
@@ -139,14 +141,22 @@ def _skip_line(stream: Readable) -> int:
     return skipped
 
 
-def _line(number: int, size: int, raw: bytes, too_long: bool, max_line_bytes: int) -> Line:
+def _line(number: int, size: int, raw: bytes, too_long: bool, max_line_bytes: int, parse: bool = True) -> Line:
     if too_long:
         return Line(number, size, error=PayloadTooLarge(
             f"Line {number} is longer than {max_line_bytes} bytes.", {"line": number, "max_bytes": max_line_bytes}))
     if number == 1:
         raw = raw.removeprefix(_BOM)  # a byte order mark, as some editors write
+    line = Line(number, size, raw)
+    return parse_line(line) if parse else line
+
+
+def parse_line(line: Line) -> Line:
+    """A line read with `parse=False`, parsed: its value, or the error that refuses it."""
+    if line.error is not None or not isinstance(line.value, bytes):
+        return line
     try:
-        return Line(number, size, parse_json(raw, f"Line {number}"))
+        return Line(line.number, line.size, parse_json(line.value, f"Line {line.number}"))
     except GuardError as exc:
-        exc.details = {"line": number, **exc.details}
-        return Line(number, size, error=exc)
+        exc.details = {"line": line.number, **exc.details}
+        return Line(line.number, line.size, error=exc)

@@ -118,6 +118,17 @@ class Recorder:
         self.digests.append(decision_digest_with(decision_id, customer, tail, key_name, stored_hash))
         return {"decision_id": decision_id, **shared.answer}
 
+    def built(self, position: int) -> tuple[tuple[Any, ...], str, str]:
+        """The row (without its id and audit place), inline reasons and digest of the decision added at
+        `position`: what another process's Recorder takes with `add_ready`."""
+        row = self.rows[position]
+        return tuple(row[1:_GROUP_AT]), row[-1], self.digests[position]
+
+    def add_ready(self, row: tuple[Any, ...], reasons: str, digest: str) -> None:
+        """Record one decision built ahead by `add` in a helper process (see `built`)."""
+        self.rows.append([None, *row, None, None, None, reasons])
+        self.digests.append(digest)
+
     def _shared_for(self, raw: dict[str, Any], shape: str | None, message: Message, verdict: Verdict) -> _Shared:
         if shape is None or raw.get("idempotency_key") is not None:
             return self._build(raw, shape, message, verdict)  # a keyed request's stored text is its own

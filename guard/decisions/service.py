@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import Any
+from json.encoder import encode_basestring_ascii
+from typing import Any, NamedTuple
 from weakref import WeakKeyDictionary
 
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
@@ -70,6 +71,8 @@ _SHAPES: Lru[str, dict[str, Any]] = Lru(4096, weigh=text_weight)
 _COALESCERS: WeakKeyDictionary[Database, Coalescer[tuple[Evaluator, _Item]]] = WeakKeyDictionary()
 _COALESCERS_LOCK = threading.Lock()
 _FIRST_DAY = datetime(1, 1, 2, tzinfo=UTC)
+# One NDJSON answer, as the stream endpoint writes it.
+ANSWER_LINE = json.JSONEncoder(separators=(",", ":")).encode
 
 
 @dataclass
@@ -89,6 +92,21 @@ class _Item:
     result: dict[str, Any] | None = None
     error: GuardError | None = None
     failure: Exception | None = None  # a bug met while deciding this item (and no other)
+    # Evaluated ahead of the write (by a helper process): the verdict, the situation it was evaluated
+    # against (see _Context.signature) and which call evaluated it. The writer keeps it only when it reads
+    # the same situation under its locks (see _ahead_customers).
+    verdict: Verdict | None = None
+    seen: Any = None
+    part: int = -1
+
+    def __getstate__(self) -> dict[str, Any]:
+        """What a helper process sends back: the validated data only as far as the writer reads it."""
+        state = dict(self.__dict__)
+        key = self.data.get("idempotency_key")
+        state["data"] = {"idempotency_key": key} if key else {}
+        if self.failure is not None:  # logged where it happened; any exception must cross the pipe
+            state["failure"] = RuntimeError(f"{type(self.failure).__name__}: {self.failure}")
+        return state
 
     def fail(self, exc: Exception) -> None:
         """This item, and no other, fails: logged with its trace, answered as an internal error."""
@@ -99,6 +117,23 @@ class _Item:
     def pending(self) -> bool:
         """Valid and not answered yet."""
         return self.error is None and self.failure is None and self.result is None
+
+
+class Prepared(NamedTuple):
+    """A decision a helper process evaluated and built ahead of the writer (see `prepare_ahead`): its row,
+    reasons, digest and answer line. The writer records it as built when the customer's situation under its
+    locks is the one it was evaluated against; otherwise it decides the request itself."""
+
+    position: int  # in the stream
+    customer: str
+    send_at: datetime
+    seen: Any  # the situation it was evaluated against (see _Context.signature)
+    part: int
+    row: tuple[Any, ...]  # see Recorder.built
+    reasons: str  # inline, as the decision row holds them
+    digest: str
+    line: bytes  # its NDJSON answer, as `_batch_result` would answer it
+    counted: tuple[str, str | None]  # outcome and winning rule (None: no reasons), for metrics and summaries
 
 
 def validate_request(raw: Any) -> dict[str, Any]:
@@ -182,6 +217,155 @@ def decide_many(db: Database, evaluator: Evaluator, raws: list[Any], key_name: s
     if live:
         _decide_live(db, evaluator, live, now)
     return items
+
+
+def evaluate_ahead(db: Database, evaluator: Evaluator, raws: list[Any], key_name: str | None, key_id: int | None,
+                   now: datetime, versions: VersionLookup | None = None, part: int = 0, offset: int = 0
+                   ) -> list[_Item]:
+    """Validate, answer dry runs, and evaluate the rest against the situation read now, without writing:
+    a helper process's share of a stream or batch. The writer (`decide_evaluated`) records them.
+
+    Items are evaluated in input order, each customer's seeing its earlier ones, as in one transaction;
+    an item whose key an earlier one holds is left to the writer, as is one the evaluation fails.
+    """
+    items = [_validated(offset + i, raw, now, key_name, key_id) for i, raw in enumerate(raws)]
+    shared: dict[str | None, str | None] = {}
+    for item in items:  # one string per shape: sent back to the writer once
+        item.shape = shared.setdefault(item.shape, item.shape)
+        item.blank_key = shared.setdefault(item.blank_key, item.blank_key)
+    candidates: set[int] = set()
+    for item in items:
+        if item.pending and item.data["dry_run"] and not _over_candidates(item, candidates):
+            _dry_run(db, evaluator, item, now, versions)
+    keys: set[Any] = set()
+    ahead = []
+    for item in items:
+        key = item.data.get("idempotency_key") if item.pending else None
+        if item.pending and key not in keys:
+            ahead.append(item)
+            if key:
+                keys.add(key)
+    if not ahead:
+        return items
+    with db.raw_reads() as sql:
+        context = _Context.load(sql, evaluator, [i.message for i in ahead if i.message is not None])
+    for item in ahead:
+        assert item.message is not None
+        item.seen, item.part = context.signature(item.message.customer_id), part
+    for item in ahead:
+        assert item.message is not None
+        try:
+            item.verdict = context.evaluate(evaluator, item.message, item.blank_key)
+        except Exception:  # the writer evaluates it again, and answers its error there
+            continue
+        context.remember(item.message, item.verdict, tuple(r.rule_id for r in item.verdict.reasons))
+    return items
+
+
+def decide_evaluated(db: Database, evaluator: Evaluator, items: list[_Item], now: datetime
+                     ) -> list[dict[str, Any]]:
+    """Record items from `evaluate_ahead` (of one or more calls) in one transaction, in their order."""
+    live = [i for i in items if i.pending]
+    if live:
+        _decide_live(db, evaluator, live, now)
+    return [_batch_result(item) for item in items]
+
+
+def prepare_ahead(db: Database, evaluator: Evaluator, raws: list[Any], indexes: list[int], key_name: str | None,
+                  key_id: int | None, now: datetime, versions: VersionLookup | None = None) -> list[_Item | Prepared]:
+    """`evaluate_ahead`, then build the plain decisions (no idempotency key, hold or care notification) as
+    the writer would record them: a helper process's share of a stream, so the writer only inserts them."""
+    items = evaluate_ahead(db, evaluator, raws, key_name, key_id, now, versions)
+    for item, index in zip(items, indexes, strict=True):
+        item.index = index
+    plain = [i for i in items if _plain(i)]
+    if not plain:
+        return list(items)
+    with db.raw_reads() as sql:  # only for how this database stores times
+        recorder = Recorder(sql, evaluator.version, now, len(plain))
+    built: dict[int, Prepared] = {}
+    shared: dict[Any, Any] = {}  # one object per equal value: pickle then sends it once
+    for position, item in enumerate(plain):
+        assert item.message is not None and item.verdict is not None
+        result = recorder.add(item.raw, item.shape, item.message, item.verdict, None, item.request_hash,
+                              item.key_name, item.scope)
+        row, reasons, digest = recorder.built(position)
+        tail = shared.get(id(item.verdict))
+        if tail is None:  # the answer after its decision id: the same for every decision of this verdict
+            tail = shared[id(item.verdict)] = ANSWER_LINE(
+                {k: v for k, v in result.items() if k != "decision_id"})[1:].encode() + b"\n"
+        customer = item.message.customer_id
+        head = f'{{"index":{item.index},"customer_id":{encode_basestring_ascii(customer)},' \
+               f'"decision_id":"{result["decision_id"]}",'
+        reasons = shared.setdefault(reasons, reasons)
+        winner = item.verdict.reasons[0].rule_id if item.verdict.reasons else None
+        counted = (item.verdict.outcome, winner)
+        counted = shared.setdefault(counted, counted)
+        built[id(item)] = Prepared(item.index, customer, shared.setdefault(item.message.send_at, item.message.send_at),
+                                   item.seen, item.part, row, reasons, digest, head.encode() + tail, counted)
+    return [built.get(id(item), item) for item in items]
+
+
+def _plain(item: _Item) -> bool:
+    """Evaluated ahead, and recorded with nothing beside its decision row and reasons."""
+    return (item.pending and item.verdict is not None and item.message is not None and item.shape is not None
+            and not item.data.get("idempotency_key") and item.hold_until is None and item.verdict.notify is None)
+
+
+def decide_prepared(db: Database, evaluator: Evaluator, entries: list[_Item | Prepared], now: datetime,
+                    raw_of: Callable[[int], Any], key_name: str | None, key_id: int | None
+                    ) -> list[dict[str, Any] | Prepared] | None:
+    """Record a chunk from `prepare_ahead` in one transaction, in input order: a prepared decision as built
+    when its customer's verdicts stand (see `_standing`), everything else decided here (`raw_of(index)`: the
+    request of a prepared decision that does not stand).
+
+    None when the chunk failed to commit (nothing of it was written): the caller decides it alone, where one
+    bad item fails no other.
+    """
+    try:
+        decided = _decide_prepared(db, evaluator, entries, now, raw_of, key_name, key_id)
+    except Exception as exc:
+        if _unavailable(exc):
+            raise
+        log.warning("a chunk prepared ahead failed to commit; the worker decides it alone", exc_info=exc)
+        return None
+    return [entry if isinstance(entry, Prepared) else _batch_result(entry) for entry in decided]
+
+
+def _decide_prepared(db: Database, evaluator: Evaluator, entries: list[_Item | Prepared], now: datetime,
+                     raw_of: Callable[[int], Any], key_name: str | None, key_id: int | None
+                     ) -> list[_Item | Prepared]:
+    live = [e for e in entries if isinstance(e, _Item) and e.pending]
+    ready = [e for e in entries if isinstance(e, Prepared)]
+    messages = [i.message for i in live if i.message is not None]
+    asked = sorted({m.customer_id for m in messages} | {p.customer for p in ready})
+    if not asked:
+        return entries
+    sends = [m.send_at for m in messages] + [p.send_at for p in ready]
+    with db.raw_transaction(small=len(entries) < PIPELINE_BELOW, checkpoint_later=len(entries) >= PIPELINE_BELOW
+                            ) as sql:
+        # As _decide_together: the earlier decisions under keys, the links, the locks and the situation.
+        earlier = _earlier_decisions(sql, live)
+        identities = identities_later(sql, asked)
+        lock_customers_as_asked(sql, asked)
+        context = _Context.load_for(sql, evaluator, asked, min(sends), max(sends), identities)
+        fresh, repeats = _resolve_idempotency(live, earlier())
+        stands = _standing(context, [*_claims(live, fresh), *((p.customer, True, p.seen, p.part) for p in ready)])
+        deciding = {id(item) for item in fresh}
+        decided: list[_Item | Prepared] = []
+        order: list[_Item | Prepared] = []
+        for entry in entries:
+            if isinstance(entry, Prepared) and context.identities.of(entry.customer) not in stands:
+                entry = _validated(entry.position, raw_of(entry.position), now, key_name, key_id)
+                if entry.pending:  # as its helper found it: valid and without a key
+                    order.append(entry)
+            elif isinstance(entry, Prepared) or id(entry) in deciding:
+                order.append(entry)
+            decided.append(entry)
+        _decide_and_record(sql, evaluator, context, order, now, stands)
+    for repeat, first in repeats:
+        repeat.result, repeat.error, repeat.failure = first.result, first.error, first.failure
+    return decided
 
 
 def _validated(index: int, raw: Any, now: datetime, key_name: str | None, key_id: int | None) -> _Item:
@@ -326,7 +510,7 @@ def _decide_together(db: Database, evaluator: Evaluator, items: list[_Item], now
                 context = _Context.load(sql, evaluator, messages, identities)
                 fresh, repeats = _resolve_idempotency(items, earlier())
                 if fresh:
-                    _decide_and_record(sql, evaluator, context, fresh, now)
+                    _decide_and_record(sql, evaluator, context, fresh, now, _ahead_customers(context, items, fresh))
             for repeat, first in repeats:
                 # The same request as the first with its key: its answer, or its error.
                 repeat.result, repeat.error, repeat.failure = first.result, first.error, first.failure
@@ -392,10 +576,14 @@ class _Context:
     @classmethod
     def load(cls, sql: Sql, evaluator: Evaluator, messages: list[Message],
              identities: Pending[Identities] | None = None) -> _Context:
-        customers = sorted({m.customer_id for m in messages})
+        return cls.load_for(sql, evaluator, sorted({m.customer_id for m in messages}),
+                            min(m.send_at for m in messages), max(m.send_at for m in messages), identities)
+
+    @classmethod
+    def load_for(cls, sql: Sql, evaluator: Evaluator, customers: list[str], earliest: datetime, latest: datetime,
+                 identities: Pending[Identities] | None = None) -> _Context:
+        """The situation of `customers` (sorted) for messages sent between `earliest` and `latest`."""
         links = identities if identities is not None else identities_later(sql, customers)
-        latest = max(m.send_at for m in messages)
-        earliest = min(m.send_at for m in messages)
         windows = [p.within or 0 for p in evaluator.compiled.probes if p.source == "decisions"]
         window = timedelta(seconds=max(windows, default=0))
         # The names asked about are read before their links are known, so that on PostgreSQL the links, the
@@ -425,6 +613,15 @@ class _Context:
         if events or history:
             return evaluator.evaluate(message, derive(events, message.send_at), history)
         return evaluator.evaluate_blank(message, blank_key or _message_key(message))
+
+    def signature(self, name: str) -> Any:
+        """All that a verdict for `name` depends on beyond the message, as loaded: who it is, its events and
+        its earlier decisions (None for a name without links, events or history, like most of a campaign)."""
+        key = self.identities.canonical.get(name, name)
+        events, history = self.events.get(key), self.history.get(key)
+        if not events and not history and key == name and name not in self.identities.names:
+            return None
+        return key, tuple(self.identities.members(name)), tuple(events or ()), tuple(history or ())
 
     def remember(self, message: Message, verdict: Verdict, reasons: tuple[str, ...]) -> None:
         """Later items of the same batch see this decision, as they would have in sequence."""
@@ -476,15 +673,51 @@ def _hold(item: _Item, verdict: Verdict, hold_id: str, decision_id: str) -> NewH
                    decision_id, verdict.reasons[0].rule_id, verdict.release, item.hold_until, item.key_name)
 
 
-def _decide_and_record(sql: Sql, evaluator: Evaluator, context: _Context, items: list[_Item],
-                       now: datetime) -> None:
+def _ahead_customers(context: _Context, items: list[_Item], fresh: list[_Item]) -> set[str]:
+    """The customers whose verdicts evaluated ahead stand (see `_standing`)."""
+    if not any(item.verdict is not None for item in fresh):
+        return set()
+    return _standing(context, _claims(items, fresh))
+
+
+def _claims(items: list[_Item], fresh: list[_Item]) -> Iterator[tuple[str, bool, Any, int]]:
+    """Of each item decided now or evaluated ahead: its customer, whether it is decided now with a verdict
+    evaluated ahead, the situation that verdict saw, and which call evaluated it."""
+    deciding = {id(item) for item in fresh}
+    for item in items:
+        if item.message is None or (item.verdict is None and id(item) not in deciding):
+            continue
+        yield item.message.customer_id, item.verdict is not None and id(item) in deciding, item.seen, item.part
+
+
+def _standing(context: _Context, claims: Iterable[tuple[str, bool, Any, int]]) -> set[str]:
+    """The customers whose verdicts evaluated ahead stand: each of their items decided now was evaluated
+    ahead, by one call, against the very situation read now under the locks; none evaluated ahead turned out
+    to be an idempotent repeat (its decision, which the later ones saw, is not made)."""
+    good: dict[str, bool] = {}
+    part: dict[str, int] = {}
+    for name, ahead, seen, call in claims:
+        key = context.identities.of(name)
+        stands = ahead and seen == context.signature(name) and part.setdefault(key, call) == call
+        good[key] = stands and good.get(key, True)
+    return {key for key, stands in good.items() if stands}
+
+
+def _decide_and_record(sql: Sql, evaluator: Evaluator, context: _Context, items: Sequence[_Item | Prepared],
+                       now: datetime, ahead: set[str] | frozenset[str] = frozenset()) -> None:
     recorder = Recorder(sql, evaluator.version, now, len(items))
     holds: list[NewHold] = []
     care: list[CareRequest] = []
     for item in items:
+        if isinstance(item, Prepared):  # built by a helper, its customer's verdicts standing
+            recorder.add_ready(item.row, item.reasons, item.digest)
+            continue
         assert item.message is not None
         try:
-            verdict = context.evaluate(evaluator, item.message, item.blank_key)
+            # The only difference a helper makes: the verdict it evaluated ahead, when it stands.
+            customer = item.message.customer_id
+            verdict = item.verdict if item.verdict is not None and context.identities.of(customer) in ahead \
+                else context.evaluate(evaluator, item.message, item.blank_key)
             holding = item.hold_until is not None and verdict.release is not None
             if holding:
                 hold_for = verdict

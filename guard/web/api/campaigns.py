@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import tempfile
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,6 +14,7 @@ from guard.core import metrics
 from guard.core.errors import PayloadTooLarge, UnsupportedMediaType
 from guard.core.strictjson import ndjson
 from guard.decisions.campaign import decide_requests, screen_stream
+from guard.decisions.service import ANSWER_LINE, Prepared
 from guard.web.shared.auth import key_id, key_name, require
 from guard.web.shared.body import json_body, no_idempotency_header
 from guard.web.shared.context import current_guard
@@ -24,7 +25,6 @@ NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl
 SPOOL_BYTES = 8 * 1024 * 1024
 READ_BYTES = 64 * 1024
 WRITE_EVERY = 1000
-_encode = json.JSONEncoder(separators=(",", ":")).encode
 
 
 @bp.post("/v1/decisions/batch")
@@ -33,7 +33,8 @@ def batch() -> Response:
     """Up to 10,000 decisions in input order, each audited; a bad item gets its own error."""
     guard = current_guard()
     no_idempotency_header("idempotency_key")
-    answer = decide_requests(guard.db, guard.evaluator, json_body(), key_name(), guard.rules.version, key_id())
+    answer = decide_requests(guard.db, guard.evaluator, json_body(), key_name(), guard.rules.version, key_id(),
+                             guard.helpers)
     metrics.count_decisions(answer["results"])
     return jsonify(answer)
 
@@ -55,10 +56,12 @@ def stream() -> Response:
     # The whole input is read before any output is written: a client that sends everything before it
     # reads would otherwise deadlock against full socket buffers. Results wait in a spooled file, so
     # memory stays bounded whatever the campaign's size.
-    lines = ndjson(get_input_stream(request.environ, max_content_length=None), max_total_bytes=limit)
+    # Lines are parsed where they are decided: by helper processes when the stream is spread over them.
+    lines = ndjson(get_input_stream(request.environ, max_content_length=None), max_total_bytes=limit, parse=False)
     spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 - closed by _drain
-    done: list[dict[str, Any]] = []
-    for result in screen_stream(guard.db, lambda: guard.evaluator, lines, key_name(), key_id=key_id()):
+    done: list[dict[str, Any] | Prepared] = []
+    for result in screen_stream(guard.db, lambda: guard.evaluator, lines, key_name(), key_id=key_id(),
+                                helpers=guard.helpers):
         done.append(result)
         if len(done) >= WRITE_EVERY:
             _spool(spool, done)
@@ -67,11 +70,13 @@ def stream() -> Response:
     return Response(_drain(spool), mimetype="application/x-ndjson")
 
 
-def _spool(spool: tempfile.SpooledTemporaryFile[bytes], results: list[dict[str, Any]]) -> None:
-    """Write results as NDJSON lines and count them (one write and one metrics update per block)."""
+def _spool(spool: tempfile.SpooledTemporaryFile[bytes], results: list[dict[str, Any] | Prepared]) -> None:
+    """Write results as NDJSON lines and count them (one write and one metrics update per block); a decision
+    prepared by a helper process comes with its line encoded."""
     if results:
-        spool.write("".join(f"{_encode(r)}\n" for r in results).encode())
-        metrics.count_decisions(results)
+        spool.write(b"".join(r.line if isinstance(r, Prepared) else f"{ANSWER_LINE(r)}\n".encode() for r in results))
+        metrics.count_decisions(r for r in results if not isinstance(r, Prepared))
+        metrics.count_outcomes(Counter(r.counted for r in results if isinstance(r, Prepared)))
         results.clear()
 
 
