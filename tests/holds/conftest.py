@@ -10,7 +10,7 @@ from guard.app import Guard
 from guard.auth.keys import create_key
 from guard.storage.database import Database
 from guard.web.factory import create_app
-from tests.conftest import event
+from tests.conftest import event, reads_caught_up
 
 __all__ = ["api_client", "at", "hold_rows", "outbox", "post_event", "survey"]
 
@@ -57,7 +57,7 @@ def api_client(guard: Guard) -> Any:
     """A test client of Guard's app sending a key with scopes decide, read and events."""
     with guard.db.transaction() as session:
         _, token = create_key(session, "tool", ["decide", "read", "events"])
-    app = create_app(guard)
+    app = reads_caught_up(create_app(guard), guard.db)  # reviewers' lists are built behind the writer
     app.testing = True
     client = app.test_client()
     client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
