@@ -1,0 +1,165 @@
+"""PostgreSQL: however many customers a transaction decides for, its per-customer advisory locks stay few, so
+big batches and stream chunks at once never fill the server's shared lock table (which would fail every
+session's transactions, not only theirs). Run on a private cluster with the default lock table: overflowing
+the machine's shared server would fail other people's work."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine
+
+from guard.app import Guard, RulesHolder
+from guard.core.config import Settings
+from guard.decisions.service import MAX_BATCH
+from guard.policy.evaluate import Evaluator
+from guard.situation.history import LOCK_BUCKETS, lock_customers, lock_customers_as_asked
+from guard.storage.database import Database
+from guard.storage.migrations import upgrade
+from guard.storage.sql import Sql
+from tests.decisions.conftest import api_client
+from tests.faults.pgcluster import PrivateCluster, binaries
+
+pytestmark = pytest.mark.usefixtures("postgres_only")
+
+# PostgreSQL's defaults, written out: a lock table of about 64 x (100 + auxiliary processes) entries, shared by
+# every session of the server.
+LOCK_TABLE = {"max_locks_per_transaction": "64", "max_connections": "100", "max_prepared_transactions": "0"}
+_ADVISORY = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+
+
+@pytest.fixture
+def postgres_only(db_url: str) -> None:
+    if not db_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL's advisory locks: runs with GUARD_TEST_DATABASE_URL")
+    if binaries() is None:
+        pytest.skip("no PostgreSQL server binaries to start a private cluster")
+
+
+@pytest.fixture(scope="module")
+def cluster_db() -> Iterator[Database]:
+    """A migrated database on a private cluster of the default lock table size."""
+    cluster = PrivateCluster()
+    try:
+        with open(cluster.data / "postgresql.conf", "a", encoding="utf-8") as conf:
+            conf.writelines(f"{name} = {value}\n" for name, value in LOCK_TABLE.items())
+        cluster.start()
+        upgrade(cluster.url)
+        db = Database(cluster.url)
+        yield db
+        db.dispose()
+    finally:
+        cluster.destroy()
+
+
+def _names(prefix: str, count: int = MAX_BATCH) -> list[str]:
+    return [f"{prefix}-{n}" for n in range(count)]
+
+
+def _advisory_locks(db: Database) -> int:
+    with db.raw_reads() as sql:
+        row = sql.first(_ADVISORY)
+        assert row is not None
+        return int(row[0])
+
+
+def _waiting(db: Database) -> bool:
+    with db.raw_reads() as sql:
+        row = sql.first(f"{_ADVISORY} AND NOT granted")
+        return row is not None and int(row[0]) > 0
+
+
+def test_two_transactions_of_a_whole_batch_each_hold_few_locks(cluster_db: Database):
+    """The second of two MAX_BATCH transactions waits for the first (their buckets meet), never failing: the
+    locks of all sessions together stay within the buckets, plus the one each waiter waits for."""
+    held, release, failure = threading.Event(), threading.Event(), []
+
+    def first() -> None:
+        with cluster_db.raw_transaction() as sql:
+            lock_customers(sql, set(_names("a")))
+            held.set()
+            release.wait(60)
+
+    def second() -> None:
+        try:
+            with cluster_db.raw_transaction() as sql:
+                lock_customers_as_asked(sql, _names("b"))
+        except Exception as exc:  # recorded for the assertion below, in the test's own thread
+            failure.append(exc)
+
+    holder = threading.Thread(target=first)
+    holder.start()
+    try:
+        assert held.wait(60)
+        alone = _advisory_locks(cluster_db)
+        assert alone <= LOCK_BUCKETS
+        waiter = threading.Thread(target=second)
+        waiter.start()
+        for _ in range(600):
+            if failure or _waiting(cluster_db):
+                break
+            threading.Event().wait(0.05)
+        assert not failure, failure
+        assert _advisory_locks(cluster_db) <= LOCK_BUCKETS + 1
+    finally:
+        release.set()
+        holder.join(60)
+    waiter.join(60)
+    assert not failure, failure
+
+
+def test_a_customer_takes_the_same_lock_plain_and_as_asked(cluster_db: Database):
+    """Decisions (alias-aware) and link changes, erasures, redecisions (plain) exclude each other per customer."""
+    with cluster_db.raw_transaction() as sql:
+        lock_customers(sql, {"same-1"})
+        plain = _held(sql)
+    with cluster_db.raw_transaction() as sql:
+        lock_customers_as_asked(sql, ["same-1"])
+        assert _held(sql) == plain and len(plain) == 1
+
+
+def _held(sql: Sql) -> list[Any]:
+    return [tuple(row) for row in sql.rows("SELECT classid, objid, objsubid FROM pg_locks "
+                                           "WHERE locktype = 'advisory' AND pid = pg_backend_pid()")]
+
+
+def test_big_batches_at_once_and_single_decisions_beside_them_all_succeed(cluster_db: Database,
+                                                                          starter_evaluator: Evaluator):
+    """Two whole batches through the app at once, and single decisions meanwhile: every answer a decision."""
+    guard = Guard(Settings(database_url=cluster_db.url), db=cluster_db, rules=RulesHolder(starter_evaluator))
+    client = api_client(guard)
+    message = {"channel": "email", "purpose": "marketing"}
+    start = threading.Barrier(3)
+    answers: dict[str, Any] = {}
+
+    def batch(prefix: str) -> None:
+        start.wait(30)
+        answers[prefix] = client.post("/v1/decisions/batch", json={"message": message,
+                                                                  "customer_ids": _names(prefix)})
+
+    def singles() -> None:
+        start.wait(30)
+        answers["singles"] = [client.post("/v1/decisions", json={**message, "customer_id": f"one-{n}"})
+                              for n in range(40)]
+
+    threads = [threading.Thread(target=batch, args=(p,)) for p in ("x", "y")]
+    threads.append(threading.Thread(target=singles))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(300)
+    for prefix in ("x", "y"):
+        response = answers[prefix]
+        assert response.status_code == 200, response.get_data(as_text=True)[:500]
+        errors = [r for r in response.get_json()["results"] if "error" in r]
+        assert not errors and len(response.get_json()["results"]) == MAX_BATCH, errors[:3]
+    assert [r.status_code for r in answers["singles"]] == [200] * 40
+    engine = create_engine(cluster_db.url)
+    try:
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT count(*) FROM decisions").scalar() == 2 * MAX_BATCH + 40
+    finally:
+        engine.dispose()
