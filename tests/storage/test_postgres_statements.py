@@ -20,7 +20,8 @@ from tests.faults.pgcluster import PrivateCluster, binaries
 pytestmark = pytest.mark.usefixtures("postgres_only")
 
 HOT = ("FROM customer_aliases", "FROM events WHERE", "FROM suppressions",
-       f"pg_advisory_xact_lock({CUSTOMER_LOCKS}, b)", "FROM decisions WHERE customer_id", "INSERT INTO decisions", "INSERT INTO audit_records")
+       f"pg_advisory_xact_lock({CUSTOMER_LOCKS}, b)", "FROM decisions WHERE customer_id", "INSERT INTO decisions",
+       "INSERT INTO audit_records")
 
 
 @pytest.fixture

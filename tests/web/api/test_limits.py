@@ -9,7 +9,6 @@ import time
 from typing import Any
 
 import pytest
-from sqlalchemy import text
 
 from guard.app import Guard, RulesHolder
 from guard.core.config import Settings
