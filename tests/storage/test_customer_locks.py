@@ -6,6 +6,7 @@ the machine's shared server would fail other people's work."""
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,7 +15,7 @@ from sqlalchemy import create_engine
 
 from guard.app import Guard, RulesHolder
 from guard.core.config import Settings
-from guard.decisions.service import MAX_BATCH
+from guard.decisions.service import MAX_BATCH, decide, decide_batch
 from guard.policy.evaluate import Evaluator
 from guard.situation.history import LOCK_BUCKETS, lock_customers, lock_customers_as_asked
 from guard.storage.database import Database
@@ -163,3 +164,34 @@ def test_big_batches_at_once_and_single_decisions_beside_them_all_succeed(cluste
             assert conn.exec_driver_sql("SELECT count(*) FROM decisions").scalar() == 2 * MAX_BATCH + 40
     finally:
         engine.dispose()
+
+
+def test_concurrent_batches_of_the_same_customers_count_each_other(cluster_db: Database,
+                                                                    starter_evaluator: Evaluator):
+    """The starter cap (3 marketing sends in 7 days) holds exactly when four batches of the same customers,
+    and single decisions for them, are decided at once: every customer 3 allows, the rest deferred."""
+    customers = _names("cap", 500)
+    message = {"channel": "email", "purpose": "marketing", "send_at": "2026-03-10T12:00:00Z"}
+    start = threading.Barrier(5)
+    results: list[dict[str, Any]] = []
+
+    def batch(order: list[str]) -> None:
+        start.wait(30)
+        results.extend(decide_batch(cluster_db, starter_evaluator,
+                                    [{**message, "customer_id": c} for c in order]))
+
+    def singles() -> None:
+        start.wait(30)
+        results.extend(decide(cluster_db, starter_evaluator, {**message, "customer_id": c}) | {"customer_id": c}
+                       for c in customers[:50])
+
+    threads = [threading.Thread(target=batch, args=(customers[::step],)) for step in (1, -1)]
+    threads += [threading.Thread(target=batch, args=(customers[n:] + customers[:n],)) for n in (170, 340)]
+    threads.append(threading.Thread(target=singles))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(300)
+    assert len(results) == 4 * 500 + 50 and not [r for r in results if "error" in r]
+    allowed = Counter(r["customer_id"] for r in results if r["outcome"] == "allow")
+    assert allowed == dict.fromkeys(customers, 3)
