@@ -57,17 +57,16 @@ def lock_customers_as_asked(sql: Sql, asked: Sequence[str]) -> None:
 
 
 def _lock_buckets(names: str) -> str:
-    """The statement locking the bucket of every name `names` (a query of one column, c) yields.
-
-    One lock per bucket, not per customer: a transaction holds at most LOCK_BUCKETS of them however many
-    customers it decides for, and as the locks are exclusive, all sessions of a database together hold at
-    most that many (plus one each waits for), so a batch of 10,000 ids cannot fill PostgreSQL's shared lock
-    table (max_locks_per_transaction x max_connections, 6,400 by default) and fail everyone's transactions.
-    The price is false sharing: unrelated customers of one bucket wait for each other; a batch of n customers
-    holds 1 - e^(-n/4096) of the buckets (a 2,000 chunk about 39%, a 10,000 batch about 91%), so a single
-    decision arriving meanwhile mostly waits for it, as it would for the audit chain lock at its commit anyway.
-    Buckets are taken in ascending order in one statement, so no two transactions wait on each other in a cycle.
-    """
+    """The statement locking the bucket of every name that `names` (a query of one column, c) yields."""
+    # One lock per bucket, not per customer: a transaction holds at most LOCK_BUCKETS however many customers
+    # it decides for, and as the locks are exclusive, all sessions of a database together hold no more (plus
+    # one each waits for), so batches of 10,000 ids cannot fill PostgreSQL's shared lock table
+    # (max_locks_per_transaction x connections, about 6,400 by default) and fail everyone's transactions.
+    # The price is false sharing: a batch of n customers holds 1 - e^(-n/4096) of the buckets (a 2,000 chunk
+    # about 39%, a 10,000 batch about 91%) from its reads to its commit, so a single decision for an unrelated
+    # customer arriving meanwhile mostly waits for all of it (bench/RESULTS.md, "Per-customer locks").
+    # Buckets are locked in ascending order (PostgreSQL evaluates the volatile lock call after the sort), so no
+    # two transactions wait on each other in a cycle.
     return (f"SELECT pg_advisory_xact_lock({CUSTOMER_LOCKS}, b) FROM "
             f"(SELECT DISTINCT hashtext(c) & {LOCK_BUCKETS - 1} AS b FROM ({names}) n) s ORDER BY b")
 
