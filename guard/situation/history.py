@@ -16,10 +16,11 @@ from guard.storage.sql import Pending, Sql, chunks, member_of
 
 MARKER_PREFIX = "suppression:"  # the event id a suppression marker takes in a situation
 _MARKERS = "SELECT id, customer_digest, channel, purpose, since FROM suppressions"
-# Customers' advisory locks: the two-int form's first key, so they never meet the one-bigint keys of the audit
-# chain and migrations (PostgreSQL keeps the two forms apart); the same in every process on a database.
-CUSTOMER_LOCKS = 0x63757374  # "cust"
-LOCK_BUCKETS = 4096  # a power of two: a bucket is the low bits of hashtext
+# Customers' locks: rows of this table, one per hash bucket, pre-filled by migration 0016 (which must change with
+# LOCK_BUCKETS). PostgreSQL keeps row locks in the rows, not in its bounded shared lock table, so their number
+# needs no bound and the buckets can be many.
+LOCK_TABLE = "customer_lock_buckets"
+LOCK_BUCKETS = 2**18  # a power of two: a bucket is the low bits of hashtext
 
 
 @dataclass(frozen=True)
@@ -39,10 +40,10 @@ class Identities:
 
 
 def lock_customers(sql: Sql, customers: set[str]) -> None:
-    """Serialise decisions per customer so frequency caps count every earlier decision (see `_lock_buckets`)."""
+    """Serialise decisions per customer so frequency caps count every earlier decision (see `lock_statement`)."""
     if not sql.postgres or not customers:
         return  # SQLite: the write transaction began IMMEDIATE, which already serialises writers.
-    sql.run(_lock_buckets("SELECT unnest(CAST(? AS text[])) AS c"), (sorted(customers),))
+    sql.run(lock_statement("SELECT unnest(CAST(? AS text[])) AS c"), (sorted(customers),))
 
 
 def lock_customers_as_asked(sql: Sql, asked: Sequence[str]) -> None:
@@ -51,24 +52,27 @@ def lock_customers_as_asked(sql: Sql, asked: Sequence[str]) -> None:
     so the lock needs no earlier read of the links."""
     if not sql.postgres or not asked:
         return
-    sql.run(_lock_buckets("SELECT unnest(CAST(? AS text[])) AS c UNION "
-                          "SELECT customer_id FROM customer_aliases WHERE alias = ANY(?)"),
+    sql.run(lock_statement("SELECT unnest(CAST(? AS text[])) AS c UNION "
+                           "SELECT customer_id FROM customer_aliases WHERE alias = ANY(?)"),
             (sorted(asked), sorted(asked)))
 
 
-def _lock_buckets(names: str) -> str:
-    """The statement locking the bucket of every name that `names` (a query of one column, c) yields."""
-    # One lock per bucket, not per customer: a transaction holds at most LOCK_BUCKETS however many customers
-    # it decides for, and as the locks are exclusive, all sessions of a database together hold no more (plus
-    # one each waits for), so batches of 10,000 ids cannot fill PostgreSQL's shared lock table
-    # (max_locks_per_transaction x connections, about 6,400 by default) and fail everyone's transactions.
-    # The price is false sharing: a batch of n customers holds 1 - e^(-n/4096) of the buckets (a 2,000 chunk
-    # about 39%, a 10,000 batch about 91%) from its reads to its commit, so a single decision for an unrelated
-    # customer arriving meanwhile mostly waits for all of it (bench/RESULTS.md, "Per-customer locks").
-    # Buckets are locked in ascending order (PostgreSQL evaluates the volatile lock call after the sort), so no
-    # two transactions wait on each other in a cycle.
-    return (f"SELECT pg_advisory_xact_lock({CUSTOMER_LOCKS}, b) FROM "
-            f"(SELECT DISTINCT hashtext(c) & {LOCK_BUCKETS - 1} AS b FROM ({names}) n) s ORDER BY b")
+def lock_statement(names: str) -> str:
+    """The statement locking the bucket row of every name `names` (a query of one column, c) yields, in order."""
+    # Row locks, not advisory locks: a 10,000-id batch would need 10,000 entries of PostgreSQL's shared lock
+    # table (max_locks_per_transaction x connections, about 6,400 by default; full, it fails every session's
+    # transactions), while rows locked FOR UPDATE cost none (only a waiter takes one entry while it waits).
+    # So buckets can be many and false sharing rare: a chunk of 2,000 customers holds 0.8% of them (a batch of
+    # 10,000 3.7%), and a single decision for an unrelated customer seldom waits for it (bench/RESULTS.md,
+    # "Per-customer locks"). The index scan of `= ANY` yields the buckets sorted and distinct, and LockRows
+    # locks them as they come, so no two transactions wait on each other in a cycle. A bucket table that lost
+    # rows fails the statement (the ELSE's cast) instead of silently no longer serialising; sent without
+    # waiting for an answer (`run`), so a pipelined transaction keeps its one round trip.
+    # The buckets are computed once (a materialised CTE: a subquery would be flattened into each use).
+    return (f"WITH b AS MATERIALIZED (SELECT ARRAY(SELECT DISTINCT hashtext(c) & {LOCK_BUCKETS - 1} "
+            f"FROM ({names}) n) AS k) SELECT CASE WHEN cardinality(k) = (SELECT count(*) FROM (SELECT bucket "
+            f"FROM {LOCK_TABLE} WHERE bucket = ANY(k) ORDER BY bucket FOR UPDATE) l) THEN 0 "
+            f"ELSE CAST('{LOCK_TABLE} lacks buckets, of ' || cardinality(k) AS integer) END FROM b")
 
 
 def identities_of(sql: Sql, customers: Sequence[str]) -> Identities:

@@ -11,7 +11,7 @@ from sqlalchemy import create_engine
 from guard.decisions.service import decide
 from guard.lifecycle.active import ActiveRules
 from guard.lifecycle.versions import seed_from_directory
-from guard.situation.history import CUSTOMER_LOCKS
+from guard.situation.history import LOCK_TABLE
 from guard.storage.database import Database
 from guard.storage.migrations import upgrade
 from tests.conftest import RULES_DIR
@@ -19,9 +19,8 @@ from tests.faults.pgcluster import PrivateCluster, binaries
 
 pytestmark = pytest.mark.usefixtures("postgres_only")
 
-HOT = ("FROM customer_aliases", "FROM events WHERE", "FROM suppressions",
-       f"pg_advisory_xact_lock({CUSTOMER_LOCKS}, b)", "FROM decisions WHERE customer_id", "INSERT INTO decisions",
-       "INSERT INTO audit_records")
+HOT = ("FROM customer_aliases", "FROM events WHERE", "FROM suppressions", f"FROM {LOCK_TABLE} WHERE",
+       "FROM decisions WHERE customer_id", "INSERT INTO decisions", "INSERT INTO audit_records")
 
 
 @pytest.fixture
