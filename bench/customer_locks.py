@@ -1,13 +1,16 @@
-"""PostgreSQL's per-customer locks: one advisory lock per customer (before) against one per hash bucket (now).
-
-In process, on a fresh migrated database with the starter rules: alternated rounds A (one lock per customer,
-the statement Guard used before, put back in place of `lock_customers_as_asked` for this benchmark only) and
-B (LOCK_BUCKETS buckets, guard.situation.history as it is) of
+"""PostgreSQL's per-customer locks, three ways, in alternated rounds:
+  A  one advisory lock per customer (the original statement),
+  B  one advisory lock per hash bucket of 4,096 (the first bound on the lock table),
+  C  one row of customer_lock_buckets per bucket of 2**18, locked FOR UPDATE (guard.situation.history as it is).
+A and B are put back in place of `lock_customers_as_asked` for this benchmark only. In process, on a fresh
+migrated database with the starter rules:
   - single: SINGLES decisions through `decide` from THREADS threads at once (throughput, p50/p99 latency),
   - beside: the same while another thread decides stream chunks of CHUNK customers back to back, so single
-    decisions meet the chunks' locks (false sharing: with buckets, an unrelated customer's bucket is often
-    held by the chunk),
-  - batch: BATCHES calls of `decide_batch` with CHUNK customers each (B takes fewer locks).
+    decisions meet the chunks' locks (false sharing: an unrelated customer's bucket held by the chunk),
+  - batch: BATCHES calls of `decide_batch` with CHUNK customers each,
+  - statement: the lock statement alone, in a transaction of its own that locks SMALL new names (as a group of
+    single decisions does), STATEMENTS times, and once for CHUNK names; microseconds per transaction and
+    WAL bytes it wrote (C's row locks are logged, advisory locks are not).
 Prints each round, the medians and the spread (min-max), and the load average before and after.
 
 A takes one lock per customer of a chunk: point it at a private cluster (GUARD_BENCH_POSTGRES), not at a
@@ -28,8 +31,8 @@ from itertools import count
 
 from bench.common import fresh_database, production_guard
 from guard.app import Guard
-from guard.decisions.campaign import CHUNK
 from guard.decisions import service
+from guard.decisions.campaign import CHUNK
 from guard.decisions.service import decide, decide_batch
 from guard.situation.history import lock_customers_as_asked
 from guard.storage.sql import Sql
@@ -37,16 +40,30 @@ from guard.storage.sql import Sql
 SINGLES = 400
 THREADS = 4
 BATCHES = 4
+STATEMENTS = 300
+SMALL = 4
 MESSAGE = {"channel": "email", "purpose": "marketing", "send_at": "2026-03-10T12:00:00Z"}
 _names = count()
 
 
 def _per_customer(sql: Sql, asked: Sequence[str]) -> None:
-    """A: the statement before buckets, one lock per distinct hashtext of a name or its customer id."""
+    """A: one lock per distinct hashtext of a name or its customer id."""
     sql.run("SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT hashtext(c) AS k FROM "
             "(SELECT unnest(CAST(? AS text[])) AS c UNION "
             "SELECT customer_id FROM customer_aliases WHERE alias = ANY(?)) n) s ORDER BY k",
             (sorted(asked), sorted(asked)))
+
+
+def _advisory_buckets(sql: Sql, asked: Sequence[str]) -> None:
+    """B: one lock per bucket of 4,096 (the two-int form), in ascending order."""
+    sql.run("SELECT pg_advisory_xact_lock(1668641652, b) FROM (SELECT DISTINCT hashtext(c) & 4095 AS b FROM "
+            "(SELECT unnest(CAST(? AS text[])) AS c UNION "
+            "SELECT customer_id FROM customer_aliases WHERE alias = ANY(?)) n) s ORDER BY b",
+            (sorted(asked), sorted(asked)))
+
+
+VARIANTS: dict[str, Callable[[Sql, Sequence[str]], None]] = {
+    "A per-customer": _per_customer, "B 4096 advisory": _advisory_buckets, "C row buckets": lock_customers_as_asked}
 
 
 def _singles(guard: Guard) -> tuple[int, list[float]]:
@@ -93,20 +110,57 @@ def _batches(guard: Guard) -> tuple[int, list[float]]:
     return BATCHES * CHUNK, []
 
 
-def _round(guard: Guard, work: Callable[[Guard], tuple[int, list[float]]], per_customer: bool
-           ) -> tuple[float, float, float]:
-    """Decisions/s of one round, and its p50 and p99 latency in ms (0 when it measures none)."""
-    service.lock_customers_as_asked = _per_customer if per_customer else lock_customers_as_asked  # type: ignore[assignment]
+def _statement(guard: Guard, lock: Callable[[Sql, Sequence[str]], None], names: int, times: int
+               ) -> tuple[float, float]:
+    """Microseconds and WAL bytes per transaction that only locks `names` new names."""
+    before = _wal(guard)
+    started = time.perf_counter()
+    for _ in range(times):
+        with guard.db.raw_transaction() as sql:
+            sql.run("SELECT pg_current_xact_id()")  # every transaction of Guard's that locks also writes
+            lock(sql, [f"t-{next(_names)}" for _ in range(names)])
+    elapsed = time.perf_counter() - started
+    return elapsed / times * 1e6, (_wal(guard) - before) / times
+
+
+def _wal(guard: Guard) -> int:
+    """The server's WAL insert position, in bytes (others' writes on the cluster count too: use a private one)."""
+    with guard.db.raw_reads() as sql:
+        row = sql.first("SELECT CAST(pg_wal_lsn_diff(pg_current_wal_insert_lsn(), '0/0') AS bigint)")
+        assert row is not None
+        return int(row[0])
+
+
+def _round(guard: Guard, work: Callable[[Guard], tuple[int, list[float]]], variant: str
+           ) -> tuple[float, float, float, float]:
+    """Decisions/s of one round, its p50 and p99 latency in ms (0 when it measures none), WAL bytes per decision."""
+    service.lock_customers_as_asked = VARIANTS[variant]  # type: ignore[assignment]
     try:
+        before = _wal(guard)
         started = time.perf_counter()
         done, latencies = work(guard)
         elapsed = time.perf_counter() - started
+        wal = (_wal(guard) - before) / done
     finally:
         service.lock_customers_as_asked = lock_customers_as_asked
     if not latencies:
-        return done / elapsed, 0.0, 0.0
+        return done / elapsed, 0.0, 0.0, wal
     cuts = statistics.quantiles(latencies, n=100)
-    return done / elapsed, cuts[49] * 1000, cuts[98] * 1000
+    return done / elapsed, cuts[49] * 1000, cuts[98] * 1000, wal
+
+
+def _orders(rounds: int) -> list[list[str]]:
+    """Each round's order of the variants, rotated so each goes first, second and third equally often."""
+    names = list(VARIANTS)
+    return [names[r % 3:] + names[:r % 3] for r in range(rounds)]
+
+
+def _report(label: str, what: tuple[str, ...], figures: dict[str, list[tuple[float, ...]]]) -> None:
+    for variant, rows in figures.items():
+        columns = list(zip(*rows, strict=True))
+        print(f"{label:9} {variant:15} " + "  ".join(
+            f"{name} median {statistics.median(c):.1f} ({min(c):.1f}-{max(c):.1f})"
+            for name, c in zip(what, columns, strict=True)), flush=True)
 
 
 def main() -> None:
@@ -116,21 +170,25 @@ def main() -> None:
     print(f"load average before: {os.getloadavg()}", flush=True)
     with fresh_database("postgres") as url:
         guard = production_guard(url)
-        _round(guard, _batches, False)  # warm: rules compiled, caches filled, statements prepared
+        _round(guard, _batches, "C row buckets")  # warm: rules compiled, caches filled, statements prepared
         for label, work in (("single", _singles), ("beside", _beside), ("batch", _batches)):
-            figures: dict[bool, list[tuple[float, float, float]]] = {True: [], False: []}
-            for round_ in range(args.rounds):
-                for per_customer in ((True, False) if round_ % 2 == 0 else (False, True)):
-                    rate, p50, p99 = _round(guard, work, per_customer)
-                    figures[per_customer].append((rate, p50, p99))
-                    print(f"{label:6} round {round_} {'A per-customer' if per_customer else 'B buckets':14} "
-                          f"{rate:8.0f}/s  p50 {p50:7.1f} ms  p99 {p99:7.1f} ms", flush=True)
-            for per_customer in (True, False):
-                name = "A per-customer" if per_customer else "B buckets"
-                columns = list(zip(*figures[per_customer], strict=True))
-                print(f"{label:6} {name:14} " + "  ".join(
-                    f"{what} median {statistics.median(c):.1f} ({min(c):.1f}-{max(c):.1f})"
-                    for what, c in zip(("rate/s", "p50 ms", "p99 ms"), columns, strict=True)), flush=True)
+            figures: dict[str, list[tuple[float, ...]]] = {v: [] for v in VARIANTS}
+            for round_, order in enumerate(_orders(args.rounds)):
+                for variant in order:
+                    rate, p50, p99, wal = _round(guard, work, variant)
+                    figures[variant].append((rate, p50, p99, wal))
+                    print(f"{label:9} round {round_} {variant:15} {rate:8.0f}/s  p50 {p50:7.1f} ms  "
+                          f"p99 {p99:7.1f} ms  {wal:6.0f} WAL bytes/decision", flush=True)
+            _report(label, ("rate/s", "p50 ms", "p99 ms", "WAL bytes/decision"), figures)
+        for label, names, times in (("statement", SMALL, STATEMENTS), ("chunk-lock", CHUNK, 3)):
+            costs: dict[str, list[tuple[float, ...]]] = {v: [] for v in VARIANTS}
+            for round_, order in enumerate(_orders(args.rounds * 2)):
+                for variant in order:
+                    micros, wal = _statement(guard, VARIANTS[variant], names, times)
+                    costs[variant].append((micros, wal))
+                    print(f"{label:9} round {round_} {variant:15} {micros:8.0f} us  {wal:8.0f} WAL bytes",
+                          flush=True)
+            _report(label, ("us/transaction", "WAL bytes"), costs)
         guard.db.dispose()
     print(f"load average after: {os.getloadavg()}", flush=True)
 
