@@ -61,11 +61,11 @@ def lock_statement(names: str) -> str:
     """The statement locking the bucket row of every name `names` (a query of one column, c) yields, in order."""
     # Row locks, not advisory locks: a 10,000-id batch would need 10,000 entries of PostgreSQL's shared lock
     # table (max_locks_per_transaction x connections, about 6,400 by default; full, it fails every session's
-    # transactions), while rows locked FOR UPDATE cost none (only a waiter takes one entry while it waits).
+    # transactions), while rows locked FOR UPDATE take none (a waiter takes two while it waits).
     # So buckets can be many and false sharing rare: a chunk of 2,000 customers holds 0.8% of them (a batch of
     # 10,000 3.7%), and a single decision for an unrelated customer seldom waits for it (bench/RESULTS.md,
-    # "Per-customer locks"). The index scan of `= ANY` yields the buckets sorted and distinct, and LockRows
-    # locks them as they come, so no two transactions wait on each other in a cycle. A bucket table that lost
+    # "Per-customer locks"). LockRows locks rows as the ORDER BY yields them (here the index scan of `= ANY`:
+    # sorted, distinct keys), so no two transactions wait on each other in a cycle. A bucket table that lost
     # rows fails the statement (the ELSE's cast) instead of silently no longer serialising; sent without
     # waiting for an answer (`run`), so a pipelined transaction keeps its one round trip.
     # The buckets are computed once (a materialised CTE: a subquery would be flattened into each use).

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine
+from sqlalchemy import Engine, create_engine
 
 from guard.app import Guard, RulesHolder
 from guard.core.config import Settings
@@ -21,6 +21,7 @@ from guard.situation.history import LOCK_BUCKETS, LOCK_TABLE, lock_customers, lo
 from guard.storage.database import Database
 from guard.storage.migrations import upgrade
 from guard.storage.sql import Sql
+from tests.conftest import empty_every_table
 from tests.decisions.conftest import api_client
 from tests.faults.pgcluster import PrivateCluster, binaries
 
@@ -195,9 +196,11 @@ def test_the_buckets_are_locked_in_ascending_order_by_the_plan(cluster_db: Datab
     assert ordered or by_bucket, child
 
 
-def test_the_migration_fills_every_bucket_and_a_missing_one_fails_loudly(cluster_db: Database, db: Database):
-    """Every bucket has its row (and the test fixture emptying tables keeps them); a table that lost one makes
-    the lock statement fail instead of silently not serialising."""
+def test_the_migration_fills_every_bucket_and_a_missing_one_fails_loudly(cluster_db: Database, engine: Engine,
+                                                                         db: Database):
+    """Every bucket has its row, and keeps it when the test fixture empties every table; a table that lost one
+    makes the lock statement fail instead of silently not serialising."""
+    empty_every_table(engine)
     for database in (cluster_db, db):
         with database.raw_reads() as sql:
             assert sql.first(f"SELECT count(*), min(bucket), max(bucket) FROM {LOCK_TABLE}") == (
