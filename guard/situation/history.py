@@ -16,6 +16,11 @@ from guard.storage.sql import Pending, Sql, chunks, member_of
 
 MARKER_PREFIX = "suppression:"  # the event id a suppression marker takes in a situation
 _MARKERS = "SELECT id, customer_digest, channel, purpose, since FROM suppressions"
+# Customers' locks: rows of this table, one per hash bucket, pre-filled by migration 0017 (which must change with
+# LOCK_BUCKETS). PostgreSQL keeps row locks in the rows, not in its bounded shared lock table, so their number
+# needs no bound and the buckets can be many.
+LOCK_TABLE = "customer_lock_buckets"
+LOCK_BUCKETS = 2**18  # a power of two: a bucket is the low bits of hashtext
 
 
 @dataclass(frozen=True)
@@ -35,13 +40,10 @@ class Identities:
 
 
 def lock_customers(sql: Sql, customers: set[str]) -> None:
-    """Serialise decisions per customer so frequency caps count every earlier decision."""
+    """Serialise decisions per customer so frequency caps count every earlier decision (see `lock_statement`)."""
     if not sql.postgres or not customers:
         return  # SQLite: the write transaction began IMMEDIATE, which already serialises writers.
-    # Locks are taken in one fixed order, so two batches never wait on each other in a cycle.
-    sql.run("SELECT pg_advisory_xact_lock(k) FROM "
-            "(SELECT DISTINCT hashtext(c) AS k FROM unnest(CAST(? AS text[])) AS c) s ORDER BY k",
-            (sorted(customers),))
+    sql.run(lock_statement("SELECT unnest(CAST(? AS text[])) AS c"), (sorted(customers),))
 
 
 def lock_customers_as_asked(sql: Sql, asked: Sequence[str]) -> None:
@@ -50,10 +52,27 @@ def lock_customers_as_asked(sql: Sql, asked: Sequence[str]) -> None:
     so the lock needs no earlier read of the links."""
     if not sql.postgres or not asked:
         return
-    sql.run("SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT hashtext(c) AS k FROM "
-            "(SELECT unnest(CAST(? AS text[])) AS c UNION "
-            "SELECT customer_id FROM customer_aliases WHERE alias = ANY(?)) n) s ORDER BY k",
+    sql.run(lock_statement("SELECT unnest(CAST(? AS text[])) AS c UNION "
+                           "SELECT customer_id FROM customer_aliases WHERE alias = ANY(?)"),
             (sorted(asked), sorted(asked)))
+
+
+def lock_statement(names: str) -> str:
+    """The statement locking the bucket row of every name `names` (a query of one column, c) yields, in order."""
+    # Row locks, not advisory locks: a 10,000-id batch would need 10,000 entries of PostgreSQL's shared lock
+    # table (max_locks_per_transaction x connections, about 6,400 by default; full, it fails every session's
+    # transactions), while rows locked FOR UPDATE take none (a waiter takes two while it waits).
+    # So buckets can be many and false sharing rare: a chunk of 2,000 customers holds 0.8% of them (a batch of
+    # 10,000 3.7%), and a single decision for an unrelated customer seldom waits for it (bench/RESULTS.md,
+    # "Per-customer locks"). LockRows locks rows as the ORDER BY yields them (here the index scan of `= ANY`:
+    # sorted, distinct keys), so no two transactions wait on each other in a cycle. A bucket table that lost
+    # rows fails the statement (the ELSE's cast) instead of silently no longer serialising; sent without
+    # waiting for an answer (`run`), so a pipelined transaction keeps its one round trip.
+    # The buckets are computed once (a materialised CTE: a subquery would be flattened into each use).
+    return (f"WITH b AS MATERIALIZED (SELECT ARRAY(SELECT DISTINCT hashtext(c) & {LOCK_BUCKETS - 1} "
+            f"FROM ({names}) n) AS k) SELECT CASE WHEN cardinality(k) = (SELECT count(*) FROM (SELECT bucket "
+            f"FROM {LOCK_TABLE} WHERE bucket = ANY(k) ORDER BY bucket FOR UPDATE) l) THEN 0 "
+            f"ELSE CAST('{LOCK_TABLE} lacks buckets, of ' || cardinality(k) AS integer) END FROM b")
 
 
 def identities_of(sql: Sql, customers: Sequence[str]) -> Identities:

@@ -11,6 +11,7 @@ from sqlalchemy import create_engine
 from guard.decisions.service import decide
 from guard.lifecycle.active import ActiveRules
 from guard.lifecycle.versions import seed_from_directory
+from guard.situation.history import LOCK_TABLE
 from guard.storage.database import Database
 from guard.storage.migrations import upgrade
 from tests.conftest import RULES_DIR
@@ -18,7 +19,7 @@ from tests.faults.pgcluster import PrivateCluster, binaries
 
 pytestmark = pytest.mark.usefixtures("postgres_only")
 
-HOT = ("FROM customer_aliases", "FROM events WHERE", "FROM suppressions", "pg_advisory_xact_lock(k)",
+HOT = ("FROM customer_aliases", "FROM events WHERE", "FROM suppressions", f"FROM {LOCK_TABLE} WHERE",
        "FROM decisions WHERE customer_id", "INSERT INTO decisions", "INSERT INTO audit_records")
 
 

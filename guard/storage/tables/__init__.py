@@ -8,12 +8,12 @@ from guard.storage.tables.decisions import Decision, DecisionCampaign, DecisionM
 from guard.storage.tables.holds import Hold
 from guard.storage.tables.lifecycle import BacktestJob, RuleActivation, RuleVersion
 from guard.storage.tables.outbound import OutboxMessage, WebhookDelivery, WebhookSubscription
-from guard.storage.tables.situation import CustomerAlias, Event, Suppression
+from guard.storage.tables.situation import CustomerAlias, CustomerLockBucket, Event, Suppression
 from guard.storage.tables.sources import Source
 
 __all__ = [
     "ApiKey", "AuditCheckpoint", "AuditErasure", "AuditRecord", "BacktestJob", "Base", "CareNotification",
-    "CustomerAlias", "Decision", "DecisionCampaign", "DecisionMinute", "DecisionRule", "Event", "Hold",
-    "OutboxMessage", "Projection", "RuleActivation", "RuleVersion", "Source", "Suppression", "WebhookDelivery",
-    "WebhookSubscription",
+    "CustomerAlias", "CustomerLockBucket", "Decision", "DecisionCampaign", "DecisionMinute", "DecisionRule",
+    "Event", "Hold", "OutboxMessage", "Projection", "RuleActivation", "RuleVersion", "Source", "Suppression",
+    "WebhookDelivery", "WebhookSubscription",
 ]

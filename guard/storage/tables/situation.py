@@ -55,3 +55,12 @@ class CustomerAlias(Base):
     alias: Mapped[str] = mapped_column(String(200), unique=True)
     customer_id: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class CustomerLockBucket(Base):
+    """One of the buckets customers hash to, locked FOR UPDATE to serialise their decisions (PostgreSQL only;
+    filled by its migration, never written afterwards: see guard.situation.history.LOCK_TABLE)."""
+
+    __tablename__ = "customer_lock_buckets"
+
+    bucket: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)

@@ -9,7 +9,6 @@ import time
 from typing import Any
 
 import pytest
-from sqlalchemy import text
 
 from guard.app import Guard, RulesHolder
 from guard.core.config import Settings
@@ -17,8 +16,10 @@ from guard.core.schemas import MAX_ID
 from guard.decisions.service import MAX_BATCH
 from guard.policy.evaluate import Evaluator
 from guard.policy.parser import MAX_RULES
+from guard.situation.history import lock_customers
 from guard.situation.schemas import MAX_BATCH as MAX_EVENTS
 from guard.storage.database import Database
+from guard.storage.sql import Sql
 from guard.web.factory import create_app
 from tests.conftest import event
 from tests.web.api.conftest import Api, decision_body
@@ -109,7 +110,7 @@ def test_a_request_waits_for_a_busy_database_only_so_long(impatient, committed_d
                 conn.exec_driver_sql("COMMIT")  # leave the driver's own transaction to take the write lock
                 conn.exec_driver_sql("BEGIN EXCLUSIVE")
             else:  # the lock a decision for this customer takes first
-                conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('busy-c1'))"))
+                lock_customers(Sql(conn.connection.driver_connection, "postgresql"), {"busy-c1"})
             held.set()
             release.wait(30)
             conn.rollback()
