@@ -98,7 +98,7 @@ class Guard:
 
     def start_projector(self) -> Projector:
         """Start this process's projector (the reviewers' index, behind the writer); `guard serve` does."""
-        return Projector(self.db).start()
+        return Projector(self.db, self.settings.projector_poll_interval).start()
 
     def seed_rules(self) -> int:
         """Store and activate the rules directory unless its content is already a stored version."""

@@ -99,6 +99,7 @@ class Settings:
     # the first retry's delay (doubled after each failure, at most an hour), and how long a message is retried
     # before it is marked failed.
     webhook_poll_interval: float = 0.5
+    projector_poll_interval: float = 0.1
     webhook_timeout: float = 5.0
     webhook_backoff: float = 10.0
     webhook_retry_for: float = 24 * 3600.0
@@ -128,6 +129,7 @@ class Settings:
             env=_environment(env.get("GUARD_ENV")),
             audit_key=audit_key(env),
             webhook_poll_interval=_seconds(env, "GUARD_WEBHOOK_POLL_INTERVAL", 0.5),
+            projector_poll_interval=_seconds(env, "GUARD_PROJECTOR_POLL_INTERVAL", 0.1),
             webhook_timeout=_seconds(env, "GUARD_WEBHOOK_TIMEOUT", 5.0),
             webhook_backoff=_seconds(env, "GUARD_WEBHOOK_BACKOFF", 10.0),
             webhook_retry_for=_seconds(env, "GUARD_WEBHOOK_RETRY_FOR", 24 * 3600.0, most=7 * 24 * 3600),

@@ -9,11 +9,13 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from guard.app import Guard
 from guard.audit.retention import ERASED_TEXT, erase_customer, purge
 from guard.audit.verify import verify
+from guard.core.config import Settings
 from guard.decisions.projector import Projector, catch_up, lag, project_once
 from guard.situation.events import ingest_one
 from guard.situation.history import history_of
@@ -183,3 +185,10 @@ def test_a_purge_removes_the_projected_rows_of_the_decisions_it_removes(guard: G
     fresh = client.post("/v1/decisions", json=marketing("p-new", campaign_id="old")).get_json()
     catch_up(guard.db)
     assert listed(client, campaign_id="old") == [fresh["decision_id"]]
+
+
+def test_the_projector_poll_interval_comes_from_the_environment():
+    assert Settings.from_env({}).projector_poll_interval == 0.1
+    assert Settings.from_env({"GUARD_PROJECTOR_POLL_INTERVAL": "2.5"}).projector_poll_interval == 2.5
+    with pytest.raises(SystemExit, match="GUARD_PROJECTOR_POLL_INTERVAL"):
+        Settings.from_env({"GUARD_PROJECTOR_POLL_INTERVAL": "0"})

@@ -113,7 +113,8 @@ def test_reviewers_reads_catch_up_within_a_second_after_a_burst(server_env: dict
 def test_after_kill_9_mid_burst_the_projector_catches_up_with_nothing_lost_or_doubled(
         server_env: dict[str, str], served_db_url: str, servers: Callable[..., GuardServer]):
     token = make_key(served_db_url, "decide", "read")
-    server = servers(server_env, workers=2)
+    # Its projectors wait ten minutes before their first look, so they are surely behind when it is killed.
+    server = servers({**server_env, "GUARD_PROJECTOR_POLL_INTERVAL": "600"}, workers=2)
     acknowledged: list[str] = []
     batch_done = threading.Event()
     threads = _burst(server.url, token, "killed", singles=5000, batch=10_000, acknowledged=acknowledged,
@@ -130,6 +131,7 @@ def test_after_kill_9_mid_burst_the_projector_catches_up_with_nothing_lost_or_do
     assert len(acknowledged) > 10_000, "the batch was not decided before the kill"
     assert at_crash["campaigns"] < at_crash["decisions"], "the projector was not behind: the kill tested no catch-up"
 
+    server.env = {**server.env, "GUARD_PROJECTOR_POLL_INTERVAL": "0.1"}  # restarted as by default
     server.start()  # same port, same database: as a supervisor would restart it
     deadline = time.monotonic() + 60  # a catch-up after a crash: the whole backlog, in batches
     while (projection := _projection(server.url))["behind"] and time.monotonic() < deadline:
