@@ -22,13 +22,13 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import requests
 
+from bench import suite
 from bench.common import ROOT, fresh_database
 from bench.suite import GUARD, free_port, ingest, process, workers_of
 
@@ -41,21 +41,9 @@ def _iso(when: datetime) -> str:
 
 def stream(base: str, key: str, recipients: int, send_at: datetime) -> float:
     """suite.py's stream row at `send_at`: seconds for the whole campaign in and every result out."""
-    message = {"channel": "email", "purpose": "marketing", "campaign_id": "summer", "product_ids": ["P3"],
-               "send_at": _iso(send_at)}
-    prefix = json.dumps(message)[:-1] + ', "customer_id": "cust-'
-
-    def body() -> Iterator[bytes]:
-        for start in range(0, recipients, 10_000):
-            yield "".join(f'{prefix}{n}"}}\n' for n in range(start, min(start + 10_000, recipients))).encode()
-
-    started = time.perf_counter()
-    with requests.post(f"{base}/v1/decisions/stream", data=body(), stream=True, timeout=900,
-                       headers={"Authorization": f"Bearer {key}", "Content-Type": "application/x-ndjson"}) as r:
-        r.raise_for_status()
-        count = sum(1 for line in r.iter_lines() if line)
+    count, seconds = suite.stream(base, key, recipients, _iso(send_at))
     assert count == recipients, count
-    return time.perf_counter() - started
+    return seconds
 
 
 def batch(base: str, key: str, send_at: datetime, calls: int = 10) -> float:
