@@ -168,3 +168,15 @@ def worker_of_connections(master: int, server_port: int, client_ports: list[int]
             if target.startswith("socket:["):
                 owners[target[8:-1]] = int(worker)
     return [owners[inodes[port]] for port in client_ports]
+
+
+def wait_projected(base: str, seconds: float = 30) -> None:
+    """Wait until the server's projector has indexed every committed decision: reviewers' lists are built behind
+    the writer (guard.decisions.projector), so a test that reads them right after deciding waits for it first."""
+    deadline = time.monotonic() + seconds
+    while True:
+        projection = requests.get(f"{base}/readyz", timeout=10).json()["details"]["projection"]
+        if projection["behind"] == 0:
+            return
+        assert time.monotonic() < deadline, projection
+        time.sleep(0.05)

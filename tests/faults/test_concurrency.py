@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from tests.faults.load import iso
-from tests.faults.real import GuardServer, make_key
+from tests.faults.real import GuardServer, make_key, wait_projected
 
 pytestmark = pytest.mark.slow
 
@@ -75,6 +75,7 @@ def _summary(base: str, token: str, customer: str, answers: list[requests.Respon
     situation = requests.get(f"{base}/v1/customers/{customer}", params={"at": iso(send_at)},
                              headers={"Authorization": f"Bearer {token}"}, timeout=30).json()
     situation.pop("customer_id")
+    wait_projected(base)
     listed = requests.get(f"{base}/v1/decisions", params={"customer_id": customer, "limit": 100},
                           headers={"Authorization": f"Bearer {token}"}, timeout=30).json()["items"]
     return {"outcomes": Counter(decisions.values()), "recorded": Counter(d["outcome"] for d in listed),
