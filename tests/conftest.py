@@ -101,6 +101,18 @@ def empty_every_table(engine: Engine) -> None:
             conn.exec_driver_sql("DELETE FROM sqlite_sequence")
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def server_db_url(request: pytest.FixtureRequest, db_url: str, tmp_path: Path) -> Iterator[str]:
+    """A database for a real server: a SQLite file always, PostgreSQL too when the suite runs on it."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'served.db'}"
+    elif not db_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL: set GUARD_TEST_DATABASE_URL")
+    else:
+        with fresh_postgres_database(db_url) as url:
+            yield url
+
+
 @pytest.fixture
 def served_db_url(db_url: str, tmp_path: Path) -> Iterator[str]:
     """An empty database of the kind the suite runs on, for a real server or CLI to migrate (a SQLite file, or

@@ -14,7 +14,7 @@ from guard_client import verify_proof
 from sqlalchemy import create_engine, text
 
 from guard.cli import main
-from tests.cli.test_serve import _serving, server_db_url  # noqa: F401  (the fixture, both databases)
+from tests.cli.test_serve import _serving
 from tests.conftest import RULES_DIR
 
 CLIENTS = 6
@@ -29,7 +29,7 @@ def _key(env: dict[str, str], *scopes: str) -> dict[str, str]:
 
 
 @pytest.mark.slow
-def test_concurrent_decisions_all_prove_their_inclusion(server_db_url: str, tmp_path: Path):  # noqa: F811
+def test_concurrent_decisions_all_prove_their_inclusion(server_db_url: str, tmp_path: Path):
     env = {**os.environ, "GUARD_DATABASE_URL": server_db_url, "GUARD_RULES_DIR": str(RULES_DIR)}
     decide, read = _key(env, "decide"), _key(env, "read")
     decided: list[str] = []

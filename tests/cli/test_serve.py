@@ -22,7 +22,7 @@ from click.testing import CliRunner
 from guard.cli import main
 from tests.cli.conftest import Invoke
 from tests.cli.test_rules import BROKEN, GOOD
-from tests.conftest import RULES_DIR, fresh_postgres_database, wait_until_up
+from tests.conftest import RULES_DIR, wait_until_up
 from tests.faults.real import worker_of_connections
 
 
@@ -56,18 +56,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def server_db_url(request: pytest.FixtureRequest, db_url: str, tmp_path: Path) -> Iterator[str]:
-    """A database for a real server: a SQLite file always, PostgreSQL too when the suite runs on it."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'served.db'}"
-    elif not db_url.startswith("postgresql"):
-        pytest.skip("PostgreSQL: set GUARD_TEST_DATABASE_URL")
-    else:
-        with fresh_postgres_database(db_url) as url:
-            yield url
 
 
 @contextmanager

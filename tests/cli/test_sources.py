@@ -13,7 +13,7 @@ from sqlalchemy import create_engine, text
 
 from guard.cli import main
 from tests.cli.conftest import Invoke
-from tests.cli.test_serve import _serving, server_db_url  # noqa: F401  (a fixture)
+from tests.cli.test_serve import _serving
 from tests.conftest import RULES_DIR
 from tests.inbound.conftest import fixture
 from tests.sources import signing
@@ -63,7 +63,7 @@ def test_the_secret_is_asked_for_without_echo_when_not_given(invoke: Invoke):
 
 
 @pytest.mark.slow
-def test_vendor_deliveries_to_a_real_server(server_db_url: str, tmp_path: Path):  # noqa: F811
+def test_vendor_deliveries_to_a_real_server(server_db_url: str, tmp_path: Path):
     env = {**os.environ, "GUARD_DATABASE_URL": server_db_url, "GUARD_RULES_DIR": str(RULES_DIR)}
     runner = CliRunner()
     for name, kind in (("shop", "shopify"), ("desk", "zendesk"), ("pay", "stripe")):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,20 +12,8 @@ import pytest
 import requests
 
 from guard.storage.database import Database
-from tests.conftest import RULES_DIR, fresh_postgres_database
+from tests.conftest import RULES_DIR
 from tests.faults.real import GuardServer, make_key
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def served_url(request: pytest.FixtureRequest, db_url: str, tmp_path: Path) -> Iterator[str]:
-    """A SQLite file always, PostgreSQL too when the suite runs on it."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'served.db'}"
-    elif not db_url.startswith("postgresql"):
-        pytest.skip("PostgreSQL: set GUARD_TEST_DATABASE_URL")
-    else:
-        with fresh_postgres_database(db_url) as url:
-            yield url
 
 
 def _iso(when: datetime) -> str:
@@ -44,10 +31,10 @@ def _released(url: str) -> list[dict]:
 
 
 @pytest.mark.slow
-def test_a_held_survey_is_released_by_a_late_resolution(served_url: str, tmp_path: Path):
-    token = make_key(served_url, "decide", "events", "read")
+def test_a_held_survey_is_released_by_a_late_resolution(server_db_url: str, tmp_path: Path):
+    token = make_key(server_db_url, "decide", "events", "read")
     auth = {"Authorization": f"Bearer {token}"}
-    env = {"GUARD_DATABASE_URL": served_url, "GUARD_RULES_DIR": str(RULES_DIR)}
+    env = {"GUARD_DATABASE_URL": server_db_url, "GUARD_RULES_DIR": str(RULES_DIR)}
     now = datetime.now(UTC)
     server = GuardServer(env, tmp_path, workers=2)
     with server:
@@ -64,9 +51,9 @@ def test_a_held_survey_is_released_by_a_late_resolution(served_url: str, tmp_pat
                     "occurred_at": _iso(now - timedelta(days=4)), "data": {"case_id": "K-1"}}
         assert requests.post(f"{server.url}/v1/events", json=resolved, headers=auth, timeout=10).status_code == 201
         deadline = time.monotonic() + 15
-        while not _released(served_url) and time.monotonic() < deadline:
+        while not _released(server_db_url) and time.monotonic() < deadline:
             time.sleep(0.2)
-        released = _released(served_url)
+        released = _released(server_db_url)
         assert len(released) == 1, server.log_text()[-3000:]
         data = released[0]["data"]
         assert data["hold_id"] == hold_id and data["outcome"] == "allow"
@@ -75,4 +62,4 @@ def test_a_held_survey_is_released_by_a_late_resolution(served_url: str, tmp_pat
                               timeout=10).json()["items"]
         assert [(h["hold_id"], h["status"]) for h in listed] == [(hold_id, "released")]
         time.sleep(1.5)  # both workers keep polling: still exactly one release
-        assert len(_released(served_url)) == 1
+        assert len(_released(server_db_url)) == 1
