@@ -122,11 +122,7 @@ def _write(sql: Sql, rows: list[Any]) -> None:
         minute = minute_by_stamp.get(evaluated_at)
         if minute is None:
             minute = minute_by_stamp[evaluated_at] = minute_of(sql.read_time(evaluated_at))  # type: ignore[arg-type]
-        span = minutes.get(minute)
-        if span is None:
-            minutes[minute] = [pk, pk]
-        else:
-            span[0], span[1] = min(span[0], pk), max(span[1], pk)
+        minutes.setdefault(minute, [pk, pk])[1] = pk  # rows come in id order: the first pk is the minute's least
     insert_tuples(sql, "decision_campaigns", CAMPAIGN_COLUMNS, campaigns, prepared=True)
     insert_tuples(sql, "decision_rules", RULE_COLUMNS, rules, prepared=True)
     for minute, (first, last) in minutes.items():

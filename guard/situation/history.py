@@ -241,14 +241,3 @@ def rule_ids_of(sql: Sql, reasons: Any) -> tuple[str, ...]:
     if not reasons or reasons == "[]":
         return ()
     return tuple(r["rule_id"] for r in sql.read_json(reasons))
-
-
-def reasons_of(sql: Sql, pks: list[int]) -> dict[int, list[dict[str, str]]]:
-    """Each decision's matched rules, in reason order, as answers show them (read from its row)."""
-    out: dict[int, list[dict[str, str]]] = {}
-    for chunk in chunks(pks):
-        member, params = member_of(sql, "id", chunk)
-        for pk, reasons in sql.rows(f"SELECT id, reasons FROM decisions WHERE {member}", params):
-            if reasons and reasons != "[]":
-                out[pk] = sql.read_json(reasons)
-    return out
