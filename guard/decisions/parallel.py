@@ -14,6 +14,7 @@ import logging
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -36,6 +37,10 @@ PARENT_CHECK = 1.0
 # How long the writer waits for one call's helper before it does the work itself: far longer than any chunk
 # takes, so only a helper that hangs is given up on.
 HELPER_TIMEOUT = 120.0
+# How often the writer, waiting for a helper's answer, looks whether every helper is still alive. A helper
+# killed half-way through writing its answer leaves the pool's result reader waiting for the rest for ever:
+# the pool then fails no call, and without this look each call handed out would cost HELPER_TIMEOUT.
+LIVENESS_CHECK = 0.5
 
 _HELPER: tuple[Database, VersionLookup] | None = None
 
@@ -73,6 +78,8 @@ class Helpers:
         self._lock = threading.Lock()
         self._pool: ProcessPoolExecutor | None = None
         self._retry_at = 0.0
+        # Which pool each call went to: a call of a pool given up on is not waited for.
+        self._issued: weakref.WeakKeyDictionary[Future[Any], ProcessPoolExecutor] = weakref.WeakKeyDictionary()
 
     @property
     def available(self) -> bool:
@@ -91,23 +98,36 @@ class Helpers:
                 self._pool = ProcessPoolExecutor(self.count, mp_context=get_context("spawn"),
                                                  initializer=self._start, initargs=self._args)
             try:
-                return self._pool.submit(function, *args)
+                future = self._pool.submit(function, *args)
             except BrokenProcessPool as exc:  # a helper died since the last call: answered like a lost call
-                failed: Future[Any] = Future()
-                failed.set_exception(exc)
-                return failed
+                future = Future()
+                future.set_exception(exc)
+            self._issued[future] = self._pool
+            return future
 
-    def lost(self, pool_error: BaseException) -> None:
-        """A helper died or hung: stop them all; the next call starts fresh ones."""
+    def abandoned(self, future: Future[Any]) -> bool:
+        """True when the call's pool was given up on, or one of its helpers has died."""
         with self._lock:
-            pool, self._pool = self._pool, None
+            pool = self._issued.get(future)
+            if pool is None or pool is not self._pool:
+                return True
+        return any(process.exitcode is not None for process in _processes_of(pool))
+
+    def lost(self, pool_error: BaseException, future: Future[Any]) -> None:
+        """The helper of `future` died or hung: stop them all; a later call starts fresh ones."""
+        with self._lock:
+            pool = self._issued.get(future)
+            if pool is None or pool is not self._pool:  # given up on already
+                return
+            self._pool = None
             self._retry_at = time.monotonic() + RETRY_AFTER
-        if pool is not None:
-            log.warning("stream helper processes lost (%s: %s); the worker does their work itself for %g s",
-                        type(pool_error).__name__, pool_error, RETRY_AFTER)
-            for process in list(getattr(pool, "_processes", {}).values()):  # a hung one would never exit
-                process.kill()
-            pool.shutdown(wait=False, cancel_futures=True)
+        log.warning("stream helper processes lost (%s: %s); the worker does their work itself for %g s",
+                    type(pool_error).__name__, pool_error, RETRY_AFTER)
+        for process in _processes_of(pool):  # a hung one would never exit
+            process.kill()
+            process.join()
+        _release_reader(pool)
+        pool.shutdown(wait=False, cancel_futures=True)
 
     def close(self) -> None:
         """Stop the helpers (at shutdown)."""
@@ -117,12 +137,32 @@ class Helpers:
             pool.shutdown(wait=True, cancel_futures=True)
 
 
+def _processes_of(pool: ProcessPoolExecutor) -> list[Any]:
+    """The pool's helper processes (private to the executor, which offers no way to see them)."""
+    return list((getattr(pool, "_processes", None) or {}).values())
+
+
+def _release_reader(pool: ProcessPoolExecutor) -> None:
+    """Let the pool's manager thread end once its helpers are dead: if one died mid-answer, the thread waits
+    for the rest of that answer until every writer of the result pipe is closed, and this process holds one."""
+    queue = getattr(pool, "_result_queue", None)
+    writer = getattr(queue, "_writer", None)
+    if writer is not None and not writer.closed:
+        writer.close()
+
+
 def result_of(helpers: Helpers, future: Future[Any]) -> Any:
     """A helper's answer, or None when there is none (the caller then does the work itself)."""
+    give_up = time.monotonic() + HELPER_TIMEOUT
     try:
-        return future.result(timeout=HELPER_TIMEOUT)
+        while True:
+            try:
+                return future.result(timeout=LIVENESS_CHECK)
+            except TimeoutError:
+                if helpers.abandoned(future) or time.monotonic() >= give_up:
+                    raise
     except (BrokenProcessPool, CancelledError, TimeoutError) as exc:  # died, or stopped with the others, or hung
-        helpers.lost(exc)
+        helpers.lost(exc, future)
     except Exception:  # raised by the call (the database unreachable, an answer that could not be pickled)
         log.warning("a stream helper's call failed; the worker does its work itself", exc_info=True)
     return None
