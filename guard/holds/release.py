@@ -20,7 +20,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from guard.core.timeutil import iso
 from guard.decisions.redecide import decide_again
 from guard.holds.schedule import CASE_EVENT_TYPES, case_events, release_at
-from guard.outbound.outbox import enqueue
+from guard.outbound.outbox import HOLD_ENDED, HOLD_EXPIRED, HOLD_RELEASED, enqueue
 from guard.policy.evaluate import Evaluator
 from guard.situation.history import identities_of
 from guard.storage.database import Database
@@ -141,7 +141,7 @@ def _expire(sql: Sql, hold: HeldRow, now: datetime) -> None:
     """The hold's time is up: it expires, and subscribers hear of it."""
     sql.run("UPDATE holds SET status = 'expired', updated_at = ? WHERE id = ? AND status = 'waiting'",
             (sql.time(now), hold.pk))
-    enqueue(sql, "hold.expired", {**hold.message_data(), "expires_at": iso(hold.expires_at)}, now)
+    enqueue(sql, HOLD_EXPIRED, {**hold.message_data(), "expires_at": iso(hold.expires_at)}, now)
 
 
 def _decide(sql: Sql, hold: HeldRow, evaluator: Evaluator, now: datetime) -> str:
@@ -157,7 +157,7 @@ def _decide(sql: Sql, hold: HeldRow, evaluator: Evaluator, now: datetime) -> str
     status = "released" if outcome in RELEASING else "ended"
     sql.run(_UPDATE, (status, decision_id, sql.time(now), hold.pk))
     data = {**hold.message_data(outcome), "decision_id": decision_id, "decision": result.answer}
-    enqueue(sql, f"hold.{status}", data, now)
+    enqueue(sql, HOLD_RELEASED if status == "released" else HOLD_ENDED, data, now)
     return status
 
 

@@ -45,6 +45,8 @@ def test_a_given_secret_is_not_printed_and_a_bad_one_refused(invoke: Invoke):
     assert bad.exit_code == 1
     assert "url" in bad.output and "secret" in bad.output
     assert invoke("webhooks", "add", "https://x.example.com/").exit_code == 2  # --event is required
+    misspelt = invoke("webhooks", "add", "https://care.example.com/", "--event", "hold.release")
+    assert misspelt.exit_code == 1 and "Did you mean hold.released?" in misspelt.output
 
 
 def test_remove_then_nothing_listed(invoke: Invoke):

@@ -68,6 +68,22 @@ def test_invalid_subscriptions_are_refused_with_field_details(api: Api, body: di
     assert api.get("/v1/subscriptions").get_json() == {"subscriptions": []}
 
 
+def test_an_event_type_guard_never_sends_is_refused_with_the_nearest_one(api: Api):
+    response = api.post("/v1/subscriptions", json={"url": "https://care.example.com/",
+                                                   "events": ["care.requested", "care.request", "order.created"]})
+    assert response.status_code == 422
+    assert response.get_json()["error"]["details"]["events"] == [
+        "Guard sends no 'care.request' messages. Did you mean care.requested? It sends: care.requested, "
+        "hold.released, hold.ended, hold.expired.",
+        "Guard sends no 'order.created' messages. It sends: care.requested, hold.released, hold.ended, hold.expired."]
+    assert api.get("/v1/subscriptions").get_json() == {"subscriptions": []}
+
+
+def test_every_type_guard_sends_can_be_subscribed_to(api: Api):
+    events = ["care.requested", "hold.released", "hold.ended", "hold.expired"]
+    assert _add(api, events=events)["events"] == sorted(events)
+
+
 def test_removing_a_subscription_and_removing_it_again(api: Api):
     added = _add(api)
     removed = api.request("DELETE", f"/v1/subscriptions/{added['id']}")
