@@ -289,9 +289,19 @@ def _data_values(data: dict[str, Any]) -> dict[str, Any]:
     return {f"data.{k}": v for k, v in data.items() if not k.startswith("__")}
 
 
-def _ages(age: timedelta) -> dict[str, int]:
+def _ages(age: timedelta) -> dict[str, Any]:
     seconds = int(age.total_seconds())
-    return {"age_days": seconds // 86400, "age_hours": seconds // 3600}
+    return {"age_days": seconds // 86400, "age_hours": seconds // 3600, "age": age_phrase(seconds)}
+
+
+def age_phrase(seconds: int) -> str:
+    """An age as a person says it: "1 day", "3 days", "5 hours", "less than an hour" (for explanations)."""
+    days, hours = seconds // 86400, seconds // 3600
+    if days:
+        return f"{days} day" if days == 1 else f"{days} days"
+    if hours:
+        return f"{hours} hour" if hours == 1 else f"{hours} hours"
+    return "less than an hour"
 
 
 def _release_at(clause: SetClause, times: list[datetime]) -> datetime:

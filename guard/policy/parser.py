@@ -63,9 +63,9 @@ CASE_KEYS = ("when", "outcome", "route", "defer_until", "explanation", "release"
 MAX_RELEASE_AFTER = 365 * 86400
 TEST_KEYS = ("name", "events", "decisions", "message", "expect")
 BINDING_ATTRIBUTES = {
-    "open_case": {"id", "case_id", "refund_id", "opened_at", "age_days", "age_hours", "count", "kind"},
-    "event": {"event_id", "occurred_at", "age_days", "age_hours", "count", "first_at", "last_at", "type"},
-    "last_event": {"event_id", "occurred_at", "age_days", "age_hours", "count", "type"},
+    "open_case": {"id", "case_id", "refund_id", "opened_at", "age", "age_days", "age_hours", "count", "kind"},
+    "event": {"event_id", "occurred_at", "age", "age_days", "age_hours", "count", "first_at", "last_at", "type"},
+    "last_event": {"event_id", "occurred_at", "age", "age_days", "age_hours", "count", "type"},
     "decisions": {"count", "first_at", "last_at", "release_at"},
 }
 TIME_ATTRIBUTES = {"opened_at", "occurred_at", "first_at", "last_at", "release_at"}

@@ -161,6 +161,18 @@ def test_explanation_placeholders_are_filled_from_the_facts(starter_evaluator: E
         "answer.")
 
 
+@pytest.mark.parametrize(("opened", "said"), [
+    (timedelta(days=1, hours=5), "open for 1 day:"),
+    (timedelta(days=2), "open for 2 days:"),
+    (timedelta(hours=1, minutes=59), "open for 1 hour:"),
+    (timedelta(hours=7), "open for 7 hours:"),
+    (timedelta(minutes=20), "open for less than an hour:"),
+])
+def test_an_age_reads_as_a_person_says_it(starter_evaluator: Evaluator, opened: timedelta, said: str) -> None:
+    events = (event("complaint.opened", NOW - opened, case_id="C-5"),)
+    assert said in decide(starter_evaluator, events=events).reasons[0].explanation
+
+
 def test_a_reopened_complaint_counts_its_age_from_the_reopening(starter_evaluator: Evaluator) -> None:
     events = (event("complaint.opened", NOW - timedelta(days=20), case_id="C-1"),
               event("complaint.resolved", NOW - timedelta(days=10), case_id="C-1"),
