@@ -20,3 +20,13 @@ def iso(value: datetime | None) -> str | None:
     if value is None:
         return None
     return as_utc(value).isoformat().replace("+00:00", "Z")
+
+
+def age_phrase(seconds: int) -> str:
+    """An age as a person says it: "1 day", "3 days", "5 hours", "less than an hour" (for explanations)."""
+    days, hours = seconds // 86400, seconds // 3600
+    if days:
+        return f"{days} day" if days == 1 else f"{days} days"
+    if hours:
+        return f"{hours} hour" if hours == 1 else f"{hours} hours"
+    return "less than an hour"

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from guard.core import vocabulary as F
 from guard.core.message import Message, PriorDecision
 from guard.core.schemas import MAX_ID, MAX_LIST, MAX_TEXT
-from guard.core.timeutil import iso
+from guard.core.timeutil import age_phrase, iso
 from guard.core.vocabulary import CHANNELS, PURPOSES
 from guard.policy.ast import Ref, SetClause, Test, WhereTest
 from guard.policy.compiler import GUARD_FACT, CompiledRuleSet
@@ -292,16 +292,6 @@ def _data_values(data: dict[str, Any]) -> dict[str, Any]:
 def _ages(age: timedelta) -> dict[str, Any]:
     seconds = int(age.total_seconds())
     return {"age_days": seconds // 86400, "age_hours": seconds // 3600, "age": age_phrase(seconds)}
-
-
-def age_phrase(seconds: int) -> str:
-    """An age as a person says it: "1 day", "3 days", "5 hours", "less than an hour" (for explanations)."""
-    days, hours = seconds // 86400, seconds // 3600
-    if days:
-        return f"{days} day" if days == 1 else f"{days} days"
-    if hours:
-        return f"{hours} hour" if hours == 1 else f"{hours} hours"
-    return "less than an hour"
 
 
 def _release_at(clause: SetClause, times: list[datetime]) -> datetime:

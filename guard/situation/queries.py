@@ -80,5 +80,6 @@ def _purchases(situation: Situation) -> list[dict[str, Any]]:
         if age.days >= RECENT_PURCHASE_DAYS:
             break
         out.append({"order_id": event.data.get("order_id"), "product_ids": event.data.get("product_ids", []),
-                    "occurred_at": iso(event.occurred_at), "age_days": age.days})
+                    "occurred_at": iso(event.occurred_at), "age_days": age.days,
+                    "age_seconds": int(age.total_seconds())})
     return out

@@ -32,7 +32,8 @@ def test_the_situation_at_an_instant(api, history):
                                              "reopened_at": None, "age_days": 4, "age_seconds": 4 * 86400 + 82800}]
     assert [(r["refund_id"], r["age_days"]) for r in situation["open_refunds"]] == [("R1", 13)]
     assert situation["recent_purchases"] == [{"order_id": "O1", "product_ids": ["P1", "P2"],
-                                              "occurred_at": "2026-02-25T00:00:00Z", "age_days": 9}]
+                                              "occurred_at": "2026-02-25T00:00:00Z", "age_days": 9,
+                                              "age_seconds": 9 * 86400 + 11 * 3600}]
     assert situation["consent"] == [
         {"channel": "email", "purpose": "survey", "status": "withdrawn", "since": "2026-02-02T00:00:00Z"},
         {"channel": "sms", "purpose": "marketing", "status": "withdrawn", "since": "2026-02-01T00:00:00Z"},

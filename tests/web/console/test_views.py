@@ -232,7 +232,7 @@ def test_a_decision_opens_to_its_full_explanation(reader: Browser, history):
 
 def test_customer_page_shows_situation_and_timeline_newest_first(reader: Browser, history):
     text = reader.get("/console/customers/cust-42").get_data(as_text=True)
-    assert "CASE-4711" in text and "open for <b>" in text
+    assert "CASE-4711" in text and re.search(r"open for <b>\d+ days</b>", text)
     timeline = text.split("Timeline")[1]
     assert timeline.index("decision") < timeline.index("complaint.opened")  # the decision came later
     seven = reader.get("/console/customers/cust-7").get_data(as_text=True)

@@ -14,7 +14,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from guard.core.errors import GuardError
-from guard.core.timeutil import as_utc
+from guard.core.timeutil import age_phrase, as_utc
 from guard.web.console.auth import is_admin, signed_in_key
 from guard.web.console.blueprint import bp, csrf
 from guard.web.console.filters import UTC_HINT, UTC_PATTERN
@@ -72,6 +72,7 @@ def when(value: Any) -> str:
 
 
 bp.add_app_template_filter(shortened, "shortened")
+bp.add_app_template_filter(age_phrase, "age")
 
 
 def page(template: str, http_status: int = 200, **context: Any) -> tuple[str, int]:
