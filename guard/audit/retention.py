@@ -4,8 +4,9 @@ A purge removes old history but keeps what today's decisions still depend on (a 
 complaint, a recent purchase, the decisions a frequency cap counts) and what a waiting hold needs (its case's
 events, the decision that made it): those rows stay and are chained again. It also removes old outbox messages
 whose deliveries all settled, and holds settled before its date (neither is chained).
-An erasure deletes a customer's events and scrubs their decisions, but leaves a suppression marker, under the
-customer's keyed digest only, for each consent they had withdrawn.
+An erasure deletes a customer's events and scrubs their decisions and the outbox messages about them
+(guard.audit.scrub), but leaves a suppression marker, under the customer's keyed digest only, for each consent
+they had withdrawn.
 """
 
 from __future__ import annotations
@@ -13,14 +14,13 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import partial
 from typing import Any
 
 from sqlalchemy import Integer, String, cast, delete, func, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
+from guard.audit.scrub import ERASED_TEXT, scrub_decision, scrubbed_message, scrubbed_sample
 from guard.audit.verify import current_digests, erasure_account
-from guard.core.canonical import content_hash
 from guard.core.errors import NotFound
 from guard.core.timeutil import utcnow
 from guard.decisions import care
@@ -44,9 +44,6 @@ from guard.storage.tables.holds import Hold
 from guard.storage.tables.lifecycle import BacktestJob, RuleActivation, RuleVersion
 from guard.storage.tables.situation import Event, Suppression
 
-ERASED_TEXT = "(erased with the customer's data)"
-# What an erased decision's stored request keeps: the message, not what the caller knew of the customer.
-_REQUEST_KEPT = ("channel", "purpose", "send_at", "campaign_id", "product_ids")
 _CHUNK = 500
 
 
@@ -242,14 +239,16 @@ def erase_customer(db: Database, customer_id: str) -> dict[str, Any]:
         session.execute(delete(Event).where(Event.customer_id == customer_id))
         # A held message is the customer's data too, and must never be released after the erasure.
         session.execute(delete(Hold).where(Hold.customer_id == customer_id))
-        for decision in decisions:
-            _scrub(decision, alias)
-        _scrub_backtests(session, customer_id, alias)
-        session.flush()
-        # The care team was told about them: the outbox keeps each message, scrubbed, and forgets the "once".
+        # The care team was told about them: forget the "once" (found through their decisions, still named),
+        # and keep each outbox message, scrubbed: a delivery still pending sends it so.
         raw = Sql.of_session(session)
         notified = care.forget(raw, customer_id)
-        messages = scrub_messages(raw, customer_id, partial(_scrubbed_message, alias))
+        messages = scrub_messages(raw, customer_id, lambda kind, data: scrubbed_message(kind, data, alias),
+                                  ERASED_TEXT)
+        for decision in decisions:
+            scrub_decision(decision, alias)
+        _scrub_backtests(session, customer_id, alias)
+        session.flush()
         scrubbed = current_digests(session, "decision", [d.decision_id for d in decisions])
         erasure = AuditErasure(customer_digest=digest, event_ids=event_ids, decisions=len(decisions),
                                created_at=now, scrubbed=scrubbed or None)
@@ -277,32 +276,6 @@ def _withdrawn(events: list[EventRecord], now: datetime, marked: set[tuple[str, 
                   if status == "withdrawn" and (channel, purpose, since) not in marked)
 
 
-def _scrub(decision: Decision, alias: str) -> None:
-    """Keep what was decided and why (rule ids); drop what the caller and the situation told about the person."""
-    request = {k: v for k, v in decision.request.items() if k in _REQUEST_KEPT}
-    request["customer_id"] = alias
-    if decision.idempotency_key is not None:
-        # Still unique (a keyed digest of the key), no longer readable.
-        decision.idempotency_key = request["idempotency_key"] = pseudonym(decision.idempotency_key)
-    decision.customer_id = alias
-    decision.request = request
-    decision.request_hash = content_hash(request)
-    decision.facts = {"erased": True}
-    # Only the row holds explanations: the projector's index keeps rule ids alone.
-    decision.matched = [{**reason, "explanation": ERASED_TEXT} for reason in decision.matched]
-
-
-def _scrubbed_message(alias: str, data: dict[str, Any]) -> dict[str, Any]:
-    """An outbox message's data without the person: their id pseudonymised, explanations and case ids gone."""
-    out = {**data, "customer_id": alias}
-    if "explanation" in out:
-        out["explanation"] = ERASED_TEXT
-    case = out.get("case")
-    if isinstance(case, dict) and case.get("id") is not None:
-        out["case"] = {**case, "id": pseudonym(str(case["id"]))}
-    return out
-
-
 def _scrub_backtests(session: Session, customer_id: str, alias: str) -> None:
     """Backtest reports keep sample decisions: the customer's lose their id and explanations."""
     for job in session.scalars(select(BacktestJob)):
@@ -310,14 +283,5 @@ def _scrub_backtests(session: Session, customer_id: str, alias: str) -> None:
         samples = report.get("samples") or []
         if not any(s.get("customer_id") == customer_id for s in samples):
             continue
-        job.report = {**report, "samples": [_scrubbed_sample(s, alias) if s.get("customer_id") == customer_id
+        job.report = {**report, "samples": [scrubbed_sample(s, alias) if s.get("customer_id") == customer_id
                                             else s for s in samples]}
-
-
-def _scrubbed_sample(sample: dict[str, Any], alias: str) -> dict[str, Any]:
-    out = {**sample, "customer_id": alias}
-    for side in ("before", "after"):
-        if isinstance(out.get(side), dict):
-            out[side] = {**out[side], "reasons": [{**r, "explanation": ERASED_TEXT}
-                                                  for r in out[side].get("reasons") or []]}
-    return out
