@@ -119,6 +119,11 @@ def customers_erase(customer_id: str) -> None:
     click.echo(f"Erased {customer_id}: {result['events_deleted']} events deleted, "
                f"{result['decisions_pseudonymised']} decisions scrubbed, now under {result['customer']}; "
                f"{result['suppressions']} consent withdrawals kept as suppression markers.")
+    if result["outbox_messages_scrubbed"] or result["care_notifications_deleted"]:
+        # Their receivers may still have the bodies delivered before: the operator tells them.
+        click.echo(f"{result['outbox_messages_scrubbed']} outbound messages scrubbed (deliveries still pending "
+                   f"send the scrubbed body; those delivered cannot be recalled), "
+                   f"{result['care_notifications_deleted']} care notifications forgotten.")
     if result["aliases_unlinked"]:
         # Their own events and decisions are theirs to erase by name: list them for the operator.
         names = result["aliases_unlinked"]

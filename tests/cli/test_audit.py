@@ -77,6 +77,18 @@ def test_purge_says_which_settled_messages_and_holds_it_removed(invoke, cli_db_u
     assert invoke("audit", "verify").exit_code == 0
 
 
+def test_erase_says_how_many_outbound_messages_it_scrubbed(invoke, cli_db_url, starter_evaluator):
+    assert invoke("db", "upgrade").exit_code == 0
+    db = Database(cli_db_url)
+    ingest_batch(db, [event("ann", "complaint.opened", "2026-03-01T00:00:00Z", case_id="K-1")])
+    decide(db, starter_evaluator, {"customer_id": "ann", "channel": "email", "purpose": "marketing"})  # care told
+    db.dispose()
+    erased = invoke("customers", "erase", "ann")
+    assert erased.exit_code == 0, erased.output
+    assert "1 outbound messages scrubbed" in erased.output and "1 care notifications forgotten" in erased.output
+    assert invoke("audit", "verify").exit_code == 0
+
+
 def test_purge_needs_a_date(invoke):
     result = invoke("audit", "purge", "--before", "last tuesday")
     assert result.exit_code == 2 and "not a date" in result.output
