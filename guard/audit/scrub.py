@@ -96,6 +96,7 @@ def _request(value: Any, alias: str) -> Any:
 
 
 def _scrub(shape: Shape, value: Any, alias: str) -> Any:
+    """`value` as its shape leaves it: each named field scrubbed its way, the unnamed ones dropped."""
     if callable(shape):
         return shape(value, alias)
     if isinstance(shape, list):
