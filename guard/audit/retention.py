@@ -1,9 +1,12 @@
 """Retention and erasure that keep the chain verifiable and never forget a customer's "no".
 
 A purge removes old history but keeps what today's decisions still depend on (a withdrawn consent, an open
-complaint, a recent purchase, the decisions a frequency cap counts): those rows stay and are chained again.
-An erasure deletes a customer's events and scrubs their decisions, but leaves a suppression marker, under the
-customer's keyed digest only, for each consent they had withdrawn.
+complaint, a recent purchase, the decisions a frequency cap counts) and what a waiting hold needs (its case's
+events, the decision that made it): those rows stay and are chained again. It also removes old outbox messages
+whose deliveries all settled, and holds settled before its date (neither is chained).
+An erasure deletes a customer's events and scrubs their decisions and the outbox messages about them
+(guard.audit.scrub), but leaves a suppression marker, under the customer's keyed digest only, for each consent
+they had withdrawn.
 """
 
 from __future__ import annotations
@@ -11,28 +14,29 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import partial
 from typing import Any
 
-from sqlalchemy import CursorResult, Integer, String, cast, delete, func, or_, select, tuple_, update
+from sqlalchemy import Integer, String, cast, delete, func, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
+from guard.audit.scrub import ERASED_TEXT, scrub_decision, scrubbed_message, scrubbed_sample
 from guard.audit.verify import current_digests, erasure_account
-from guard.core.canonical import content_hash
 from guard.core.errors import NotFound
 from guard.core.timeutil import utcnow
 from guard.decisions import care
+from guard.holds.schedule import case_events, of_case
 from guard.ledger.chain import DECISION_GROUP, Entry, append
 from guard.ledger.digests import customer_digest, pseudonym, purge_digest
 from guard.lifecycle.versions import sources_of
 from guard.outbound.erasure import scrub_messages
+from guard.outbound.retention import purge_settled
 from guard.policy.ruleset import build_evaluator
 from guard.situation import history
 from guard.situation.aliases import KIND as ALIAS
 from guard.situation.aliases import links_of, remove
 from guard.situation.derive import EventRecord, derive, state_bearing
 from guard.situation.queries import RECENT_PURCHASE_DAYS, load_events
-from guard.storage.database import Database
+from guard.storage.database import Database, deleted_rows
 from guard.storage.sql import Sql
 from guard.storage.tables.audit import AuditCheckpoint, AuditErasure, AuditRecord
 from guard.storage.tables.decisions import Decision, DecisionCampaign, DecisionRule
@@ -40,9 +44,6 @@ from guard.storage.tables.holds import Hold
 from guard.storage.tables.lifecycle import BacktestJob, RuleActivation, RuleVersion
 from guard.storage.tables.situation import Event, Suppression
 
-ERASED_TEXT = "(erased with the customer's data)"
-# What an erased decision's stored request keeps: the message, not what the caller knew of the customer.
-_REQUEST_KEPT = ("channel", "purpose", "send_at", "campaign_id", "product_ids")
 _CHUNK = 500
 
 
@@ -59,16 +60,18 @@ def purge(db: Database, before: datetime) -> dict[str, Any]:
     the rows the customers' current situations still depend on are kept and chained again."""
     now = utcnow()
     with db.transaction() as session:
+        settled = _purge_settled(session, before)
         upto = session.scalar(select(func.max(AuditRecord.seq)).where(AuditRecord.at < before))
         if upto is None:
-            return {"purged": False, "decisions": 0, "events": 0, "records": 0}
+            return {"purged": False, "decisions": 0, "events": 0, "records": 0, **settled}
         # Everything up to the last record older than `before` goes, so the chain stays one unbroken run.
         upto_hash = session.scalar(select(AuditRecord.hash).where(AuditRecord.seq == upto))
         horizon = active_horizon(session)
         head = int(session.scalar(select(func.max(AuditRecord.seq))) or upto)
-        kept = _rechain(session, now, "event", _kept_events(session, upto, now - horizon.events))
-        kept_decisions = _rechain_decisions(session, now, _kept_decisions(session, upto, now - horizon.decisions)
-                                            ) if horizon.decisions else 0
+        events = sorted({*_kept_events(session, upto, now - horizon.events), *_awaited_events(session, upto)})
+        kept = _rechain(session, now, "event", events)
+        kept_decisions = _rechain_decisions(session, now, _kept_decisions(
+            session, upto, now - horizon.decisions if horizon.decisions else None))
         # An erasure that left suppression markers stays in the chain: it vouches for them.
         _rechain(session, now, "erasure", list(session.scalars(
             select(AuditRecord.ref).where(AuditRecord.kind == "erasure", AuditRecord.seq <= upto,
@@ -77,7 +80,7 @@ def purge(db: Database, before: datetime) -> dict[str, Any]:
         _rechain(session, now, ALIAS, list(session.scalars(select(AuditRecord.ref).where(
             AuditRecord.kind == ALIAS, AuditRecord.seq <= upto, AuditRecord.ref.like("%:linked")))))
         counts = _purge_rows(session, upto, head)
-        counts.update(kept_events=kept, kept_decisions=kept_decisions)
+        counts.update(kept_events=kept, kept_decisions=kept_decisions, **settled)
         checkpoint = AuditCheckpoint(upto_seq=upto, upto_hash=upto_hash, before=before, created_at=now,
                                      counts=counts)
         session.add(checkpoint)
@@ -130,16 +133,36 @@ def _purged_groups(upto: int) -> Any:
     return select(cast(AuditRecord.ref, Integer)).where(AuditRecord.kind == DECISION_GROUP, AuditRecord.seq <= upto)
 
 
-def _kept_decisions(session: Session, upto: int, since: datetime) -> list[str]:
-    """The purged decisions (chained alone or in a group) a frequency cap of the active rules still counts."""
+def _kept_decisions(session: Session, upto: int, since: datetime | None) -> list[str]:
+    """The purged decisions (chained alone or in a group) a frequency cap of the active rules still counts
+    (those sent after `since`; none without a cap), and those that made a hold still waiting: the hold names
+    it, and it is the sender's record of why the message waits (the hold decides again from its own copy of
+    the request, so only the record is at stake)."""
+    needed = Decision.decision_id.in_(select(Hold.decision_id).where(Hold.status == "waiting"))
     return list(session.scalars(select(Decision.decision_id).where(
         or_(Decision.decision_id.in_(_purged_refs("decision", upto)), Decision.audit_group.in_(_purged_groups(upto))),
-        Decision.send_at > since).order_by(Decision.id)))
+        needed if since is None else or_(needed, Decision.send_at > since)).order_by(Decision.id)))
+
+
+def _awaited_events(session: Session, upto: int) -> list[str]:
+    """The purged events of the cases waiting holds wait for (under any of the customer's names): a hold is
+    released from its case's close, read again from these events each time it is due or rescheduled, so a
+    close dated before the other windows (a late resolution, a long `after`) must outlive the purge."""
+    awaited: dict[str, set[tuple[str, str]]] = {}
+    for customer_id, kind, case_id in session.execute(select(Hold.customer_id, Hold.waiting_kind,
+                                                             Hold.waiting_case_id).where(Hold.status == "waiting")):
+        awaited.setdefault(customer_id, set()).add((kind, case_id))
+    needed: set[str] = set()
+    for chunk in _chunks(sorted(awaited)):
+        for customer_id, events in case_events(Sql.of_session(session), chunk).items():
+            needed.update(e.event_id for kind, case_id in awaited[customer_id] for e in of_case(events, kind, case_id))
+    return [ref for chunk in _chunks(sorted(needed))
+            for ref in session.scalars(_purged_refs("event", upto).where(AuditRecord.ref.in_(chunk)))]
 
 
 def _rechain_decisions(session: Session, now: datetime, refs: list[str]) -> int:
-    """Kept decisions are chained again each by a record of its own (few: those a frequency cap counts), and
-    leave their purged group."""
+    """Kept decisions are chained again each by a record of its own (few: those a frequency cap counts or a
+    waiting hold names), and leave their purged group."""
     for chunk in _chunks(refs):
         session.execute(update(Decision).where(Decision.decision_id.in_(chunk))
                         .values(audit_group=None, audit_leaf=None, audit_digest=None))
@@ -175,15 +198,25 @@ def _purge_rows(session: Session, upto: int, head: int) -> dict[str, int]:
     session.execute(delete(DecisionCampaign).where(tuple_(DecisionCampaign.campaign_id, DecisionCampaign.decision_pk)
                                                    .in_(select(Decision.campaign_id, Decision.id).where(going))))
     session.execute(delete(DecisionRule).where(DecisionRule.decision_pk.in_(select(Decision.id).where(going))))
-    counts["decisions"] = _deleted(session, delete(Decision).where(going))
-    counts["events"] = _deleted(session, delete(Event).where(Event.event_id.in_(gone["event"])))
+    counts["decisions"] = deleted_rows(session, delete(Decision).where(going))
+    counts["events"] = deleted_rows(session, delete(Event).where(Event.event_id.in_(gone["event"])))
     return counts
 
 
-def _deleted(session: Session, statement: Any) -> int:
-    """Run a DELETE and say how many rows it removed."""
-    result: CursorResult[Any] = session.execute(statement)  # type: ignore[assignment]
-    return int(result.rowcount)
+def _purge_settled(session: Session, before: datetime) -> dict[str, int]:
+    """Remove what is done with and chained nowhere: outbox messages whose deliveries all settled before
+    `before` (with those deliveries), and holds settled before it (waiting holds always stay)."""
+    messages, deliveries = purge_settled(session, before)
+    # Released, ended, expired and cancelled are final (nothing changes a settled hold): `updated_at` is when
+    # it settled.
+    holds = deleted_rows(session, delete(Hold).where(Hold.status != "waiting", Hold.updated_at < before))
+    # `care_notifications` stay, however old. Each is the "once" of a customer, route and case key: a one-way
+    # digest of the case's open period (or of the rule, for a standing fact never to be told twice). Telling a
+    # closed case's row from those takes the case's events, which this purge removes; and a purged event can
+    # be received again (a vendor's replay, an import of old history: its id is free after the purge),
+    # opening that same period again, when only the row keeps the care team from being told twice. One small
+    # row per customer, route and case, not per decision; erasing the customer removes theirs.
+    return {"outbox_messages": messages, "webhook_deliveries": deliveries, "holds": holds}
 
 
 def erase_customer(db: Database, customer_id: str) -> dict[str, Any]:
@@ -206,14 +239,16 @@ def erase_customer(db: Database, customer_id: str) -> dict[str, Any]:
         session.execute(delete(Event).where(Event.customer_id == customer_id))
         # A held message is the customer's data too, and must never be released after the erasure.
         session.execute(delete(Hold).where(Hold.customer_id == customer_id))
-        for decision in decisions:
-            _scrub(decision, alias)
-        _scrub_backtests(session, customer_id, alias)
-        session.flush()
-        # The care team was told about them: the outbox keeps each message, scrubbed, and forgets the "once".
+        # The care team was told about them: forget the "once" (found through their decisions, still named),
+        # and keep each outbox message, scrubbed: a delivery still pending sends it so.
         raw = Sql.of_session(session)
         notified = care.forget(raw, customer_id)
-        messages = scrub_messages(raw, customer_id, partial(_scrubbed_message, alias))
+        messages = scrub_messages(raw, customer_id, lambda kind, data: scrubbed_message(kind, data, alias),
+                                  ERASED_TEXT)
+        for decision in decisions:
+            scrub_decision(decision, alias)
+        _scrub_backtests(session, customer_id, alias)
+        session.flush()
         scrubbed = current_digests(session, "decision", [d.decision_id for d in decisions])
         erasure = AuditErasure(customer_digest=digest, event_ids=event_ids, decisions=len(decisions),
                                created_at=now, scrubbed=scrubbed or None)
@@ -241,32 +276,6 @@ def _withdrawn(events: list[EventRecord], now: datetime, marked: set[tuple[str, 
                   if status == "withdrawn" and (channel, purpose, since) not in marked)
 
 
-def _scrub(decision: Decision, alias: str) -> None:
-    """Keep what was decided and why (rule ids); drop what the caller and the situation told about the person."""
-    request = {k: v for k, v in decision.request.items() if k in _REQUEST_KEPT}
-    request["customer_id"] = alias
-    if decision.idempotency_key is not None:
-        # Still unique (a keyed digest of the key), no longer readable.
-        decision.idempotency_key = request["idempotency_key"] = pseudonym(decision.idempotency_key)
-    decision.customer_id = alias
-    decision.request = request
-    decision.request_hash = content_hash(request)
-    decision.facts = {"erased": True}
-    # Only the row holds explanations: the projector's index keeps rule ids alone.
-    decision.matched = [{**reason, "explanation": ERASED_TEXT} for reason in decision.matched]
-
-
-def _scrubbed_message(alias: str, data: dict[str, Any]) -> dict[str, Any]:
-    """An outbox message's data without the person: their id pseudonymised, explanations and case ids gone."""
-    out = {**data, "customer_id": alias}
-    if "explanation" in out:
-        out["explanation"] = ERASED_TEXT
-    case = out.get("case")
-    if isinstance(case, dict) and case.get("id") is not None:
-        out["case"] = {**case, "id": pseudonym(str(case["id"]))}
-    return out
-
-
 def _scrub_backtests(session: Session, customer_id: str, alias: str) -> None:
     """Backtest reports keep sample decisions: the customer's lose their id and explanations."""
     for job in session.scalars(select(BacktestJob)):
@@ -274,14 +283,5 @@ def _scrub_backtests(session: Session, customer_id: str, alias: str) -> None:
         samples = report.get("samples") or []
         if not any(s.get("customer_id") == customer_id for s in samples):
             continue
-        job.report = {**report, "samples": [_scrubbed_sample(s, alias) if s.get("customer_id") == customer_id
+        job.report = {**report, "samples": [scrubbed_sample(s, alias) if s.get("customer_id") == customer_id
                                             else s for s in samples]}
-
-
-def _scrubbed_sample(sample: dict[str, Any], alias: str) -> dict[str, Any]:
-    out = {**sample, "customer_id": alias}
-    for side in ("before", "after"):
-        if isinstance(out.get(side), dict):
-            out[side] = {**out[side], "reasons": [{**r, "explanation": ERASED_TEXT}
-                                                  for r in out[side].get("reasons") or []]}
-    return out

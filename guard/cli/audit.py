@@ -79,16 +79,21 @@ def _read_head(text: str) -> Head:
 @audit.command("purge")
 @click.option("--before", required=True, help="Remove records older than this date (YYYY-MM-DD or ISO-8601).")
 def audit_purge(before: str) -> None:
-    """Remove decisions, events and chain records older than a date, except what current decisions depend on."""
+    """Remove decisions, events, chain records, settled webhook messages and holds older than a date, except
+    what current decisions and waiting holds depend on."""
     cutoff = _instant(before)
     with _db() as db:
         result = purge(db, cutoff)
     if not result["purged"]:
         click.echo(f"Nothing recorded before {cutoff.isoformat()}.")
-        return
-    click.echo(f"Purged {result['records']} records ({result['decisions']} decisions, {result['events']} events) "
-               f"up to #{result['upto_seq']}; the chain now starts from a checkpoint. Kept and chained again what "
-               f"current decisions depend on: {result['kept_events']} events, {result['kept_decisions']} decisions.")
+    else:
+        click.echo(f"Purged {result['records']} records ({result['decisions']} decisions, {result['events']} events) "
+                   f"up to #{result['upto_seq']}; the chain now starts from a checkpoint. Kept and chained again "
+                   f"what current decisions and waiting holds depend on: {result['kept_events']} events, "
+                   f"{result['kept_decisions']} decisions.")
+    click.echo(f"Removed {result['outbox_messages']} outbox messages settled before then "
+               f"({result['webhook_deliveries']} deliveries) and {result['holds']} settled holds; pending deliveries "
+               "and waiting holds stay.")
 
 
 def _instant(text: str) -> datetime:
@@ -114,6 +119,11 @@ def customers_erase(customer_id: str) -> None:
     click.echo(f"Erased {customer_id}: {result['events_deleted']} events deleted, "
                f"{result['decisions_pseudonymised']} decisions scrubbed, now under {result['customer']}; "
                f"{result['suppressions']} consent withdrawals kept as suppression markers.")
+    if result["outbox_messages_scrubbed"] or result["care_notifications_deleted"]:
+        # Their receivers may still have the bodies delivered before: the operator tells them.
+        click.echo(f"{result['outbox_messages_scrubbed']} outbound messages scrubbed (deliveries still pending "
+                   f"send the scrubbed body; those delivered cannot be recalled), "
+                   f"{result['care_notifications_deleted']} care notifications forgotten.")
     if result["aliases_unlinked"]:
         # Their own events and decisions are theirs to erase by name: list them for the operator.
         names = result["aliases_unlinked"]

@@ -15,8 +15,9 @@ once per customer, route and rule. The alternative, once "until a decision is no
 a look-up on every decision (the hot path stays free of anything when no notify case wins), and its
 "no longer" is ill-defined: a receipt allowed in between says nothing about whether the standing reason for
 the reroute has gone. A rule without an open case reroutes for a standing fact about the customer (a tenure,
-an attribute, a recent event); the care team acts on it once. Erasing the customer removes their rows, so a
-customer who comes back can be told about again. A purge keeps them: they are what keeps "once" true for a
+an attribute, a recent event); the care team acts on it once. Erasing the customer removes their rows (those
+keyed under the erased name, and those the name's own decisions claimed under the customer id it was an alias
+of), so a customer who comes back can be told about again. A purge keeps them: they are what keeps "once" true for a
 case still open, one small row per customer, route and case.
 
 The key's customer is the identity the customer's aliases share, so a decision asked under the shop's name and
@@ -100,7 +101,11 @@ def _claim(sql: Sql, wanted: dict[Key, tuple[CareRequest, MatchedCase | None]], 
 
 
 def forget(sql: Sql, customer_id: str) -> int:
-    """Erasure: remove the customer's rows (their id is personal data); returns how many."""
-    count = sql.first("SELECT count(*) FROM care_notifications WHERE customer_id = ?", (customer_id,))
-    sql.run("DELETE FROM care_notifications WHERE customer_id = ?", (customer_id,))
-    return int(count[0]) if count else 0
+    """Erasure of a name: remove the rows keyed under it (the name is personal data) and those its decisions
+    claimed under the customer id it was an alias of (they tie its decisions to that identity); returns how
+    many. Run before its decisions are pseudonymised, which finds them. Erasure is rare and the table one
+    row per customer, route and case: the decision ids are matched by a scan rather than an index every claim
+    would pay for."""
+    return len(sql.rows("DELETE FROM care_notifications WHERE customer_id = ? OR decision_id IN "
+                        "(SELECT decision_id FROM decisions WHERE customer_id = ?) RETURNING id",
+                        (customer_id, customer_id)))

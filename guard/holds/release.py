@@ -35,6 +35,8 @@ _DUE = (f"SELECT {', '.join(_FIELDS)} FROM holds WHERE status = 'waiting' "
 _UPDATE = "UPDATE holds SET status = ?, resolution_decision_id = ?, updated_at = ? WHERE id = ?"
 # Released: the message may go now (allow) or at its defer time (defer).
 RELEASING = ("allow", "defer")
+# The webhook event types a hold emits as it settles (a cancel, asked by the sender, emits none).
+EVENTS = ("hold.released", "hold.ended", "hold.expired")
 # A hold that failed to settle is tried again this much later (or at the next full reschedule).
 RETRY = timedelta(minutes=5)
 

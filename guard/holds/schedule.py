@@ -16,13 +16,17 @@ CASE_EVENT_TYPES = tuple(sorted(CASE_EVENTS))
 def closed_at(events: Sequence[EventRecord], kind: str, case_id: str) -> datetime | None:
     """When the case last closed, if its latest event (in occurred_at order) closes it; None while it is open
     (or was never seen). A resolution received late but dated in the past counts from its date."""
-    field = CASE_ID_FIELD.get(kind, "id")
     state, closed = None, None
-    mine = [e for e in events if CASE_EVENTS.get(e.type, ("", ""))[0] == kind and str(e.data.get(field)) == case_id]
-    for event in sorted(mine, key=lambda e: (e.occurred_at, e.event_id)):
+    for event in sorted(of_case(events, kind, case_id), key=lambda e: (e.occurred_at, e.event_id)):
         state = CASE_EVENTS[event.type][1]
         closed = event.occurred_at if state == "close" else None
     return closed if state == "close" else None
+
+
+def of_case(events: Sequence[EventRecord], kind: str, case_id: str) -> list[EventRecord]:
+    """The events of one case (a complaint, a refund) among a customer's events: what a hold on it reads."""
+    field = CASE_ID_FIELD.get(kind, "id")
+    return [e for e in events if CASE_EVENTS.get(e.type, ("", ""))[0] == kind and str(e.data.get(field)) == case_id]
 
 
 def release_at(events: Sequence[EventRecord], kind: str, case_id: str, after: int) -> datetime | None:

@@ -15,7 +15,7 @@ from contextlib import contextmanager, nullcontext, suppress
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData, create_engine, event, make_url
+from sqlalchemy import CursorResult, DateTime, Executable, MetaData, create_engine, event, make_url
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -58,6 +58,12 @@ class UTCDateTime(TypeDecorator[datetime]):
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
         return None if value is None else as_utc(value)
+
+
+def deleted_rows(session: Session, statement: Executable) -> int:
+    """Run a DELETE and say how many rows it removed."""
+    result: CursorResult[Any] = session.execute(statement)  # type: ignore[assignment]
+    return int(result.rowcount)
 
 
 # SQLite's own default: a COMMIT that leaves more pages than this in the log copies them home.

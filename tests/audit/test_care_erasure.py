@@ -8,8 +8,11 @@ import json
 
 from guard.app import Guard
 from guard.audit.retention import ERASED_TEXT, erase_customer
+from guard.audit.scrub import MESSAGES, scrubbed_message
 from guard.audit.verify import verify
+from guard.core.vocabulary import NOTIFY_EVENTS
 from guard.decisions.service import decide
+from guard.holds.release import EVENTS as HOLD_EVENTS
 from guard.ledger.digests import pseudonym
 from guard.situation.events import ingest_batch
 from tests.conftest import event
@@ -60,3 +63,27 @@ def test_a_name_that_only_looks_like_another_is_left_alone(guard: Guard):
     decide(guard.db, guard.evaluator, _marketing("abc"))
     assert erase_customer(guard.db, "a_c")["outbox_messages_scrubbed"] == 0
     assert json.loads(_bodies(guard)[0])["data"]["customer_id"] == "abc"
+
+
+def test_every_event_type_guard_emits_has_a_declared_shape_and_any_other_keeps_only_the_pseudonym():
+    assert set(MESSAGES) == {*NOTIFY_EVENTS, *HOLD_EVENTS}
+    assert scrubbed_message("hold.cancelled", {"customer_id": "ann", "note": "Ann asked"}, "erased:x") == {
+        "customer_id": "erased:x"}
+
+
+def test_a_decision_in_a_message_keeps_what_was_decided_and_loses_the_case_and_the_explanations():
+    answer = {"decision_id": "d-1", "outcome": "hold", "route": None, "defer_until": None, "rules_version": 3,
+              "evaluated_at": SEND_AT, "held_from": "hold_1",
+              "reasons": [{"rule_id": "no-survey", "outcome": "block", "explanation": "Complaint K-ann is open"}],
+              "hold": {"hold_id": "hold_1", "expires_at": SEND_AT,
+                       "waiting_for": {"kind": "complaint", "case_id": "K-ann", "then": "3d after it closes"}}}
+    data = {"hold_id": "hold_1", "customer_id": "ann", "campaign_id": None, "held_decision_id": "d-0",
+            "outcome": "hold", "decision_id": "d-1", "decision": answer,
+            "request": {**_marketing("ann"), "attributes": {"first_name": "Ann"}, "idempotency_key": "k-ann"}}
+    out = scrubbed_message("hold.ended", data, "erased:x")
+    assert out["request"] == {**_marketing("erased:x"), "customer_id": "erased:x"}
+    assert out["decision"] == {**answer, "reasons": [{**answer["reasons"][0], "explanation": ERASED_TEXT}],
+                               "hold": {**answer["hold"], "waiting_for": {**answer["hold"]["waiting_for"],
+                                                                          "case_id": pseudonym("K-ann")}}}
+    assert {k: v for k, v in out.items() if k not in ("request", "decision", "customer_id")} == {
+        k: v for k, v in data.items() if k not in ("request", "decision", "customer_id")}

@@ -178,3 +178,31 @@ def test_a_batch_finds_the_markers_whether_there_are_fewer_or_more_of_them_than_
     erase_customer(live_guard.db, erased[1])
     erase_customer(live_guard.db, erased[2])
     assert outcomes(["cu-fresh-3", erased[2]]) == ["allow", "block"]  # more markers than customers: looked up
+
+
+def test_a_purge_keeps_the_care_teams_once_even_for_a_case_whose_events_it_removes(live_guard):
+    """A claim names its case by a one-way digest, and a purged event can be received again (its id is free):
+    the claim is what keeps the care team from being told twice about the same open period."""
+    now = utcnow()
+    opened = _event("k1-open", "cu-care", "complaint.opened", now - timedelta(days=200), case_id="K-1")
+    ingest_batch(live_guard.db, [opened])
+    marketing = {"customer_id": "cu-care", "channel": "email", "purpose": "marketing"}
+    assert decide(live_guard.db, live_guard.evaluator, marketing)["route"] == "care"
+    ingest_batch(live_guard.db, [  # K-1 closes; a later complaint is the latest of each type
+        _event("k1-close", "cu-care", "complaint.resolved", now - timedelta(days=190), case_id="K-1"),
+        _event("k2-open", "cu-care", "complaint.opened", now - timedelta(days=180), case_id="K-2"),
+        _event("k2-close", "cu-care", "complaint.resolved", now - timedelta(days=170), case_id="K-2")])
+
+    report = purge(live_guard.db, now + timedelta(days=1))
+
+    with live_guard.db.sessions() as session:
+        left = set(session.scalars(select(Event.event_id)))
+        assert session.scalar(text("SELECT count(*) FROM care_notifications")) == 1
+    assert left == {"k2-open", "k2-close"} and report["events"] == 2
+    _ok(live_guard)
+    # The vendor sends the old complaint again: the same case, the same open period, open again.
+    assert ingest_batch(live_guard.db, [opened])[0].status == "created"
+    assert decide(live_guard.db, live_guard.evaluator, marketing)["route"] == "care"
+    with live_guard.db.raw_reads() as sql:
+        told = sql.rows("SELECT count(*) FROM outbox WHERE type = 'care.requested'")[0][0]
+    assert told == 1

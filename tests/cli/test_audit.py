@@ -6,6 +6,15 @@ import json
 
 from sqlalchemy import create_engine, text
 
+from guard.core.timeutil import utcnow
+from guard.decisions.service import decide
+from guard.holds.usecases import cancel_hold
+from guard.outbound.delivery import Policy, fan_out
+from guard.outbound.outbox import enqueue
+from guard.situation.events import ingest_batch
+from guard.storage.database import Database
+from tests.conftest import event
+
 
 def _key(invoke):
     result = invoke("keys", "create", "--name", "crm", "--scope", "events")
@@ -37,7 +46,8 @@ def test_verify_passes_on_an_untouched_log_and_names_an_altered_event(invoke, tm
 
 def test_purge_then_verify_then_erase(invoke, tmp_path):
     _import(invoke, tmp_path)
-    assert "Nothing recorded" in invoke("audit", "purge", "--before", "2000-01-01").output
+    nothing = invoke("audit", "purge", "--before", "2000-01-01").output
+    assert "Nothing recorded" in nothing and "Removed 0 outbox messages" in nothing
     purged = invoke("audit", "purge", "--before", "2100-01-01")
     # The latest page view stays: a last-event condition could still ask about it.
     assert purged.exit_code == 0 and "(0 decisions, 1 events)" in purged.output and "1 events, 0" in purged.output
@@ -48,6 +58,35 @@ def test_purge_then_verify_then_erase(invoke, tmp_path):
     assert invoke("audit", "verify").exit_code == 0
     missing = invoke("customers", "erase", "ann")
     assert missing.exit_code == 1 and "no data" in missing.output
+
+
+def test_purge_says_which_settled_messages_and_holds_it_removed(invoke, cli_db_url, starter_evaluator):
+    assert invoke("db", "upgrade").exit_code == 0
+    db = Database(cli_db_url)
+    ingest_batch(db, [event("ann", "complaint.opened", "2026-03-01T00:00:00Z", case_id="K-1")])
+    held = decide(db, starter_evaluator, {"customer_id": "ann", "channel": "email", "purpose": "survey",
+                                          "hold": True})
+    cancel_hold(db, held["hold"]["hold_id"], utcnow())
+    with db.raw_transaction() as sql:
+        enqueue(sql, "hold.expired", {"customer_id": "bob"})
+    fan_out(db, utcnow(), Policy())  # nobody subscribes: settled with no delivery
+    db.dispose()
+    purged = invoke("audit", "purge", "--before", "2100-01-01")
+    assert purged.exit_code == 0
+    assert "Removed 1 outbox messages settled before then (0 deliveries) and 1 settled holds" in purged.output
+    assert invoke("audit", "verify").exit_code == 0
+
+
+def test_erase_says_how_many_outbound_messages_it_scrubbed(invoke, cli_db_url, starter_evaluator):
+    assert invoke("db", "upgrade").exit_code == 0
+    db = Database(cli_db_url)
+    ingest_batch(db, [event("ann", "complaint.opened", "2026-03-01T00:00:00Z", case_id="K-1")])
+    decide(db, starter_evaluator, {"customer_id": "ann", "channel": "email", "purpose": "marketing"})  # care told
+    db.dispose()
+    erased = invoke("customers", "erase", "ann")
+    assert erased.exit_code == 0, erased.output
+    assert "1 outbound messages scrubbed" in erased.output and "1 care notifications forgotten" in erased.output
+    assert invoke("audit", "verify").exit_code == 0
 
 
 def test_purge_needs_a_date(invoke):

@@ -12,9 +12,22 @@ from guard.storage.database import Database
 from guard.web.factory import create_app
 from tests.conftest import event, reads_caught_up
 
-__all__ = ["api_client", "at", "hold_rows", "outbox", "post_event", "survey"]
+__all__ = ["Clock", "api_client", "at", "hold_rows", "outbox", "post_event", "survey"]
 
 NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+class Clock:
+    """A settable now."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def later(self, **delta: float) -> None:
+        self.now = datetime.now(UTC) + timedelta(**delta)
 
 
 def at(days: float = 0, hours: float = 0) -> str:

@@ -4,7 +4,7 @@ cancellation, another block with a release, a block without one; restarts lose n
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -13,20 +13,7 @@ from guard.app import Guard
 from guard.audit.verify import verify
 from guard.holds.worker import HoldWorker
 from tests.conftest import event
-from tests.holds.conftest import NOW, api_client, at, hold_rows, outbox, post_event, survey
-
-
-class Clock:
-    """A settable now."""
-
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def later(self, **delta: float) -> None:
-        self.now = datetime.now(UTC) + timedelta(**delta)
+from tests.holds.conftest import NOW, Clock, api_client, at, hold_rows, outbox, post_event, survey
 
 
 @pytest.fixture

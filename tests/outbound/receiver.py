@@ -30,9 +30,11 @@ class Received:
 
 @dataclass
 class Receiver:
-    """`answer(n)` gives the status of the n-th request (1-based); everything received is kept."""
+    """`answer(n)` gives the status of the n-th request (1-based); everything received is kept. With `echo` the
+    answer's body is the request's (as receivers that quote what they refuse do)."""
 
     answer: Callable[[int], int] = lambda n: 200
+    echo: bool = False
     received: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     server: ThreadingHTTPServer | None = None
@@ -54,10 +56,11 @@ class Receiver:
                     status = receiver.answer(len(receiver.received) + 1)
                     receiver.received.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()},
                                                       body, status))
+                reply = body if receiver.echo else b"ok"
                 self.send_response(status)
-                self.send_header("content-length", "2")
+                self.send_header("content-length", str(len(reply)))
                 self.end_headers()
-                self.wfile.write(b"ok")
+                self.wfile.write(reply)
 
             def log_message(self, *args: Any) -> None:
                 pass

@@ -9,46 +9,21 @@ from datetime import timedelta
 import pytest
 
 from guard.audit.verify import verify
-from guard.core.config import DEV_AUDIT_KEY
 from guard.core.errors import Conflict, NotFound, ValidationFailed
 from guard.core.timeutil import utcnow
-from guard.outbound.deliveries import list_deliveries, redeliver
+from guard.outbound.deliveries import redeliver
 from guard.outbound.delivery import Policy, claim, fan_out
-from guard.outbound.outbox import enqueue
 from guard.outbound.subscriptions import add_subscription, list_subscriptions, remove_subscription
 from guard.outbound.worker import Deliverer
 from guard.storage.database import Database
+from tests.outbound.conftest import FAST, KEY, deliveries, emit, rounds, subscribe
 from tests.outbound.receiver import Receiver
-
-KEY = DEV_AUDIT_KEY
-FAST = Policy(timeout=2, backoff=0.05, retry_for=60)
-
-
-def _subscribe(db: Database, url: str, *events: str, secret: str | None = None) -> dict:
-    return add_subscription(db, KEY, {"url": url, "events": list(events), "secret": secret}, "test")
-
-
-def _emit(db: Database, kind: str = "care.requested", **data: object) -> str:
-    with db.raw_transaction() as sql:
-        return enqueue(sql, kind, data or {"customer_id": "c1"})
-
-
-def _rounds(deliverer: Deliverer, until: float = 10.0, stop=lambda: False) -> None:
-    deadline = time.monotonic() + until
-    while time.monotonic() < deadline and not stop():
-        if not deliverer.round():
-            time.sleep(0.02)
-
-
-def _deliveries(db: Database, **filters: object) -> list[dict]:
-    with db.sessions() as session:
-        return list_deliveries(session, filters)
 
 
 def test_a_message_reaches_its_subscriber_signed_with_its_body_byte_for_byte(db: Database, receiver: Receiver):
-    added = _subscribe(db, receiver.url, "care.requested")
+    added = subscribe(db, receiver.url, "care.requested")
     assert added["secret"].startswith("whsec_")
-    message_id = _emit(db, customer_id="c1", route="care")
+    message_id = emit(db, customer_id="c1", route="care")
     Deliverer(db, KEY, FAST).round()
     [got] = receiver.wait_for(1)
     assert got.headers["webhook-id"] == message_id
@@ -56,17 +31,17 @@ def test_a_message_reaches_its_subscriber_signed_with_its_body_byte_for_byte(db:
     assert got.signed_by(added["secret"])
     body = json.loads(got.body)
     assert body["type"] == "care.requested" and body["data"] == {"customer_id": "c1", "route": "care"}
-    [delivery] = _deliveries(db)
+    [delivery] = deliveries(db)
     assert delivery["status"] == "delivered" and delivery["attempts"] == 1 and delivery["last_status"] == 200
 
 
 def test_each_matching_subscription_gets_its_own_delivery_and_others_none(db: Database, receiver: Receiver):
     secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-    _subscribe(db, receiver.url + "?a", "care.requested", secret=secret)
-    _subscribe(db, receiver.url + "?b", "care.requested", "hold.released", secret=secret)
-    _subscribe(db, receiver.url + "?c", "hold.released", secret=secret)
-    _emit(db, "care.requested")
-    _rounds(Deliverer(db, KEY, FAST), stop=lambda: len(receiver.delivered()) >= 2)
+    subscribe(db, receiver.url + "?a", "care.requested", secret=secret)
+    subscribe(db, receiver.url + "?b", "care.requested", "hold.released", secret=secret)
+    subscribe(db, receiver.url + "?c", "hold.released", secret=secret)
+    emit(db, "care.requested")
+    rounds(Deliverer(db, KEY, FAST), stop=lambda: len(receiver.delivered()) >= 2)
     got = receiver.wait_for(2)
     assert sorted(r.path for r in got) == ["/hook?a", "/hook?b"]
     assert all(r.signed_by(secret) for r in got)
@@ -75,14 +50,14 @@ def test_each_matching_subscription_gets_its_own_delivery_and_others_none(db: Da
 
 def test_a_receiver_failing_twice_gets_the_message_on_the_third_attempt(db: Database, receiver: Receiver):
     receiver.answer = lambda n: 503 if n <= 2 else 200
-    _subscribe(db, receiver.url, "care.requested")
-    _emit(db)
+    subscribe(db, receiver.url, "care.requested")
+    emit(db)
     deliverer = Deliverer(db, KEY, FAST)
-    _rounds(deliverer, stop=lambda: bool(receiver.delivered()))
+    rounds(deliverer, stop=lambda: bool(receiver.delivered()))
     receiver.wait_for(1)
     assert [r.answered for r in receiver.received] == [503, 503, 200]
     assert len({r.headers["webhook-id"] for r in receiver.received}) == 1
-    [delivery] = _deliveries(db)
+    [delivery] = deliveries(db)
     assert delivery["status"] == "delivered" and delivery["attempts"] == 3 and delivery["last_error"] is None
 
 
@@ -94,24 +69,24 @@ def test_retries_back_off_exponentially():
 
 def test_a_delivery_failing_past_its_window_is_failed_and_can_be_redelivered(db: Database, receiver: Receiver):
     receiver.answer = lambda n: 500
-    _subscribe(db, receiver.url, "care.requested")
-    _emit(db)
-    _rounds(Deliverer(db, KEY, Policy(timeout=2, backoff=0.05, retry_for=0.3)),
-            stop=lambda: bool(_deliveries(db, status="failed")))
-    [failed] = _deliveries(db, status="failed")
+    subscribe(db, receiver.url, "care.requested")
+    emit(db)
+    rounds(Deliverer(db, KEY, Policy(timeout=2, backoff=0.05, retry_for=0.3)),
+            stop=lambda: bool(deliveries(db, status="failed")))
+    [failed] = deliveries(db, status="failed")
     assert failed["attempts"] >= 2 and "HTTP 500" in failed["last_error"] and failed["next_attempt_at"] is None
     receiver.answer = lambda n: 200
     again = redeliver(db, failed["id"], retry_for=60)
     assert again["status"] == "pending"
-    _rounds(Deliverer(db, KEY, FAST), stop=lambda: bool(receiver.delivered()))
+    rounds(Deliverer(db, KEY, FAST), stop=lambda: bool(receiver.delivered()))
     assert len(receiver.wait_for(1)) == 1
-    [delivered] = _deliveries(db, status="delivered")
+    [delivered] = deliveries(db, status="delivered")
     assert delivered["id"] == failed["id"] and delivered["attempts"] == failed["attempts"] + 1
 
 
 def test_a_claimed_delivery_is_not_claimed_again_until_its_lease_ends(db: Database, receiver: Receiver):
-    _subscribe(db, receiver.url, "care.requested")
-    _emit(db)
+    subscribe(db, receiver.url, "care.requested")
+    emit(db)
     now = utcnow()
     assert fan_out(db, now, FAST) == 1
     [job] = claim(db, now, FAST, 10)
@@ -123,12 +98,12 @@ def test_a_claimed_delivery_is_not_claimed_again_until_its_lease_ends(db: Databa
 
 def test_removing_a_subscription_cancels_its_pending_deliveries(db: Database, receiver: Receiver):
     receiver.answer = lambda n: 500
-    added = _subscribe(db, receiver.url, "care.requested")
-    _emit(db)
+    added = subscribe(db, receiver.url, "care.requested")
+    emit(db)
     deliverer = Deliverer(db, KEY, Policy(timeout=2, backoff=30, retry_for=600))
-    _rounds(deliverer, stop=lambda: bool(receiver.received))
+    rounds(deliverer, stop=lambda: bool(receiver.received))
     remove_subscription(db, added["id"])
-    [cancelled] = _deliveries(db)
+    [cancelled] = deliveries(db)
     assert cancelled["status"] == "cancelled"
     with pytest.raises(Conflict):
         redeliver(db, cancelled["id"], retry_for=60)
@@ -139,14 +114,14 @@ def test_removing_a_subscription_cancels_its_pending_deliveries(db: Database, re
 
 
 def test_a_message_without_subscribers_is_delivered_to_nobody(db: Database, receiver: Receiver):
-    _subscribe(db, receiver.url, "hold.released")
-    _emit(db, "care.requested")
+    subscribe(db, receiver.url, "hold.released")
+    emit(db, "care.requested")
     assert Deliverer(db, KEY, FAST).round() is False
-    assert _deliveries(db) == [] and receiver.received == []
+    assert deliveries(db) == [] and receiver.received == []
 
 
 def test_subscription_changes_are_chained_in_the_audit_log(db: Database, receiver: Receiver):
-    added = _subscribe(db, receiver.url, "care.requested")
+    added = subscribe(db, receiver.url, "care.requested")
     remove_subscription(db, added["id"])
     with db.sessions() as session:
         assert verify(session).ok
@@ -176,5 +151,5 @@ def test_invalid_subscriptions_are_refused_with_field_details(db: Database, body
 
 def test_the_deliveries_filter_is_validated(db: Database):
     with pytest.raises(ValidationFailed) as caught:
-        _deliveries(db, status="lost")
+        deliveries(db, status="lost")
     assert "status" in caught.value.details
