@@ -17,8 +17,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from guard.core.canonical import content_hash
+from guard.core.vocabulary import HOLD_EVENTS
 from guard.decisions import care
-from guard.holds.release import EVENTS as HOLD_EVENTS
 from guard.ledger.digests import pseudonym
 from guard.storage.tables.decisions import Decision
 

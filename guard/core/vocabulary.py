@@ -16,6 +16,10 @@ PURPOSES = ("marketing", "survey", "service", "transactional", "legal")
 CASE_KINDS = ("complaint", "refund")
 # Events a rerouting rule case may ask Guard to emit (`notify:`); each is delivered to its webhook subscribers.
 NOTIFY_EVENTS = ("care.requested",)
+# What Guard sends when a held message settles (guard.holds).
+HOLD_EVENTS = ("hold.released", "hold.ended", "hold.expired")  # a cancel, asked by the sender, sends none
+# Every type of webhook message Guard sends: what a subscription may ask for (a misspelt type would get nothing).
+WEBHOOK_EVENTS = (*NOTIFY_EVENTS, *HOLD_EVENTS)
 # Lower index = more severe; combining picks the most severe outcome.
 # A hold is a block the sender agreed to wait out: as severe as the block it stands for.
 SEVERITY = {"block": 0, "hold": 0, "reroute": 1, "defer": 2, "allow": 3}

@@ -34,11 +34,11 @@ from typing import Any
 
 from guard.core.message import Message
 from guard.core.timeutil import iso
-from guard.outbound.outbox import CARE_REQUESTED, enqueue
+from guard.outbound.outbox import enqueue
 from guard.policy.evaluate import MatchedCase, Reason
 from guard.storage.sql import Sql
 
-EVENT = CARE_REQUESTED
+EVENT = "care.requested"
 _CLAIM = ("INSERT INTO care_notifications (customer_id, route, case_key, rule_id, decision_id, created_at) "
           "VALUES {rows} ON CONFLICT (customer_id, route, case_key) DO NOTHING RETURNING customer_id, route, case_key")
 # Keys claimed per statement: a campaign chunk of customers with new complaints claims them in a few round trips.

@@ -20,7 +20,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from guard.core.timeutil import iso
 from guard.decisions.redecide import decide_again
 from guard.holds.schedule import CASE_EVENT_TYPES, case_events, release_at
-from guard.outbound.outbox import HOLD_ENDED, HOLD_EXPIRED, HOLD_RELEASED, enqueue
+from guard.outbound.outbox import enqueue
 from guard.policy.evaluate import Evaluator
 from guard.situation.history import identities_of
 from guard.storage.database import Database
@@ -35,8 +35,6 @@ _DUE = (f"SELECT {', '.join(_FIELDS)} FROM holds WHERE status = 'waiting' "
 _UPDATE = "UPDATE holds SET status = ?, resolution_decision_id = ?, updated_at = ? WHERE id = ?"
 # Released: the message may go now (allow) or at its defer time (defer).
 RELEASING = ("allow", "defer")
-# The webhook event types a hold emits as it settles (a cancel, asked by the sender, emits none).
-EVENTS = ("hold.released", "hold.ended", "hold.expired")
 # A hold that failed to settle is tried again this much later (or at the next full reschedule).
 RETRY = timedelta(minutes=5)
 
@@ -143,7 +141,7 @@ def _expire(sql: Sql, hold: HeldRow, now: datetime) -> None:
     """The hold's time is up: it expires, and subscribers hear of it."""
     sql.run("UPDATE holds SET status = 'expired', updated_at = ? WHERE id = ? AND status = 'waiting'",
             (sql.time(now), hold.pk))
-    enqueue(sql, HOLD_EXPIRED, {**hold.message_data(), "expires_at": iso(hold.expires_at)}, now)
+    enqueue(sql, "hold.expired", {**hold.message_data(), "expires_at": iso(hold.expires_at)}, now)
 
 
 def _decide(sql: Sql, hold: HeldRow, evaluator: Evaluator, now: datetime) -> str:
@@ -159,7 +157,7 @@ def _decide(sql: Sql, hold: HeldRow, evaluator: Evaluator, now: datetime) -> str
     status = "released" if outcome in RELEASING else "ended"
     sql.run(_UPDATE, (status, decision_id, sql.time(now), hold.pk))
     data = {**hold.message_data(outcome), "decision_id": decision_id, "decision": result.answer}
-    enqueue(sql, HOLD_RELEASED if status == "released" else HOLD_ENDED, data, now)
+    enqueue(sql, f"hold.{status}", data, now)
     return status
 
 

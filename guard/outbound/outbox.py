@@ -8,14 +8,8 @@ from datetime import datetime
 from typing import Any
 
 from guard.core.timeutil import iso, utcnow
+from guard.core.vocabulary import WEBHOOK_EVENTS
 from guard.storage.sql import Sql
-
-# Every type of message Guard sends: what a subscription may ask for (a misspelt type would receive nothing).
-CARE_REQUESTED = "care.requested"
-HOLD_RELEASED = "hold.released"
-HOLD_ENDED = "hold.ended"
-HOLD_EXPIRED = "hold.expired"
-EVENT_TYPES = (CARE_REQUESTED, HOLD_RELEASED, HOLD_ENDED, HOLD_EXPIRED)
 
 _INSERT = "INSERT INTO outbox (message_id, type, body, created_at) VALUES (?, ?, ?, ?)"
 
@@ -28,7 +22,7 @@ def message_body(event_type: str, data: dict[str, Any], at: datetime) -> str:
 
 def enqueue(sql: Sql, event_type: str, data: dict[str, Any], at: datetime | None = None) -> str:
     """Write one message for `event_type` subscribers; returns its `webhook-id` (msg_...)."""
-    assert event_type in EVENT_TYPES, f"{event_type} is not in outbox.EVENT_TYPES"
+    assert event_type in WEBHOOK_EVENTS, f"{event_type} is not in vocabulary.WEBHOOK_EVENTS"
     at = at or utcnow()
     message_id = f"msg_{uuid.uuid4().hex}"
     sql.run(_INSERT, (message_id, event_type, message_body(event_type, data, at), sql.time(at)))

@@ -8,8 +8,8 @@ from typing import Any
 from marshmallow import ValidationError, fields, validate, validates
 
 from guard.core.schemas import StrictSchema
+from guard.core.vocabulary import WEBHOOK_EVENTS
 from guard.outbound.client import TargetRefused, check_target
-from guard.outbound.outbox import EVENT_TYPES
 from guard.outbound.signing import BadSecret, secret_bytes
 
 MAX_URL = 2000
@@ -35,7 +35,7 @@ class SubscriptionInput(StrictSchema):
 
     @validates("events")
     def _events(self, value: list[str], **_: Any) -> None:
-        unknown = [name for name in value if name not in EVENT_TYPES]
+        unknown = [name for name in value if name not in WEBHOOK_EVENTS]
         if unknown:
             raise ValidationError([_unknown_event(name) for name in unknown])
 
@@ -51,9 +51,9 @@ class SubscriptionInput(StrictSchema):
 
 def _unknown_event(name: str) -> str:
     """Why an event type is refused, with the nearest one Guard sends."""
-    close = difflib.get_close_matches(name, EVENT_TYPES, n=1, cutoff=0.8)
+    close = difflib.get_close_matches(name, WEBHOOK_EVENTS, n=1, cutoff=0.8)
     hint = f" Did you mean {close[0]}?" if close else ""
-    return f"Guard sends no {name!r} messages.{hint} It sends: {', '.join(EVENT_TYPES)}."
+    return f"Guard sends no {name!r} messages.{hint} It sends: {', '.join(WEBHOOK_EVENTS)}."
 
 
 class DeliveryFilter(StrictSchema):

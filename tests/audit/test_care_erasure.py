@@ -10,9 +10,8 @@ from guard.app import Guard
 from guard.audit.retention import ERASED_TEXT, erase_customer
 from guard.audit.scrub import MESSAGES, scrubbed_message
 from guard.audit.verify import verify
-from guard.core.vocabulary import NOTIFY_EVENTS
+from guard.core.vocabulary import WEBHOOK_EVENTS
 from guard.decisions.service import decide
-from guard.holds.release import EVENTS as HOLD_EVENTS
 from guard.ledger.digests import pseudonym
 from guard.situation.events import ingest_batch
 from tests.conftest import event
@@ -66,7 +65,7 @@ def test_a_name_that_only_looks_like_another_is_left_alone(guard: Guard):
 
 
 def test_every_event_type_guard_emits_has_a_declared_shape_and_any_other_keeps_only_the_pseudonym():
-    assert set(MESSAGES) == {*NOTIFY_EVENTS, *HOLD_EVENTS}
+    assert set(MESSAGES) == set(WEBHOOK_EVENTS)
     assert scrubbed_message("hold.cancelled", {"customer_id": "ann", "note": "Ann asked"}, "erased:x") == {
         "customer_id": "erased:x"}
 

@@ -11,8 +11,8 @@ from sqlalchemy import text
 from guard.audit.retention import ERASED_TEXT, erase_customer
 from guard.audit.scrub import REQUEST_KEPT
 from guard.audit.verify import verify
+from guard.core.vocabulary import HOLD_EVENTS
 from guard.decisions import care
-from guard.holds.release import EVENTS as HOLD_EVENTS
 from guard.holds.worker import HoldWorker
 from guard.ledger.digests import pseudonym
 from guard.outbound.worker import Deliverer
