@@ -6,6 +6,8 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from guard.app import Guard
 from guard.auth.keys import create_key
 from guard.storage.database import Database
@@ -75,3 +77,15 @@ def api_client(guard: Guard) -> Any:
     client = app.test_client()
     client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
     return client
+
+
+@pytest.fixture
+def client(guard: Guard) -> Any:
+    """The API as a sending tool sees it (decide, read, events)."""
+    return api_client(guard)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    """A clock the test moves."""
+    return Clock()

@@ -8,12 +8,7 @@ from typing import Any
 import pytest
 
 from guard.app import Guard
-from tests.holds.conftest import api_client, at, hold_rows, post_event, survey
-
-
-@pytest.fixture
-def client(guard: Guard) -> Any:
-    return api_client(guard)
+from tests.holds.conftest import at, hold_rows, post_event, survey
 
 
 def open_complaint(client: Any, customer: str, case_id: str = "C-1") -> None:

@@ -4,18 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from guard.app import Guard
 from guard.audit.retention import erase_customer
 from guard.holds.worker import HoldWorker
 from guard.lifecycle.backtest import run_backtest
-from tests.holds.conftest import api_client, at, hold_rows, post_event, survey
-
-
-@pytest.fixture
-def client(guard: Guard) -> Any:
-    return api_client(guard)
+from tests.holds.conftest import at, hold_rows, post_event, survey
 
 
 def test_a_backtest_with_the_same_rules_changes_nothing(client: Any, guard: Guard):

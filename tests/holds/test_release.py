@@ -7,23 +7,11 @@ import threading
 from datetime import timedelta
 from typing import Any
 
-import pytest
-
 from guard.app import Guard
 from guard.audit.verify import verify
 from guard.holds.worker import HoldWorker
 from tests.conftest import event
-from tests.holds.conftest import NOW, Clock, api_client, at, hold_rows, outbox, post_event, survey
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def client(guard: Guard) -> Any:
-    return api_client(guard)
+from tests.holds.conftest import NOW, Clock, at, hold_rows, outbox, post_event, survey
 
 
 def worker(guard: Guard, clock: Clock) -> HoldWorker:

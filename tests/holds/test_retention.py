@@ -6,24 +6,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-import pytest
-
 from guard.app import Guard
 from guard.audit.retention import purge
 from guard.audit.verify import verify
 from guard.core.timeutil import utcnow
 from guard.holds.worker import HoldWorker
-from tests.holds.conftest import Clock, api_client, at, hold_rows, outbox, post_event, survey
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def client(guard: Guard) -> Any:
-    return api_client(guard)
+from tests.holds.conftest import Clock, at, hold_rows, outbox, post_event, survey
 
 
 def _hold(client: Any, customer: str) -> dict[str, Any]:
