@@ -103,6 +103,9 @@ class Settings:
     webhook_timeout: float = 5.0
     webhook_backoff: float = 10.0
     webhook_retry_for: float = 24 * 3600.0
+    # GUARD_WEBHOOK_TARGETS: "any" host, or "public" addresses only (no loopback, private, link-local or
+    # reserved ones), so an admin key cannot make Guard post to services inside its own network.
+    webhook_targets: str = "any"
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -133,6 +136,7 @@ class Settings:
             webhook_timeout=_seconds(env, "GUARD_WEBHOOK_TIMEOUT", 5.0),
             webhook_backoff=_seconds(env, "GUARD_WEBHOOK_BACKOFF", 10.0),
             webhook_retry_for=_seconds(env, "GUARD_WEBHOOK_RETRY_FOR", 24 * 3600.0, most=7 * 24 * 3600),
+            webhook_targets=_webhook_targets(env.get("GUARD_WEBHOOK_TARGETS")),
         )
 
 
@@ -142,6 +146,13 @@ def _hold_days(env: dict[str, str]) -> int:
     if not 1 <= days <= MAX_HOLD_DAYS:
         raise SystemExit(f"GUARD_HOLD_DAYS must be between 1 and {MAX_HOLD_DAYS}, got {days}")
     return days
+
+
+def _webhook_targets(raw: str | None) -> str:
+    value = (raw or "any").strip().lower()
+    if value not in ("any", "public"):
+        raise SystemExit(f"GUARD_WEBHOOK_TARGETS must be any or public, got {raw!r}")
+    return value
 
 
 def _environment(raw: str | None) -> str:

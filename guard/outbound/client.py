@@ -1,4 +1,5 @@
-"""Guard's own HTTP client for webhooks: http(s) only, no redirects, no proxies, bounded in time and size.
+"""Guard's own HTTP client for webhooks: http(s) only, no redirects, no proxies, bounded in time and size,
+and optionally public addresses only.
 
 The receiver's URL is an admin's, but what answers there is not under Guard's control: an attempt must end
 within `timeout` seconds in all (a receiver dripping one byte a second included) and read at most
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import ipaddress
 import socket
 import ssl
 import threading
@@ -57,8 +59,24 @@ def check_target(url: str) -> tuple[str, str, int | None, str]:
     return parts.scheme, parts.hostname, port, path
 
 
+def public_address(host: str, port: int) -> str:
+    """The address to connect to for `host`, when every address it resolves to is public; else TargetRefused."""
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        raise TargetRefused(f"{host} cannot be resolved: {exc}") from None
+    addresses = [str(info[4][0]) for info in found]
+    for address in addresses:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])  # an IPv6 scope (%eth0) is no part of the address
+        if not ip.is_global or ip.is_multicast:
+            raise TargetRefused(f"{host} resolves to {address}, not a public address (GUARD_WEBHOOK_TARGETS=public)")
+    if not addresses:
+        raise TargetRefused(f"{host} resolves to no address")
+    return addresses[0]
+
+
 def post(url: str, body: bytes, headers: dict[str, str], timeout: float,
-         max_bytes: int = MAX_RESPONSE_BYTES) -> Answer:
+         max_bytes: int = MAX_RESPONSE_BYTES, public_only: bool = False) -> Answer:
     """POST `body` once; never raises for what the receiver does (refused targets raise TargetRefused)."""
     scheme, host, port, path = check_target(url)
     connection: http.client.HTTPConnection
@@ -66,6 +84,8 @@ def post(url: str, body: bytes, headers: dict[str, str], timeout: float,
         connection = http.client.HTTPSConnection(host, port, timeout=timeout, context=ssl.create_default_context())
     else:
         connection = http.client.HTTPConnection(host, port, timeout=timeout)
+    if public_only:
+        _pin(connection, public_address(host, connection.port))
     cut = threading.Event()
     # The socket timeout bounds each wait; this bounds the whole attempt (a receiver may drip bytes).
     watchdog = threading.Timer(timeout, _cut_off, (connection, cut))
@@ -85,6 +105,14 @@ def post(url: str, body: bytes, headers: dict[str, str], timeout: float,
     finally:
         watchdog.cancel()
         connection.close()
+
+
+def _pin(connection: http.client.HTTPConnection, address: str) -> None:
+    """Connect to the address that was checked, not to whatever the name resolves to a moment later (a name
+    that answers a public address to the check and a private one to the connection); TLS still verifies the
+    certificate against the host name, and the Host header still names it."""
+    connection._create_connection = (  # type: ignore[attr-defined]  # http.client's seam for opening the socket
+        lambda target, timeout, source=None: socket.create_connection((address, target[1]), timeout, source))
 
 
 def _answer(response: http.client.HTTPResponse, data: bytes, truncated: bool) -> Answer:

@@ -35,6 +35,7 @@ class Policy:
     timeout: float = 5.0
     backoff: float = 10.0  # the first retry's delay; doubled after each failure, at most MAX_DELAY
     retry_for: float = 24 * 3600.0
+    public_only: bool = False  # GUARD_WEBHOOK_TARGETS=public
 
     def lease(self) -> timedelta:
         """How long a claim holds a delivery: longer than any attempt can take."""
@@ -125,7 +126,8 @@ def attempt(job: Job, audit_key: bytes, now: datetime, policy: Policy) -> Answer
     except (SecretUnreadable, BadSecret):
         return Answer(None, "the signing secret cannot be read with this audit key: add the subscription again")
     try:
-        return post(job.url, job.body, signed_headers(key, job.message_id, now, job.body), policy.timeout)
+        return post(job.url, job.body, signed_headers(key, job.message_id, now, job.body), policy.timeout,
+                    public_only=policy.public_only)
     except TargetRefused as exc:
         return Answer(None, str(exc))
     except Exception as exc:  # a fault of Guard's own must fail this attempt, not stall the delivery

@@ -201,7 +201,8 @@ def start_deliveries(settings: Settings) -> Deliverer:
     from guard.outbound.worker import Deliverer
 
     db = Database(settings.database_url, timeout=settings.db_timeout, synchronous=settings.sqlite_synchronous)
-    policy = Policy(settings.webhook_timeout, settings.webhook_backoff, settings.webhook_retry_for)
+    policy = Policy(settings.webhook_timeout, settings.webhook_backoff, settings.webhook_retry_for,
+                    public_only=settings.webhook_targets == "public")
     return Deliverer(db, settings.audit_key, policy, settings.webhook_poll_interval).start()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 import time
@@ -11,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from guard.outbound.client import TargetRefused, check_target, post
+from guard.outbound.client import TargetRefused, check_target, post, public_address
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -132,3 +133,41 @@ def test_urls_with_spaces_or_control_characters_are_refused(url: str):
 def test_a_host_that_cannot_be_encoded_fails_the_attempt_without_raising():
     answer = post("http://" + "\u00e9" * 70 + ".example/", b"{}", {}, timeout=1)
     assert not answer.ok and answer.status is None and answer.error
+
+
+def _found(address: str, port: int = 443) -> tuple[Any, ...]:
+    """One getaddrinfo answer for `address`."""
+    return (socket.AF_INET6 if ":" in address else socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))
+
+
+def test_public_only_refuses_loopback_before_connecting(base: str):
+    with pytest.raises(TargetRefused, match=re.escape("127.0.0.1, not a public address")):
+        post(f"{base}/ok", b"{}", {}, timeout=2, public_only=True)
+    with pytest.raises(TargetRefused, match="not a public address"):
+        post(base.replace("127.0.0.1", "localhost") + "/ok", b"{}", {}, timeout=2, public_only=True)
+    assert _Handler.hits == []
+    assert post(f"{base}/ok", b"{}", {}, timeout=2).ok  # the default sends to any host
+
+
+@pytest.mark.parametrize("address", ["10.1.2.3", "192.168.0.9", "169.254.169.254", "100.64.0.1", "0.0.0.0", "::1",
+                                     "fd00::1", "fe80::1%eth0", "::ffff:127.0.0.1", "224.0.0.1"])
+def test_a_name_resolving_to_any_address_that_is_not_public_is_refused(monkeypatch, address: str):
+    # A public address first and the other one after: every address must be public, not just the first.
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *args, **kwargs: [_found("93.184.216.34"), _found(address)])
+    with pytest.raises(TargetRefused, match=re.escape(f"{address}, not a public address")):
+        public_address("hooks.example", 443)
+
+
+def test_the_connection_goes_to_the_address_that_was_checked(monkeypatch):
+    answers = iter([[_found("93.184.216.34", 80)]])
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *args, **kwargs: next(answers))  # a second look would fail
+    dialled: list[tuple[str, int]] = []
+
+    def dial(target: tuple[str, int], *args: Any, **kwargs: Any) -> socket.socket:
+        dialled.append(target)
+        raise ConnectionRefusedError("not on this machine")
+
+    monkeypatch.setattr(socket, "create_connection", dial)
+    answer = post("http://hooks.example/guard", b"{}", {}, timeout=2, public_only=True)
+    assert not answer.ok and "ConnectionRefusedError" in (answer.error or "")
+    assert dialled == [("93.184.216.34", 80)]  # not the name, which could now resolve elsewhere

@@ -61,6 +61,17 @@ def test_a_receiver_failing_twice_gets_the_message_on_the_third_attempt(db: Data
     assert delivery["status"] == "delivered" and delivery["attempts"] == 3 and delivery["last_error"] is None
 
 
+def test_with_public_targets_only_a_private_receiver_gets_nothing_and_the_reason_is_recorded(
+        db: Database, receiver: Receiver):
+    subscribe(db, receiver.url, "care.requested")
+    emit(db)
+    Deliverer(db, KEY, Policy(timeout=2, backoff=60, retry_for=600, public_only=True)).round()
+    [delivery] = deliveries(db)
+    assert delivery["status"] == "pending" and delivery["attempts"] == 1
+    assert "not a public address (GUARD_WEBHOOK_TARGETS=public)" in delivery["last_error"]
+    assert receiver.received == []
+
+
 def test_retries_back_off_exponentially():
     policy = Policy(backoff=10)
     assert [policy.delay(n).total_seconds() for n in (1, 2, 3, 4)] == [10, 20, 40, 80]

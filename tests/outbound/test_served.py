@@ -141,3 +141,15 @@ def _in_flight(receiver: Receiver) -> bool:
         receiver.lock.release()
         return False
     return True
+
+
+def test_a_server_told_to_send_to_public_addresses_only_never_posts_to_loopback(
+        served_db_url: str, server_env: dict[str, str], servers: Callable[..., GuardServer], receiver: Receiver):
+    _subscribe(served_db_url, receiver, "care.requested")
+    server = servers({**server_env, "GUARD_WEBHOOK_TARGETS": "public"})
+    _emit(served_db_url)
+    deadline = time.monotonic() + 15
+    while _metric(server, "retrying") < 2 and time.monotonic() < deadline:  # tried (and refused) twice
+        time.sleep(0.1)
+    assert _metric(server, "retrying") >= 2 and _metric(server, "delivered") == 0
+    assert receiver.received == []

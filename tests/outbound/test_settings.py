@@ -25,3 +25,10 @@ def test_each_can_be_set():
 def test_values_out_of_range_stop_the_start(name: str, value: str):
     with pytest.raises(SystemExit, match=name):
         Settings.from_env({name: value})
+
+
+def test_webhook_targets_are_any_host_unless_public_only_is_asked():
+    assert Settings.from_env({}).webhook_targets == "any"
+    assert Settings.from_env({"GUARD_WEBHOOK_TARGETS": " Public "}).webhook_targets == "public"
+    with pytest.raises(SystemExit, match="GUARD_WEBHOOK_TARGETS"):
+        Settings.from_env({"GUARD_WEBHOOK_TARGETS": "internal"})
