@@ -103,9 +103,12 @@ def events_import(file: IO[bytes]) -> None:
     rest is still imported. Exit status 1 when any line was bad.
     """
     tally = _Tally()
-    with database(settings_from_env()) as db, _progress(file) as advance:
-        for batch in _batches(_records(file, tally, advance), BATCH_SIZE):
-            _store(db, batch, tally)
+    with database(settings_from_env()) as db:
+        with _progress(file) as advance:
+            for batch in _batches(_records(file, tally, advance), BATCH_SIZE):
+                _store(db, batch, tally)
+        if tally.created:
+            db.analyze("events")
     _report(tally)
 
 

@@ -286,6 +286,16 @@ class Database:
         with self._lock.held(), self._writers() as session, session.begin():
             yield session
 
+    def analyze(self, *tables: str) -> None:
+        """Refresh PostgreSQL's statistics of `tables` after a bulk load: plans cached while a table was small
+        (a sequential scan) are made again from them (bench/RESULTS.md). SQLite: nothing (its planner has
+        no statistics until ANALYZE, and giving it some would change plans that were measured without)."""
+        if not self._postgres:
+            return
+        with self.raw_transaction() as sql:
+            for table in tables:
+                sql.run(f"ANALYZE {table}")
+
     @contextmanager
     def raw_transaction(self, small: bool = False, checkpoint_later: bool = False) -> Iterator[Sql]:
         """A writing transaction spoken to in the driver's terms: committed on success, rolled back on error.

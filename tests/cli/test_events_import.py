@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import func, select, text
 
 from guard.storage.database import Database
 from guard.storage.tables.situation import Event
@@ -125,3 +126,32 @@ def test_lines_are_read_as_the_api_reads_them(invoke: Invoke, cli_db_url: str, t
     assert out[2] == "line 4: malformed_json: 1e999 is too large"
     assert out[3] == f"line 5: payload_too_large: Line 5 is longer than {MAX_LINE_BYTES} bytes."
     assert _count(cli_db_url) == 2
+
+
+def _analysed(url: str) -> tuple[int, int] | None:
+    """(the planner's row estimate, manual ANALYZE count) of the events table on PostgreSQL; None on SQLite."""
+    db = Database(url)
+    try:
+        if db.engine.dialect.name != "postgresql":
+            return None
+        with db.sessions() as session:
+            row = session.execute(text("SELECT c.reltuples, s.analyze_count FROM pg_class c JOIN pg_stat_user_tables s "
+                                       "ON s.relid = c.oid WHERE c.relname = 'events'")).first()
+            return (int(row[0]), int(row[1])) if row else (0, 0)  # no table before the CLI's first run
+    finally:
+        db.dispose()
+
+
+def test_an_import_leaves_postgresql_statistics_that_know_the_new_rows(invoke: Invoke, cli_db_url: str,
+                                                                      tmp_path: Path):
+    path = tmp_path / "events.ndjson"
+    path.write_text("\n".join(_line(i) for i in range(1500)) + "\n")
+    before = _analysed(cli_db_url)
+    assert invoke("events", "import", str(path)).exit_code == 0
+    after = _analysed(cli_db_url)
+    if after is None:
+        pytest.skip("SQLite: no statistics are gathered (the planner was measured without them)")
+    assert after[0] >= 1500  # the planner's row estimate counts the imported events
+    assert before is not None and after[1] > before[1]
+    assert invoke("events", "import", str(path)).exit_code == 0  # nothing new: no second ANALYZE
+    assert _analysed(cli_db_url) == after
