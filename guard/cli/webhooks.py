@@ -28,7 +28,7 @@ def webhooks_add(url: str, events: tuple[str, ...], secret: str | None) -> None:
     settings = settings_from_env()
     with database(settings) as db:
         added = add_subscription(db, settings.audit_key, {"url": url, "events": list(events), "secret": secret},
-                                 f"cli:{getpass.getuser()}")
+                                 f"cli:{getpass.getuser()}", public_only=settings.webhooks_public_only)
     click.echo(f"Added subscription {added['id']} for {', '.join(added['events'])} to {added['url']}.", err=True)
     click.echo(f"id: {added['id']}")
     if added["secret"]:

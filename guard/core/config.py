@@ -108,6 +108,11 @@ class Settings:
     webhook_targets: str = "any"
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def webhooks_public_only(self) -> bool:
+        """GUARD_WEBHOOK_TARGETS=public: receivers must be at public addresses."""
+        return self.webhook_targets == "public"
+
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         """Read the GUARD_* variables (the README's configuration table lists them)."""

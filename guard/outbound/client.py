@@ -25,6 +25,10 @@ class TargetRefused(ValueError):
     """The URL is not one Guard sends to (not http or https, no host)."""
 
 
+class Unresolvable(TargetRefused):
+    """The URL's host name resolves to no address now."""
+
+
 @dataclass(frozen=True)
 class Answer:
     """What came back: the status (None when the attempt failed before one) and an error to record."""
@@ -59,19 +63,32 @@ def check_target(url: str) -> tuple[str, str, int | None, str]:
     return parts.scheme, parts.hostname, port, path
 
 
+def private_target(url: str) -> str | None:
+    """Why a receiver's URL names a host that is not at a public address, or None (public, or not resolvable
+    now: each attempt checks again)."""
+    scheme, host, port, _ = check_target(url)
+    try:
+        public_address(host, port or (443 if scheme == "https" else 80))
+    except Unresolvable:
+        return None
+    except TargetRefused as exc:
+        return str(exc)
+    return None
+
+
 def public_address(host: str, port: int) -> str:
     """The address to connect to for `host`, when every address it resolves to is public; else TargetRefused."""
     try:
         found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError) as exc:
-        raise TargetRefused(f"{host} cannot be resolved: {exc}") from None
+        raise Unresolvable(f"{host} cannot be resolved: {exc}") from None
     addresses = [str(info[4][0]) for info in found]
     for address in addresses:
         ip = ipaddress.ip_address(address.split("%", 1)[0])  # an IPv6 scope (%eth0) is no part of the address
         if not ip.is_global or ip.is_multicast:
             raise TargetRefused(f"{host} resolves to {address}, not a public address (GUARD_WEBHOOK_TARGETS=public)")
     if not addresses:
-        raise TargetRefused(f"{host} resolves to no address")
+        raise Unresolvable(f"{host} resolves to no address")
     return addresses[0]
 
 

@@ -7,12 +7,13 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from guard.core.errors import NotFound
+from guard.core.errors import NotFound, ValidationFailed
 from guard.core.schemas import load
 from guard.core.timeutil import iso, utcnow
 from guard.core.vault import seal, unseal
 from guard.ledger.chain import Entry, append
 from guard.ledger.digests import values_digest
+from guard.outbound.client import private_target
 from guard.outbound.schemas import SubscriptionInput
 from guard.outbound.signing import new_secret
 from guard.storage.database import Database
@@ -28,10 +29,15 @@ def vault_name(subscription_id: int) -> str:
     return f"subscription:{subscription_id}"
 
 
-def add_subscription(db: Database, audit_key: bytes, raw: Any, actor: str) -> dict[str, Any]:
+def add_subscription(db: Database, audit_key: bytes, raw: Any, actor: str, public_only: bool = False
+                     ) -> dict[str, Any]:
     """Validate and store a subscription with its secret encrypted; the answer carries `secret` only when Guard
-    generated it (shown this once, never again)."""
+    generated it (shown this once, never again). `public_only`: a URL whose host is at a private address is
+    refused now rather than failing every delivery later."""
     data = load(_input, raw, "subscription")
+    refused = private_target(data["url"]) if public_only else None
+    if refused:
+        raise ValidationFailed("The subscription is not valid.", {"url": [refused]})
     generated = new_secret() if data["secret"] is None else None
     secret: str = data["secret"] or generated or ""
     with db.transaction() as session:

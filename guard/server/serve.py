@@ -202,7 +202,7 @@ def start_deliveries(settings: Settings) -> Deliverer:
 
     db = Database(settings.database_url, timeout=settings.db_timeout, synchronous=settings.sqlite_synchronous)
     policy = Policy(settings.webhook_timeout, settings.webhook_backoff, settings.webhook_retry_for,
-                    public_only=settings.webhook_targets == "public")
+                    public_only=settings.webhooks_public_only)
     return Deliverer(db, settings.audit_key, policy, settings.webhook_poll_interval).start()
 
 

@@ -77,3 +77,10 @@ def test_failed_deliveries_are_listed_and_redelivered(invoke: Invoke, cli_db_url
         assert invoke("webhooks", "redeliver", "99").exit_code == 1
     finally:
         receiver.stop()
+
+
+def test_with_public_targets_only_a_loopback_receiver_is_refused(invoke: Invoke):
+    refused = invoke("webhooks", "add", "http://127.0.0.1:9000/hooks", "--event", "care.requested",
+                     env={"GUARD_WEBHOOK_TARGETS": "public"})
+    assert refused.exit_code == 1 and "127.0.0.1, not a public address" in refused.output
+    assert invoke("webhooks", "add", "http://127.0.0.1:9000/hooks", "--event", "care.requested").exit_code == 0

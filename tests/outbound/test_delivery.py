@@ -72,6 +72,24 @@ def test_with_public_targets_only_a_private_receiver_gets_nothing_and_the_reason
     assert receiver.received == []
 
 
+def test_with_public_targets_only_a_private_receiver_is_refused_when_subscribed(db: Database):
+    with pytest.raises(ValidationFailed) as refused:
+        add_subscription(db, KEY, {"url": "http://localhost:8080/hooks", "events": ["care.requested"]}, "test",
+                         public_only=True)
+    [why] = refused.value.details["url"]
+    assert why.startswith("localhost resolves to")
+    assert why.endswith("not a public address (GUARD_WEBHOOK_TARGETS=public)")
+    # A name that resolves to nothing now is taken: every attempt checks the address again.
+    added = add_subscription(db, KEY, {"url": "https://hooks.invalid/guard", "events": ["care.requested"]}, "test",
+                             public_only=True)
+    assert [s.url for s in _live(db)] == [added["url"]]
+
+
+def _live(db: Database) -> list:
+    with db.sessions() as session:
+        return list_subscriptions(session)
+
+
 def test_retries_back_off_exponentially():
     policy = Policy(backoff=10)
     assert [policy.delay(n).total_seconds() for n in (1, 2, 3, 4)] == [10, 20, 40, 80]

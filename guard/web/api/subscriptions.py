@@ -20,7 +20,8 @@ bp = Blueprint("subscriptions", __name__)
 def create() -> tuple[Response, int]:
     """Subscribe a receiver; the answer carries the secret only when Guard generated it (this once)."""
     guard = current_guard()
-    return jsonify(add_subscription(guard.db, guard.settings.audit_key, json_body(), key_name() or "unknown")), 201
+    return jsonify(add_subscription(guard.db, guard.settings.audit_key, json_body(), key_name() or "unknown",
+                                    public_only=guard.settings.webhooks_public_only)), 201
 
 
 @bp.get("/v1/subscriptions")

@@ -48,7 +48,8 @@ def webhooks_add() -> Response | tuple[str, int]:
     data: dict[str, Any] = {"url": form.url.data, "events": (form.events.data or "").replace(",", " ").split(),
                             "secret": form.secret.data or None}
     try:
-        added = add_subscription(guard.db, guard.settings.audit_key, data, f"console:{current_key().name}")
+        added = add_subscription(guard.db, guard.settings.audit_key, data, f"console:{current_key().name}",
+                                 public_only=guard.settings.webhooks_public_only)
     except GuardError as exc:
         details = exc.details if isinstance(exc.details, dict) else {}
         for field, messages in details.items():
