@@ -99,13 +99,14 @@ class Settings:
     # the first retry's delay (doubled after each failure, at most an hour), and how long a message is retried
     # before it is marked failed.
     webhook_poll_interval: float = 0.5
-    projector_poll_interval: float = 0.1
     webhook_timeout: float = 5.0
     webhook_backoff: float = 10.0
     webhook_retry_for: float = 24 * 3600.0
     # GUARD_WEBHOOK_TARGETS: "any" host, or "public" addresses only (no loopback, private, link-local or
     # reserved ones), so an admin key cannot make Guard post to services inside its own network.
     webhook_targets: str = "any"
+    # GUARD_PROJECTOR_POLL_INTERVAL: how long an idle projector waits before looking for decisions to index.
+    projector_poll_interval: float = 0.1
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -66,9 +66,9 @@ def check_target(url: str) -> tuple[str, str, int | None, str]:
 def private_target(url: str) -> str | None:
     """Why a receiver's URL names a host that is not at a public address, or None (public, or not resolvable
     now: each attempt checks again)."""
-    scheme, host, port, _ = check_target(url)
+    _, host, _, _ = check_target(url)
     try:
-        public_address(host, port or (443 if scheme == "https" else 80))
+        public_address(host)
     except Unresolvable:
         return None
     except TargetRefused as exc:
@@ -76,19 +76,19 @@ def private_target(url: str) -> str | None:
     return None
 
 
-def public_address(host: str, port: int) -> str:
+def public_address(host: str) -> str:
     """The address to connect to for `host`, when every address it resolves to is public; else TargetRefused."""
     try:
-        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        found = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError) as exc:
         raise Unresolvable(f"{host} cannot be resolved: {exc}") from None
     addresses = [str(info[4][0]) for info in found]
+    if not addresses:
+        raise Unresolvable(f"{host} resolves to no address")
     for address in addresses:
         ip = ipaddress.ip_address(address.split("%", 1)[0])  # an IPv6 scope (%eth0) is no part of the address
         if not ip.is_global or ip.is_multicast:
             raise TargetRefused(f"{host} resolves to {address}, not a public address (GUARD_WEBHOOK_TARGETS=public)")
-    if not addresses:
-        raise Unresolvable(f"{host} resolves to no address")
     return addresses[0]
 
 
@@ -102,7 +102,7 @@ def post(url: str, body: bytes, headers: dict[str, str], timeout: float,
     else:
         connection = http.client.HTTPConnection(host, port, timeout=timeout)
     if public_only:
-        _pin(connection, public_address(host, connection.port))
+        _pin(connection, public_address(host))  # the port stays the URL's (see _pin)
     cut = threading.Event()
     # The socket timeout bounds each wait; this bounds the whole attempt (a receiver may drip bytes).
     watchdog = threading.Timer(timeout, _cut_off, (connection, cut))

@@ -155,7 +155,7 @@ def test_a_name_resolving_to_any_address_that_is_not_public_is_refused(monkeypat
     # A public address first and the other one after: every address must be public, not just the first.
     monkeypatch.setattr(socket, "getaddrinfo", lambda *args, **kwargs: [_found("93.184.216.34"), _found(address)])
     with pytest.raises(TargetRefused, match=re.escape(f"{address}, not a public address")):
-        public_address("hooks.example", 443)
+        public_address("hooks.example")
 
 
 def test_the_connection_goes_to_the_address_that_was_checked(monkeypatch):
